@@ -1,0 +1,23 @@
+// Bundles the exporter into ONE file that runs with a plain `node` 18 and no node_modules beside it:
+// that single file is what the av_exporter role copies to the nginx hosts.
+import { build } from 'esbuild';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+
+const outdir = fileURLToPath(new URL('./dist/', import.meta.url));
+await mkdir(outdir, { recursive: true });
+await build({
+  entryPoints: [fileURLToPath(new URL('./src/main.ts', import.meta.url))],
+  outfile: `${outdir}av-exporter.js`,
+  bundle: true,
+  platform: 'node',
+  target: 'node18',
+  // CommonJS, because express and prom-client are CommonJS and the file runs outside any package
+  format: 'cjs',
+  banner: { js: '#!/usr/bin/env node' },
+  legalComments: 'none',
+  logLevel: 'warning',
+});
+// The repository's package.json says "type": "module"; this keeps the .js file CommonJS inside dist/ too.
+await writeFile(`${outdir}package.json`, '{ "type": "commonjs" }\n');
+console.log(`built ${outdir}av-exporter.js`);

@@ -1,0 +1,246 @@
+// Parses one nginx JSON access-log line (keys are nginx variable names without `$`).
+// It is a validating single-pass scanner over the raw bytes: it accepts exactly the lines that
+// JSON.parse accepts as an object (and that are valid UTF-8), but it builds no strings or objects
+// for the keys it does not use, which makes it several times faster than JSON.parse per line.
+import { isUtf8 } from 'node:buffer';
+import { isComplete, OTHER_METHOD_INDEX, resetRecord, type LineParser, type LogRecord } from './log-record.js';
+import {
+  methodIndex, numberValue, scanJsonNumber, statusText, unsignedNumberText, upstreamTimeText, validStatus,
+} from './field-values.js';
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const LEFT_BRACE = 0x7b;
+const RIGHT_BRACE = 0x7d;
+const LEFT_BRACKET = 0x5b;
+const RIGHT_BRACKET = 0x5d;
+const COMMA = 0x2c;
+const COLON = 0x3a;
+const MAX_NESTING = 64;
+
+const enum Field { None, Status, RequestTime, RequestMethod, UpstreamResponseTime, BodyBytesSent }
+
+const FIELD_KEYS: ReadonlyArray<readonly [Buffer, Field]> = [
+  [Buffer.from('status'), Field.Status],
+  [Buffer.from('request_time'), Field.RequestTime],
+  [Buffer.from('request_method'), Field.RequestMethod],
+  [Buffer.from('upstream_response_time'), Field.UpstreamResponseTime],
+  [Buffer.from('body_bytes_sent'), Field.BodyBytesSent],
+];
+
+// What each byte means inside a JSON string; one table look-up per byte keeps the scan loop tight.
+const PLAIN = 0;
+const CLOSING_QUOTE = 1;
+const ESCAPE = 2;
+const INVALID = 3; // a raw control character
+const NON_ASCII = 4; // part of a UTF-8 sequence, checked once per line
+const STRING_BYTE = new Uint8Array(256).map((_, byte) =>
+  byte === QUOTE ? CLOSING_QUOTE : byte === BACKSLASH ? ESCAPE : byte < 0x20 ? INVALID : byte >= 0x80 ? NON_ASCII : PLAIN,
+);
+
+/** Scanner state for one line; module-level so the hot loop allocates nothing. */
+let stringHadEscape = false;
+let sawNonAscii = false;
+
+export const parseJsonLine: LineParser = (buf, start, end, out) => {
+  resetRecord(out);
+  sawNonAscii = false;
+  let i = skipWhitespace(buf, start, end);
+  if (i >= end || buf[i] !== LEFT_BRACE) return false;
+  i = skipWhitespace(buf, i + 1, end);
+  if (i < end && buf[i] === RIGHT_BRACE) {
+    i++;
+  } else {
+    for (;;) {
+      if (i >= end || buf[i] !== QUOTE) return false;
+      const keyStart = i + 1;
+      const keyEnd = scanString(buf, keyStart, end);
+      if (keyEnd < 0) return false;
+      const field = stringHadEscape ? fieldOfEscapedKey(buf, keyStart - 1, keyEnd + 1) : fieldOf(buf, keyStart, keyEnd);
+      i = skipWhitespace(buf, keyEnd + 1, end);
+      if (i >= end || buf[i] !== COLON) return false;
+      i = skipWhitespace(buf, i + 1, end);
+      const valueStart = i;
+      i = scanValue(buf, i, end, 0);
+      if (i < 0) return false;
+      if (field !== Field.None) store(field, buf, valueStart, i, out);
+      i = skipWhitespace(buf, i, end);
+      if (i >= end) return false;
+      if (buf[i] === COMMA) {
+        i = skipWhitespace(buf, i + 1, end);
+      } else if (buf[i] === RIGHT_BRACE) {
+        i++;
+        break;
+      } else {
+        return false;
+      }
+    }
+  }
+  if (skipWhitespace(buf, i, end) !== end) return false;
+  if (sawNonAscii && !isUtf8(buf.subarray(start, end))) return false;
+  return isComplete(out);
+};
+
+/** Interprets a value of a field the exporter uses; a later duplicate key wins, as with JSON.parse. */
+function store(field: Field, buf: Buffer, start: number, end: number, out: LogRecord): void {
+  if (buf[start] === QUOTE) {
+    if (stringContainsEscape(buf, start + 1, end - 1)) {
+      const text = Buffer.from(JSON.parse(buf.toString('utf8', start, end)) as string, 'utf8');
+      storeText(field, text, 0, text.length, out);
+    } else {
+      storeText(field, buf, start + 1, end - 1, out);
+    }
+  } else if (scanJsonNumber(buf, start, end) === end) {
+    storeNumber(field, numberValue(buf, start, end), out);
+  } else {
+    storeNumber(field, NaN, out); // true, false, null, an object or an array
+  }
+}
+
+function storeText(field: Field, buf: Uint8Array, start: number, end: number, out: LogRecord): void {
+  switch (field) {
+    case Field.Status: out.status = statusText(buf, start, end); break;
+    case Field.RequestTime: out.requestTime = unsignedNumberText(buf, start, end); break;
+    case Field.RequestMethod: out.methodIndex = methodIndex(buf, start, end); break;
+    case Field.UpstreamResponseTime: out.upstreamTime = upstreamTimeText(buf, start, end); break;
+    case Field.BodyBytesSent: out.bodyBytes = unsignedNumberText(buf, start, end); break;
+    case Field.None: break;
+  }
+}
+
+function storeNumber(field: Field, value: number, out: LogRecord): void {
+  const unsigned = value >= 0 ? value : NaN;
+  switch (field) {
+    case Field.Status: out.status = validStatus(value); break;
+    case Field.RequestTime: out.requestTime = unsigned; break;
+    case Field.RequestMethod: out.methodIndex = OTHER_METHOD_INDEX; break;
+    case Field.UpstreamResponseTime: out.upstreamTime = unsigned; break;
+    case Field.BodyBytesSent: out.bodyBytes = unsigned; break;
+    case Field.None: break;
+  }
+}
+
+function fieldOf(buf: Uint8Array, start: number, end: number): Field {
+  const length = end - start;
+  // Buffer#compare is a native call, too costly for the dozen keys of every line: compare in JS
+  for (const [key, field] of FIELD_KEYS) {
+    if (key.length === length && sameBytes(buf, start, key)) return field;
+  }
+  return Field.None;
+}
+
+function sameBytes(buf: Uint8Array, start: number, expected: Uint8Array): boolean {
+  for (let k = 0; k < expected.length; k++) {
+    if (buf[start + k] !== expected[k]) return false;
+  }
+  return true;
+}
+
+function fieldOfEscapedKey(buf: Buffer, quotedStart: number, quotedEnd: number): Field {
+  const key = Buffer.from(JSON.parse(buf.toString('utf8', quotedStart, quotedEnd)) as string, 'utf8');
+  return fieldOf(key, 0, key.length);
+}
+
+/** End index (after the value) of the JSON value at `i`, or -1. */
+function scanValue(buf: Buffer, i: number, end: number, depth: number): number {
+  if (i >= end) return -1;
+  const c = buf[i]!;
+  if (c === QUOTE) {
+    const close = scanString(buf, i + 1, end);
+    return close < 0 ? -1 : close + 1;
+  }
+  if (c === LEFT_BRACE || c === LEFT_BRACKET) return scanContainer(buf, i, end, depth + 1);
+  if (c === 0x74) return matchLiteral(buf, i, end, 'true');
+  if (c === 0x66) return matchLiteral(buf, i, end, 'false');
+  if (c === 0x6e) return matchLiteral(buf, i, end, 'null');
+  return scanJsonNumber(buf, i, end);
+}
+
+function scanContainer(buf: Buffer, i: number, end: number, depth: number): number {
+  if (depth > MAX_NESTING) return -1;
+  const isObject = buf[i] === LEFT_BRACE;
+  const close = isObject ? RIGHT_BRACE : RIGHT_BRACKET;
+  i = skipWhitespace(buf, i + 1, end);
+  if (i < end && buf[i] === close) return i + 1;
+  for (;;) {
+    if (isObject) {
+      if (i >= end || buf[i] !== QUOTE) return -1;
+      const keyEnd = scanString(buf, i + 1, end);
+      if (keyEnd < 0) return -1;
+      i = skipWhitespace(buf, keyEnd + 1, end);
+      if (i >= end || buf[i] !== COLON) return -1;
+      i = skipWhitespace(buf, i + 1, end);
+    }
+    i = scanValue(buf, i, end, depth);
+    if (i < 0) return -1;
+    i = skipWhitespace(buf, i, end);
+    if (i >= end) return -1;
+    if (buf[i] === close) return i + 1;
+    if (buf[i] !== COMMA) return -1;
+    i = skipWhitespace(buf, i + 1, end);
+  }
+}
+
+/**
+ * Index of the closing quote of the string whose contents start at `i`, or -1 when the string is
+ * not valid JSON (unterminated, a raw control character, a bad escape). Sets `stringHadEscape`.
+ */
+function scanString(buf: Buffer, i: number, end: number): number {
+  stringHadEscape = false;
+  for (;;) {
+    while (i < end && STRING_BYTE[buf[i]!] === PLAIN) i++;
+    if (i >= end) return -1;
+    const kind = STRING_BYTE[buf[i]!];
+    if (kind === CLOSING_QUOTE) return i;
+    if (kind === INVALID) return -1;
+    if (kind === NON_ASCII) {
+      sawNonAscii = true;
+      i++;
+      continue;
+    }
+    // a backslash
+    stringHadEscape = true;
+    const next = buf[i + 1];
+    if (next === 0x75) {
+      if (i + 6 > end || !isHex(buf[i + 2]!) || !isHex(buf[i + 3]!) || !isHex(buf[i + 4]!) || !isHex(buf[i + 5]!)) return -1;
+      i += 6;
+    } else if (next !== undefined && i + 1 < end && isSimpleEscape(next)) {
+      i += 2;
+    } else {
+      return -1;
+    }
+  }
+}
+
+function stringContainsEscape(buf: Buffer, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    if (buf[i] === BACKSLASH) return true;
+  }
+  return false;
+}
+
+function matchLiteral(buf: Buffer, i: number, end: number, literal: string): number {
+  if (i + literal.length > end) return -1;
+  for (let k = 0; k < literal.length; k++) {
+    if (buf[i + k] !== literal.charCodeAt(k)) return -1;
+  }
+  return i + literal.length;
+}
+
+function skipWhitespace(buf: Buffer, i: number, end: number): number {
+  while (i < end) {
+    const c = buf[i];
+    if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) break;
+    i++;
+  }
+  return i;
+}
+
+function isHex(c: number): boolean {
+  return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
+}
+
+function isSimpleEscape(c: number): boolean {
+  // " \ / b f n r t
+  return c === 0x22 || c === 0x5c || c === 0x2f || c === 0x62 || c === 0x66 || c === 0x6e || c === 0x72 || c === 0x74;
+}

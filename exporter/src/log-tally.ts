@@ -1,0 +1,137 @@
+// The exporter's running totals of the access log, kept in flat typed arrays because they are
+// updated once per log line. Prometheus objects are built from snapshots of it at scrape time.
+import { METHOD_LABELS, type LogRecord } from './log-record.js';
+
+const METHOD_SLOTS = 16; // >= METHOD_LABELS.length, a power of two keeps the index arithmetic cheap
+const STATUS_SLOTS = 600;
+
+export class BucketCounts {
+  /** Per-bucket (not cumulative) counts; the last slot is +Inf. */
+  readonly counts: Float64Array;
+  sum = 0;
+  count = 0;
+
+  constructor(readonly bounds: readonly number[]) {
+    this.counts = new Float64Array(bounds.length + 1);
+  }
+
+  observe(value: number): void {
+    // binary search for the first bound >= value (Prometheus buckets are upper-inclusive)
+    let low = 0;
+    let high = this.bounds.length;
+    while (low < high) {
+      const mid = (low + high) >>> 1;
+      if (this.bounds[mid]! < value) low = mid + 1;
+      else high = mid;
+    }
+    this.counts[low]! += 1;
+    this.sum += value;
+    this.count += 1;
+  }
+}
+
+export interface RequestCount {
+  status: string;
+  method: string;
+  count: number;
+}
+
+/** A plain, JSON-serialisable copy of the tally: what is exposed, and what the state file keeps. */
+export interface TallySnapshot {
+  requests: RequestCount[];
+  duration: HistogramSnapshot;
+  upstream: HistogramSnapshot;
+  bodyBytes: number;
+  parsedLines: number;
+  malformedLines: number;
+}
+
+export interface HistogramSnapshot {
+  bounds: number[];
+  counts: number[];
+  sum: number;
+  count: number;
+}
+
+export class LogTally {
+  private readonly requests = new Float64Array(STATUS_SLOTS * METHOD_SLOTS);
+  readonly duration: BucketCounts;
+  readonly upstream: BucketCounts;
+  bodyBytes = 0;
+  parsedLines = 0;
+  malformedLines = 0;
+
+  constructor(durationBuckets: readonly number[], upstreamBuckets: readonly number[]) {
+    this.duration = new BucketCounts(durationBuckets);
+    this.upstream = new BucketCounts(upstreamBuckets);
+  }
+
+  add(record: LogRecord): void {
+    this.parsedLines++;
+    this.requests[record.status * METHOD_SLOTS + record.methodIndex]! += 1;
+    this.duration.observe(record.requestTime);
+    if (record.upstreamTime >= 0) this.upstream.observe(record.upstreamTime);
+    if (record.bodyBytes >= 0) this.bodyBytes += record.bodyBytes;
+  }
+
+  addMalformed(): void {
+    this.malformedLines++;
+  }
+
+  snapshot(): TallySnapshot {
+    const requests: RequestCount[] = [];
+    for (let slot = 0; slot < this.requests.length; slot++) {
+      const count = this.requests[slot]!;
+      if (count === 0) continue;
+      requests.push({ status: String(Math.floor(slot / METHOD_SLOTS)), method: METHOD_LABELS[slot % METHOD_SLOTS]!, count });
+    }
+    return {
+      requests,
+      duration: histogramSnapshot(this.duration),
+      upstream: histogramSnapshot(this.upstream),
+      bodyBytes: this.bodyBytes,
+      parsedLines: this.parsedLines,
+      malformedLines: this.malformedLines,
+    };
+  }
+
+  /**
+   * Continues from a saved snapshot. Throws when it does not fit (other bucket bounds, unknown labels):
+   * the caller then starts from zero rather than mixing two incompatible series.
+   */
+  restore(saved: TallySnapshot): void {
+    const slots = saved.requests.map(({ status, method, count }) => {
+      const statusCode = Number(status);
+      const methodIndex = METHOD_LABELS.indexOf(method as (typeof METHOD_LABELS)[number]);
+      if (!(statusCode >= 100 && statusCode <= 599) || methodIndex < 0 || !(count >= 0)) {
+        throw new Error(`saved request count ${JSON.stringify({ status, method, count })} is not valid`);
+      }
+      return { slot: statusCode * METHOD_SLOTS + methodIndex, count };
+    });
+    checkHistogramFits(this.duration, saved.duration, 'duration');
+    checkHistogramFits(this.upstream, saved.upstream, 'upstream');
+    for (const { slot, count } of slots) this.requests[slot] = count;
+    restoreHistogram(this.duration, saved.duration);
+    restoreHistogram(this.upstream, saved.upstream);
+    this.bodyBytes = saved.bodyBytes;
+    this.parsedLines = saved.parsedLines;
+    this.malformedLines = saved.malformedLines;
+  }
+}
+
+function histogramSnapshot(histogram: BucketCounts): HistogramSnapshot {
+  return { bounds: [...histogram.bounds], counts: [...histogram.counts], sum: histogram.sum, count: histogram.count };
+}
+
+function checkHistogramFits(target: BucketCounts, saved: HistogramSnapshot, name: string): void {
+  const sameBounds = saved.bounds.length === target.bounds.length && saved.bounds.every((b, i) => b === target.bounds[i]);
+  if (!sameBounds || saved.counts.length !== target.counts.length) {
+    throw new Error(`saved ${name} histogram has other bucket bounds than the configured ones`);
+  }
+}
+
+function restoreHistogram(target: BucketCounts, saved: HistogramSnapshot): void {
+  target.counts.set(saved.counts);
+  target.sum = saved.sum;
+  target.count = saved.count;
+}

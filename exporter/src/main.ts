@@ -1,0 +1,37 @@
+// av-exporter: follows nginx's access log and exposes request counts and latency histograms.
+import { runDaemon } from './daemon.js';
+import { runOneShot } from './one-shot.js';
+import { OptionError, readOptions } from './options.js';
+
+async function main(): Promise<number | null> {
+  let commandLine;
+  try {
+    commandLine = readOptions(process.argv.slice(2), process.env);
+  } catch (error) {
+    if (!(error instanceof OptionError)) throw error;
+    process.stderr.write(`av-exporter: ${error.message}\n`);
+    return 2;
+  }
+  if (commandLine.kind === 'help') {
+    process.stdout.write(`${commandLine.text}\n`);
+    return 0;
+  }
+  const { options } = commandLine;
+  if (options.checkConfig) {
+    process.stdout.write(`av-exporter: options OK: following ${options.logFile} (${options.logFormat}), metrics on ${options.listen.host}:${options.listen.port}\n`);
+    return 0;
+  }
+  if (options.oneShot) return runOneShot(options);
+  await runDaemon(options);
+  return null; // keeps running until a signal
+}
+
+main().then(
+  (code) => {
+    if (code !== null) process.exitCode = code;
+  },
+  (error: Error) => {
+    process.stderr.write(`av-exporter: ${error.message}\n`);
+    process.exit(1);
+  },
+);

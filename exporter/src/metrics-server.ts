@@ -1,0 +1,39 @@
+// The HTTP face of the exporter: /metrics and /healthz.
+import express from 'express';
+import type { Registry } from 'prom-client';
+
+export interface Health {
+  ok: boolean;
+  [detail: string]: unknown;
+}
+
+export interface MetricsSources {
+  registry: Registry;
+  /** The log metrics, already saved to the state file; throws when they could not be saved. */
+  savedLogMetrics: () => string;
+  health: () => Health;
+}
+
+export function metricsApp({ registry, savedLogMetrics, health }: MetricsSources) {
+  const app = express();
+  app.disable('x-powered-by');
+  app.get('/metrics', async (_req, res) => {
+    let logMetrics: string;
+    try {
+      logMetrics = savedLogMetrics();
+    } catch (error) {
+      // Exposing totals that are not saved could make a restart show Prometheus a counter going back.
+      res.status(503).type('text/plain').send(`state could not be saved: ${(error as Error).message}\n`);
+      return;
+    }
+    res.type(registry.contentType).send(logMetrics + (await registry.metrics()));
+  });
+  app.get('/healthz', (_req, res) => {
+    const status = health();
+    res.status(status.ok ? 200 : 503).json(status);
+  });
+  app.get('/', (_req, res) => {
+    res.type('text/html').send('<h1>av-exporter</h1><p><a href="/metrics">/metrics</a> <a href="/healthz">/healthz</a></p>\n');
+  });
+  return app;
+}
