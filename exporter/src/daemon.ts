@@ -17,6 +17,11 @@ export async function runDaemon(options: ExporterOptions): Promise<void> {
 
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: `${options.prefix}_` });
+  // prom-client also exports these gauges under a `_total` name, which promtool rightly rejects;
+  // the same values stay exposed without the suffix.
+  for (const gauge of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+    registry.removeSingleMetric(`${options.prefix}_${gauge}`);
+  }
   const rotations = new Counter({
     name: `${options.prefix}_nginx_log_rotations_total`,
     help: 'Rotations of the access log the exporter followed, by kind (rename, truncate).',

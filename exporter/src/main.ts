@@ -1,6 +1,4 @@
 // av-exporter: follows nginx's access log and exposes request counts and latency histograms.
-import { runDaemon } from './daemon.js';
-import { runOneShot } from './one-shot.js';
 import { OptionError, readOptions } from './options.js';
 
 async function main(): Promise<number | null> {
@@ -21,8 +19,9 @@ async function main(): Promise<number | null> {
     process.stdout.write(`av-exporter: options OK: following ${options.logFile} (${options.logFormat}), metrics on ${options.listen.host}:${options.listen.port}\n`);
     return 0;
   }
-  if (options.oneShot) return runOneShot(options);
-  await runDaemon(options);
+  // loaded on demand: --one-shot then starts without evaluating express and prom-client
+  if (options.oneShot) return (await import('./one-shot.js')).runOneShot(options);
+  await (await import('./daemon.js')).runDaemon(options);
   return null; // keeps running until a signal
 }
 
