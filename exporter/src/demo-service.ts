@@ -18,7 +18,7 @@ export function demoApp(options: DemoOptions, registry: Registry, prefix: string
   const app = express();
   app.disable('x-powered-by');
   app.use(instrument(metrics));
-  app.get('/api/work', (_req, res) => {
+  app.all('/api/work', (_req, res) => {
     const delayMs = logNormalSeconds(options.latencyMedianSeconds, options.latencySigma, random) * 1000;
     const draw = random();
     const status = draw < options.errorRate ? 500 : draw < options.errorRate + options.unavailableRate ? 503 : 200;

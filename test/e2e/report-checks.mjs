@@ -1,0 +1,38 @@
+// Checks of a report written by scripts/load.mjs, for the end-to-end test.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const REQUIRED_FIELDS = ['p99_seconds', 'exact_p99_seconds', 'requests_by_status', 'exact_requests_by_status', 'siege', 'window', 'queries'];
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+export function checkReport(dir) {
+  const results = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8'));
+  for (const field of REQUIRED_FIELDS) assert.ok(results[field] !== undefined && results[field] !== null, `results.json has no ${field}`);
+
+  // every request siege made is in the counter delta, and nothing else is
+  const abandoned = results.exact_requests_by_status['499'] ?? 0;
+  assert.equal(results.siege.transactions + results.siege.failed_transactions + abandoned, results.exact_requests_total,
+    `siege: ${results.siege.transactions} + ${results.siege.failed_transactions} failed + ${abandoned} abandoned; nginx: ${JSON.stringify(results.exact_requests_by_status)}`);
+  assert.ok(results.siege.transactions > 100, `siege made only ${results.siege.transactions} transactions`);
+
+  const bound = Math.max(0.05 * results.exact_p99_seconds, 0.001);
+  assert.ok(Math.abs(results.p99_seconds - results.exact_p99_seconds) <= bound,
+    `PromQL p99 ${results.p99_seconds} s is more than ${bound} s from the exact ${results.exact_p99_seconds} s`);
+
+  for (const [name, shot] of Object.entries({ 'p99.png': results.screenshots.p99, 'status-codes.png': results.screenshots.status_codes })) {
+    const png = readFileSync(join(dir, name));
+    assert.deepEqual(png.subarray(0, 8), PNG_SIGNATURE, `${name} is not a PNG`);
+    const width = png.readUInt32BE(16);
+    const height = png.readUInt32BE(20);
+    assert.ok(width >= 800 && height >= 400 && png.length > 10_000, `${name} is ${width}x${height}, ${png.length} bytes: not a real screenshot`);
+    assert.equal(shot.queryVisible, true, `${name}: the query was not in the page when it was taken`);
+  }
+
+  const metrics = readFileSync(join(dir, 'exporter-metrics.txt'), 'utf8');
+  assert.match(metrics, /^av_nginx_http_requests_total\{status="200",method="GET"\} \d+$/m);
+  const lint = execFileSync('promtool', ['check', 'metrics'], { input: metrics, encoding: 'utf8' });
+  assert.equal(lint.trim(), '', `promtool check metrics on exporter-metrics.txt:\n${lint}`);
+  return results;
+}
