@@ -10,7 +10,7 @@ import { mkdtemp, readFile, rm, symlink, rename, writeFile, mkdir } from 'node:f
 import { tmpdir } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { $, argv, echo, path, sleep } from 'zx'
-import { counterDelta, exactQuantile, relativeError, requestTimesInWindow, withinP99Bound } from './lib/exact-answers.mjs'
+import { counterDelta, exactQuantile, logLinesByStatus, relativeError, requestTimesInWindow, withinP99Bound } from './lib/exact-answers.mjs'
 import { readInventory } from './lib/inventory.mjs'
 import { byLabel, scalarQuery, waitForScrapeAfter } from './lib/prometheus-api.mjs'
 import { launchBrowser, screenshotQuery } from './lib/screenshot.mjs'
@@ -56,6 +56,8 @@ function options() {
     target: baseUrl(argv.target ?? `http://${inventory.nginx[0].address}/`, '--target'),
     prometheus: baseUrl(argv.prometheus ?? `http://${inventory.prometheus[0].address}:9090/`, '--prometheus'),
     out: path.resolve(argv.out ?? `${ROOT}/report`),
+    // marks this run's requests in nginx's log, so they can be counted there exactly
+    userAgent: `av-load/${new Date().toISOString().replace(/[-:.]/g, '')}-${process.pid}`,
   }
 }
 
@@ -113,7 +115,7 @@ async function runSiege(opts, urls, work) {
   // follow no redirect (a 301 is one of the answers we count), parse no HTML (no off-list URLs), no log file
   await writeFile(rcFile, 'verbose = false\ncolor = off\nlogging = false\nprotocol = HTTP/1.1\nfollow-location = false\nparser = false\n')
   const started = Date.now()
-  const siege = $`siege --rc=${rcFile} --file=${urlFile} --internet --concurrent=${opts.concurrency} --time=${opts.duration.seconds}S --delay=0.2 --no-parser --no-follow --json-output`.nothrow()
+  const siege = $`siege --rc=${rcFile} --file=${urlFile} --internet --concurrent=${opts.concurrency} --time=${opts.duration.seconds}S --delay=0.2 --no-parser --no-follow --json-output --user-agent=${opts.userAgent}`.nothrow()
   const progress = setInterval(async () => {
     const elapsed = Math.round((Date.now() - started) / 1000)
     const rate = await scalarQuery(opts.prometheus, LIVE_RATE).catch(() => null)
@@ -181,12 +183,15 @@ async function main() {
       // the exact counterpart of the increase() query: raw counters at both ends of its 5-minute window
       window_requests_by_status: counterDelta(windowStartCounters, endCounters),
       siege,
-      // siege counts 5xx answers as failed transactions, and does not count the requests it abandons when
-      // its time is up (nginx logs those as 499)
+      // siege counts 5xx answers as failed transactions; requests in flight when its time is up are in
+      // nginx's log but not in siege's tally, so siege's total may fall short by up to one per user
       siege_requests_total: siege.transactions + siege.failed_transactions,
+      user_agent: opts.userAgent,
     }
     if (opts.inventory) {
-      const times = requestTimesInWindow(await fetchAccessLogs(opts.inventory), evaluatedAt - WINDOW_SECONDS, evaluatedAt)
+      const accessLogs = await fetchAccessLogs(opts.inventory)
+      results.logged_requests_by_status = logLinesByStatus(accessLogs, opts.userAgent)
+      const times = requestTimesInWindow(accessLogs, evaluatedAt - WINDOW_SECONDS, evaluatedAt)
       results.exact_p99_seconds = exactQuantile(times, 0.99)
       results.exact_p99_sample_count = times.length
       results.p99_relative_error = relativeError(p99, results.exact_p99_seconds)

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { counterDelta, exactQuantile, requestTimesInWindow, withinP99Bound } from '../scripts/lib/exact-answers.mjs';
 import { readInventory } from '../scripts/lib/inventory.mjs';
+import * as exact from '../scripts/lib/exact-answers.mjs';
 
 describe('exact answers', () => {
   test('the nearest-rank p99 of 1..100 is 99, of 1..1000 is 990', () => {
@@ -43,5 +44,19 @@ describe('inventory', () => {
 
   test('a missing inventory says how to make one', () => {
     assert.throws(() => readInventory('/nonexistent/hosts.yml'), /cannot read the inventory .*\(is the lab up\? npx zx scripts\/lab\.mjs up\)/);
+  });
+});
+
+describe('the run in the log', () => {
+  test("only this run's requests count, by their exact User-Agent", () => {
+    const { logLinesByStatus } = exact;
+    const log = [
+      '{"status":200,"http_user_agent":"av-load/1"}',
+      '{"status":404,"http_user_agent":"av-load/1"}',
+      '{"status":200,"http_user_agent":"av-load/10"}',
+      '{"status":200,"http_user_agent":"curl"}',
+      '{"status":200,"http_user_agent":"av-load/1"}',
+    ].join('\n');
+    assert.deepEqual(logLinesByStatus(log, 'av-load/1'), { 200: 2, 404: 1 });
   });
 });

@@ -34,6 +34,23 @@ export function requestTimesInWindow(logText, fromSeconds, toSeconds) {
   return times
 }
 
+/** { status: count } of the JSON access-log lines sent with this exact User-Agent. */
+export function logLinesByStatus(logText, userAgent) {
+  const counts = {}
+  for (const line of logText.split('\n')) {
+    if (!line.includes(userAgent)) continue
+    let entry
+    try {
+      entry = JSON.parse(line)
+    } catch {
+      continue
+    }
+    if (entry.http_user_agent !== userAgent) continue
+    counts[entry.status] = (counts[entry.status] ?? 0) + 1
+  }
+  return Object.fromEntries(Object.entries(counts).sort(([a], [b]) => a.localeCompare(b)))
+}
+
 export function relativeError(estimate, exact) {
   return exact ? (estimate - exact) / exact : null
 }

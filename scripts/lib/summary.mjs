@@ -11,7 +11,9 @@ export function summaryMarkdown(results) {
     const run = results.exact_requests_by_status[status] ?? 0
     return `| ${status} | ${promql.toFixed(1)} | ${exact} | ${exact ? pct((promql - exact) / exact) : 'n/a'} | ${run} |`
   })
-  const abandoned = results.exact_requests_by_status['499'] ?? 0
+  const logged = results.logged_requests_by_status ?? {}
+  const loggedTotal = Object.values(logged).reduce((a, b) => a + b, 0)
+  const exactMatchesLog = JSON.stringify(logged) === JSON.stringify(results.exact_requests_by_status)
   const siege = results.siege
   return `# Prometheus + exporters: the load test report
 
@@ -43,11 +45,11 @@ ${results.queries.requests_by_status}
 ${statusRows.join('\n')}
 
 \`increase()\` extrapolates to the edges of its window, so it is close to, not equal to, the exact count.
-The last column is the difference of the raw counters at the start and the end of this run: nginx logged
-${results.exact_requests_total} requests. siege made ${siege.transactions} transactions and
-${siege.failed_transactions} failed ones (siege counts 5xx answers as failed), ${results.siege_requests_total} in all, and abandoned
-${abandoned} request(s) when its time was up (nginx logs those as 499):
-${results.siege_requests_total + abandoned === results.exact_requests_total ? 'every request accounted for' : '**the counts differ**'}.
+The last column is the difference of the raw counters at the start and the end of this run:
+${results.exact_requests_total} requests, ${exactMatchesLog ? 'exactly' : '**not**'} the ${loggedTotal} lines that nginx logged for this run's
+requests (marked by their User-Agent), status by status. siege's own tally: ${siege.transactions} transactions and
+${siege.failed_transactions} failed (siege counts 5xx as failed), ${results.siege_requests_total} in all; the
+${loggedTotal - results.siege_requests_total} more in nginx's log were in flight when siege's time was up.
 
 ![requests per status code](status-codes.png)
 
