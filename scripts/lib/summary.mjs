@@ -44,7 +44,10 @@ ${results.queries.requests_by_status}
 | --- | --- | --- | --- | --- |
 ${statusRows.join('\n')}
 
-\`increase()\` extrapolates to the edges of its window, so it is close to, not equal to, the exact count.
+\`increase()\` extrapolates to the edges of its window, so it is close to, not equal to, the exact count${
+  results.statuses_first_seen_in_run.length > 0
+    ? `; and a status first seen during the run (here: ${results.statuses_first_seen_in_run.join(', ')}) has a series born inside the window, whose first increment \`increase()\` cannot see (prometheus/prometheus#3000)`
+    : ''}.
 The last column is the difference of the raw counters at the start and the end of this run:
 ${results.exact_requests_total} requests, ${exactMatchesLog ? 'exactly' : '**not**'} the ${loggedTotal} lines that nginx logged for this run's
 requests (marked by their User-Agent), status by status. siege's own tally: ${siege.transactions} transactions and
