@@ -1,13 +1,7 @@
 // Interprets the text of the few nginx variables the exporter uses. Shared by both log formats.
+import { COLON, COMMA, DIGIT_0, DIGIT_9, DOT, LOWER_E, MINUS, PLUS, SPACE, UPPER_E } from './ascii.js';
 import { OTHER_METHOD_INDEX, STANDARD_METHODS } from './log-record.js';
 
-const DIGIT_0 = 0x30;
-const DIGIT_9 = 0x39;
-const DOT = 0x2e;
-const MINUS = 0x2d;
-const PLUS = 0x2b;
-const LOWER_E = 0x65;
-const UPPER_E = 0x45;
 
 const POWERS_OF_TEN = Array.from({ length: 16 }, (_, i) => 10 ** i);
 
@@ -109,9 +103,6 @@ export function methodIndex(buf: Uint8Array, start: number, end: number): number
   return OTHER_METHOD_INDEX;
 }
 
-const COMMA = 0x2c;
-const COLON = 0x3a;
-const SPACE = 0x20;
 
 /**
  * Sum of an `$upstream_response_time` value: one number, or nginx's lists (`0.010, 0.020` for

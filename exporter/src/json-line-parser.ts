@@ -3,19 +3,12 @@
 // JSON.parse accepts as an object (and that are valid UTF-8), but it builds no strings or objects
 // for the keys it does not use, which makes it several times faster than JSON.parse per line.
 import { isUtf8 } from 'node:buffer';
+import { BACKSLASH, CARRIAGE_RETURN, COLON, COMMA, LEFT_BRACE, LEFT_BRACKET, NEWLINE, QUOTE, RIGHT_BRACE, RIGHT_BRACKET, SPACE, TAB } from './ascii.js';
 import { isComplete, OTHER_METHOD_INDEX, resetRecord, type LineParser, type LogRecord } from './log-record.js';
 import {
   methodIndex, numberValue, scanJsonNumber, statusText, unsignedNumberText, upstreamTimeText, validStatus,
 } from './field-values.js';
 
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const LEFT_BRACE = 0x7b;
-const RIGHT_BRACE = 0x7d;
-const LEFT_BRACKET = 0x5b;
-const RIGHT_BRACKET = 0x5d;
-const COMMA = 0x2c;
-const COLON = 0x3a;
 const MAX_NESTING = 64;
 
 const enum Field { None, Status, RequestTime, RequestMethod, UpstreamResponseTime, BodyBytesSent }
@@ -230,7 +223,7 @@ function matchLiteral(buf: Buffer, i: number, end: number, literal: string): num
 function skipWhitespace(buf: Buffer, i: number, end: number): number {
   while (i < end) {
     const c = buf[i];
-    if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) break;
+    if (c !== SPACE && c !== TAB && c !== NEWLINE && c !== CARRIAGE_RETURN) break;
     i++;
   }
   return i;

@@ -2,8 +2,7 @@
 // the bytes of an unfinished line are carried over to the next chunk, up to a bound: a longer line is
 // not kept in memory but skipped to its newline and reported once as overlong.
 
-const NEWLINE = 0x0a;
-const CARRIAGE_RETURN = 0x0d;
+import { CARRIAGE_RETURN, NEWLINE } from './ascii.js';
 
 export interface LineSink {
   /** A whole line, bytes [start, end) of buf, without its newline (and without a trailing \r). */

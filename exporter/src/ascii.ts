@@ -1,0 +1,20 @@
+// The bytes the parsers look for, by name.
+export const TAB = 0x09;
+export const NEWLINE = 0x0a;
+export const CARRIAGE_RETURN = 0x0d;
+export const SPACE = 0x20;
+export const QUOTE = 0x22;
+export const PLUS = 0x2b;
+export const COMMA = 0x2c;
+export const MINUS = 0x2d;
+export const DOT = 0x2e;
+export const DIGIT_0 = 0x30;
+export const DIGIT_9 = 0x39;
+export const COLON = 0x3a;
+export const UPPER_E = 0x45;
+export const LEFT_BRACKET = 0x5b;
+export const BACKSLASH = 0x5c;
+export const RIGHT_BRACKET = 0x5d;
+export const LOWER_E = 0x65;
+export const LEFT_BRACE = 0x7b;
+export const RIGHT_BRACE = 0x7d;
