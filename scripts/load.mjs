@@ -100,12 +100,26 @@ async function checkReachable(target, prometheus) {
   if ((await answer(new URL('-/ready', prometheus))) !== 200) throw new Error(`Prometheus is not ready at ${prometheus}: check systemctl status prometheus on its host`)
 }
 
-/** One request per URL, so every status/method series exists before the measured window starts. */
-async function warmUp(urls) {
+/**
+ * Every status/method series the run can produce must exist before the measured window starts:
+ * increase() cannot see the first increment of a series born inside its window. So: one request per
+ * URL, and for each method the run sends to the demo service, one forced 500, one forced 503, and one
+ * request abandoned before it is answered (nginx logs 499, as for siege's last requests).
+ */
+async function warmUp(urls, target) {
   for (const { url, method } of urls) {
     const response = await fetch(url, { method, redirect: 'manual' })
     await response.arrayBuffer()
   }
+  const apiMethods = [...new Set(urls.filter((u) => new URL(u.url).pathname.startsWith('/api/')).map((u) => u.method))]
+  for (const method of apiMethods) {
+    for (const status of [500, 503]) {
+      const response = await fetch(new URL(`api/work?force_status=${status}&delay_ms=0`, target), { method })
+      await response.arrayBuffer()
+    }
+    await fetch(new URL('api/work?delay_ms=2000', target), { method, signal: AbortSignal.timeout(300) }).catch(() => {})
+  }
+  await sleep(2500) // the abandoned requests reach nginx's log when the demo service answers them
 }
 
 async function runSiege(opts, urls, work) {
@@ -152,7 +166,7 @@ async function main() {
   const work = await mkdtemp(`${tmpdir()}/av-load-`)
   try {
     echo(`load: warming up (${urls.length} URLs once), then ${opts.duration.text} of siege with ${opts.concurrency} users against ${opts.target}`)
-    await warmUp(urls)
+    await warmUp(urls, opts.target)
     const warmUpEnd = Date.now() / 1000
     const startScrape = await waitForScrapeAfter(opts.prometheus, warmUpEnd + 1)
     const startCounters = await byLabel(opts.prometheus, RAW_COUNTERS, 'status', startScrape)
@@ -183,7 +197,7 @@ async function main() {
       // the exact counterpart of the increase() query: raw counters at both ends of its 5-minute window
       window_requests_by_status: counterDelta(windowStartCounters, endCounters),
       // increase() misses the first increment of a series born inside its window (prometheus/prometheus#3000)
-      statuses_first_seen_in_run: Object.keys(exactRequests).filter((status) => !(status in startCounters)),
+      statuses_born_in_window: Object.keys(endCounters).filter((status) => !(status in windowStartCounters)),
       siege,
       // siege counts 5xx answers as failed transactions; requests in flight when its time is up are in
       // nginx's log but not in siege's tally, so siege's total may fall short by up to one per user

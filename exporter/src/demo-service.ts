@@ -18,10 +18,14 @@ export function demoApp(options: DemoOptions, registry: Registry, prefix: string
   const app = express();
   app.disable('x-powered-by');
   app.use(instrument(metrics));
-  app.all('/api/work', (_req, res) => {
-    const delayMs = logNormalSeconds(options.latencyMedianSeconds, options.latencySigma, random) * 1000;
+  app.all('/api/work', (req, res) => {
+    // ?force_status=503&delay_ms=100 answer exactly that: the load test uses them to create every
+    // status series before it measures
+    const forcedStatus = integerParameter(req.query.force_status, 100, 599);
+    const forcedDelayMs = integerParameter(req.query.delay_ms, 0, MAX_LATENCY_SECONDS * 1000);
+    const delayMs = forcedDelayMs ?? logNormalSeconds(options.latencyMedianSeconds, options.latencySigma, random) * 1000;
     const draw = random();
-    const status = draw < options.errorRate ? 500 : draw < options.errorRate + options.unavailableRate ? 503 : 200;
+    const status = forcedStatus ?? (draw < options.errorRate ? 500 : draw < options.errorRate + options.unavailableRate ? 503 : 200);
     setTimeout(() => res.status(status).json({ status, delay_ms: Math.round(delayMs * 10) / 10 }), delayMs);
   });
   app.get('/api/fast', (_req, res) => {
@@ -65,6 +69,12 @@ function instrument(metrics: DemoMetrics) {
     res.once('close', end);
     next();
   };
+}
+
+function integerParameter(value: unknown, min: number, max: number): number | undefined {
+  if (typeof value !== 'string' || !/^\d+$/.test(value)) return undefined;
+  const number = Number(value);
+  return number >= min && number <= max ? number : undefined;
 }
 
 /** A log-normal draw with the given median (Box-Muller), capped so no request hangs. */

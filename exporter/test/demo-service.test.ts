@@ -47,6 +47,17 @@ describe('demo service', () => {
     assert.ok(Math.abs(last - Date.now() / 1000) < 5, `last request at ${last}`);
   });
 
+  test('answers a forced status and delay, and ignores out-of-range ones', async () => {
+    const forced = await fetch(`${base}/api/work?force_status=503&delay_ms=0`, { method: 'POST' });
+    assert.equal(forced.status, 503);
+    assert.deepEqual(await forced.json(), { status: 503, delay_ms: 0 });
+    const ignored = await fetch(`${base}/api/work?force_status=700&delay_ms=0`);
+    assert.notEqual(ignored.status, 700);
+    await ignored.arrayBuffer();
+    const counted = await metric('av_demo_requests_total');
+    assert.equal(counted.get('av_demo_requests_total{route="/api/work",method="POST",status="503"}'), 1);
+  });
+
   test('a client that goes away is counted with status 0 and leaves the gauge at 0', async () => {
     const slow = demoApp({ latencyMedianSeconds: 2, latencySigma: 0, errorRate: 0, unavailableRate: 0 }, registry, 'av_slow');
     const slowServer = await new Promise<Server>((resolve) => {

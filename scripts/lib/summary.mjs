@@ -45,8 +45,8 @@ ${results.queries.requests_by_status}
 ${statusRows.join('\n')}
 
 \`increase()\` extrapolates to the edges of its window, so it is close to, not equal to, the exact count${
-  results.statuses_first_seen_in_run.length > 0
-    ? `; and a status first seen during the run (here: ${results.statuses_first_seen_in_run.join(', ')}) has a series born inside the window, whose first increment \`increase()\` cannot see (prometheus/prometheus#3000)`
+  results.statuses_born_in_window.length > 0
+    ? `; and the first increment of a series born inside the window (here: ${results.statuses_born_in_window.join(', ')}) is invisible to \`increase()\` (prometheus/prometheus#3000); the warm-up creates every series before the run, but a run shorter than 5 minutes has its warm-up inside the window too`
     : ''}.
 The last column is the difference of the raw counters at the start and the end of this run:
 ${results.exact_requests_total} requests, ${exactMatchesLog ? 'exactly' : '**not**'} the ${loggedTotal} lines that nginx logged for this run's
