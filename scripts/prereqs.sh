@@ -11,7 +11,7 @@ packages=(
   apt-cacher-ng                      # the lab hosts' only way to Debian's mirror
   nginx prometheus mtail siege       # the exporter's integration tests and benchmark, the load test
   chromium fonts-dejavu-core         # screenshots of Prometheus' UI
-  curl ca-certificates jq
+  curl ca-certificates
 )
 
 if [[ $(id -u) -ne 0 ]]; then
