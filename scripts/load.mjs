@@ -175,7 +175,9 @@ async function main() {
     const siege = await runSiege(opts, urls, work)
     const end = new Date()
     echo(`load: siege done: ${siege.transactions} transactions; waiting for the last scrape`)
-    const evaluatedAt = await waitForScrapeAfter(opts.prometheus, end.getTime() / 1000 + 1)
+    // a whole second: Prometheus' console page takes its evaluation moment in seconds, and the screenshots
+    // must show the very values results.json holds
+    const evaluatedAt = Math.ceil(await waitForScrapeAfter(opts.prometheus, end.getTime() / 1000 + 1))
 
     const [p99, requestsByStatus, endCounters, windowStartCounters] = await Promise.all([
       scalarQuery(opts.prometheus, QUERIES.p99, evaluatedAt),

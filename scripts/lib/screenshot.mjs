@@ -9,7 +9,8 @@ const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-ne
 
 /**
  * Opens the graph page with `query` evaluated at `timeSeconds` in table view, waits for the result
- * and saves a PNG. Returns whether the query text was in the page's editor when it was taken.
+ * and saves a PNG. Returns whether the query text was in the page's editor when it was taken, and the
+ * values the page showed.
  */
 export async function screenshotQuery(browser, prometheusUrl, query, timeSeconds, file) {
   // the moment in the URL is written in UTC, so the page must read it in UTC too
@@ -23,8 +24,13 @@ export async function screenshotQuery(browser, prometheusUrl, query, timeSeconds
     // Debian's Prometheus serves the classic UI: the query sits in a textarea, the result in a table
     await page.waitForSelector('table tbody tr td', { timeout: 30_000 })
     const editorText = await page.locator('textarea').first().inputValue()
+    const values = await page.locator('table tbody tr td:last-child').allInnerTexts()
     await page.screenshot({ path: file })
-    return { queryVisible: editorText.replace(/\s+/g, '') === query.replace(/\s+/g, ''), url: url.href }
+    return {
+      queryVisible: editorText.replace(/\s+/g, '') === query.replace(/\s+/g, ''),
+      shownValues: values.map(Number),
+      url: url.href,
+    }
   } finally {
     await page.close()
   }

@@ -31,6 +31,11 @@ export function checkReport(dir) {
     assert.ok(width >= 800 && height >= 400 && png.length > 10_000, `${name} is ${width}x${height}, ${png.length} bytes: not a real screenshot`);
     assert.equal(shot.queryVisible, true, `${name}: the query was not in the page when it was taken`);
   }
+  // the screenshots show the very numbers of results.json
+  const same = (shown, expected) => shown.length === expected.length && shown.every((v, i) => Math.abs(v - expected[i]) <= 1e-9 * Math.max(1, Math.abs(expected[i])));
+  assert.ok(same(results.screenshots.p99.shownValues, [results.p99_seconds]), `p99.png shows ${results.screenshots.p99.shownValues}, results.json has ${results.p99_seconds}`);
+  const byStatus = Object.values(results.requests_by_status);
+  assert.ok(same(results.screenshots.status_codes.shownValues, byStatus), `status-codes.png shows ${results.screenshots.status_codes.shownValues}, results.json has ${byStatus}`);
 
   const metrics = readFileSync(join(dir, 'exporter-metrics.txt'), 'utf8');
   assert.match(metrics, /^av_nginx_http_requests_total\{status="200",method="GET"\} \d+$/m);
