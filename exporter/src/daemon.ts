@@ -41,8 +41,9 @@ export async function runDaemon(options: ExporterOptions): Promise<void> {
   });
 
   const positionsFile = options.positionsFile;
-  const save = () => {
-    if (positionsFile) saveState(positionsFile, follower.position(), tally.snapshot());
+  const save = (snapshot = tally.snapshot()) => {
+    if (positionsFile) saveState(positionsFile, follower.position(), snapshot);
+    return snapshot;
   };
   save(); // fail now, not at the first scrape, if the state file cannot be written
 
@@ -52,11 +53,7 @@ export async function runDaemon(options: ExporterOptions): Promise<void> {
     await listen(
       metricsApp({
         registry,
-        savedLogMetrics: () => {
-          const snapshot = tally.snapshot();
-          if (positionsFile) saveState(positionsFile, follower.position(), snapshot);
-          return renderTally(snapshot, options.prefix);
-        },
+        savedLogMetrics: () => renderTally(save(), options.prefix),
         health: () => ({ ok: poller.lastError() === null, log_file: options.logFile, last_error: poller.lastError(), position: follower.position() }),
       }),
       options.listen,
