@@ -1,0 +1,127 @@
+// The lab's pure parts (apt's two source formats, which mirror it picks, the hosts it plans) and its refusal
+// to write into or remove a directory that `up` did not make. No host is started here.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { hostSourcesFile, parseDeb822Sources, parseOneLineSources, parseOsRelease, pickDebianSources, repository } from '../scripts/lab/apt-sources.mjs';
+import { planHosts } from '../scripts/lab/layout.mjs';
+import { ROOT } from './support/ansible.mjs';
+
+describe("the lab's apt sources", () => {
+  test('one-line sources: comments, [options] and blank lines are dropped', () => {
+    const text = [
+      '# deb http://old.example/debian bookworm main',
+      'deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg arch=amd64] http://deb.debian.org/debian bookworm main contrib',
+      '',
+      'deb-src http://deb.debian.org/debian bookworm main',
+      'deb http://security.debian.org/debian-security bookworm-security main # trailing comment',
+    ].join('\n');
+    assert.deepEqual(parseOneLineSources(text), [
+      { types: ['deb'], uri: 'http://deb.debian.org/debian', suites: ['bookworm'] },
+      { types: ['deb-src'], uri: 'http://deb.debian.org/debian', suites: ['bookworm'] },
+      { types: ['deb'], uri: 'http://security.debian.org/debian-security', suites: ['bookworm-security'] },
+    ]);
+  });
+
+  test('deb822 sources: several URIs and suites, continuation lines, comments, Enabled: no', () => {
+    const text = [
+      'Types: deb deb-src',
+      '# a comment inside the stanza',
+      'URIs: http://deb.debian.org/debian',
+      '  https://mirror.example/debian',
+      'Suites: bookworm bookworm-updates',
+      'Components: main',
+      '',
+      'Types: deb',
+      'URIs: http://off.example/debian',
+      'Suites: bookworm',
+      'Enabled: no',
+      '',
+      'Types: deb',
+      'URIs: http://deb.debian.org/debian-security',
+      'Suites: bookworm-security',
+    ].join('\n');
+    assert.deepEqual(parseDeb822Sources(text), [
+      { types: ['deb', 'deb-src'], uri: 'http://deb.debian.org/debian', suites: ['bookworm', 'bookworm-updates'] },
+      { types: ['deb', 'deb-src'], uri: 'https://mirror.example/debian', suites: ['bookworm', 'bookworm-updates'] },
+      { types: ['deb'], uri: 'http://deb.debian.org/debian-security', suites: ['bookworm-security'] },
+    ]);
+  });
+
+  test("the mirror is the one this machine's codename uses; the security archive is optional", () => {
+    const entries = [
+      { types: ['deb'], uri: 'https://packages.example/apt', suites: ['cloud-sdk-bookworm'] },
+      { types: ['deb-src'], uri: 'http://src.example/debian', suites: ['bookworm'] },
+      { types: ['deb'], uri: 'http://deb.debian.org/debian/', suites: ['bookworm', 'bookworm-updates'] },
+    ];
+    assert.deepEqual(pickDebianSources(entries, 'bookworm'), {
+      archive: { backend: 'http://deb.debian.org/debian/', prefix: 'deb.debian.org/debian', viaProxy: 'http://deb.debian.org/debian' },
+      security: null,
+    });
+    assert.throws(() => pickDebianSources(entries, 'trixie'), /no Debian mirror for trixie/);
+  });
+
+  test('an https mirror is fetched over https by the proxy, and asked for over http through it', () => {
+    assert.deepEqual(repository('https://mirror.example:8443/debian//'), {
+      backend: 'https://mirror.example:8443/debian/', prefix: 'mirror.example:8443/debian', viaProxy: 'http://mirror.example:8443/debian',
+    });
+  });
+
+  test("a host's sources name its own release, through the proxy", () => {
+    const sources = { archive: repository('http://deb.debian.org/debian'), security: repository('http://deb.debian.org/debian-security') };
+    const text = hostSourcesFile(sources, 'trixie');
+    assert.match(text, /URIs: http:\/\/deb\.debian\.org\/debian\nSuites: trixie trixie-updates\n/);
+    assert.match(text, /URIs: http:\/\/deb\.debian\.org\/debian-security\nSuites: trixie-security\n/);
+    assert.doesNotMatch(hostSourcesFile({ ...sources, security: null }, 'bookworm'), /security/);
+  });
+
+  test('os-release: quotes removed', () => {
+    assert.deepEqual(parseOsRelease('PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nVERSION_CODENAME=bookworm\n'), { PRETTY_NAME: 'Debian GNU/Linux 12 (bookworm)', VERSION_CODENAME: 'bookworm' });
+  });
+});
+
+describe("the lab's hosts", () => {
+  test('are named unlike their groups, one Prometheus host and N nginx hosts, of one release', () => {
+    const hosts = planHosts({ nginx: 3, release: 'bookworm' });
+    assert.deepEqual(hosts.map((h) => `${h.name}/${h.group}/${h.address}/${h.release}`), [
+      'prom1/prometheus/10.77.0.10/bookworm', 'web1/nginx/10.77.0.21/bookworm', 'web2/nginx/10.77.0.22/bookworm', 'web3/nginx/10.77.0.23/bookworm',
+    ]);
+    assert.ok(hosts.every((h) => !['prometheus', 'nginx', 'all'].includes(h.name)));
+  });
+});
+
+describe('the lab refuses directories it did not make', () => {
+  const lab = (command, env) => spawnSync('npx', ['zx', 'scripts/lab.mjs', command], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ...env } });
+
+  test('down: an AV_LAB_DIR without the mark is left as it is, with an error', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'not-a-lab-'));
+    writeFileSync(join(dir, 'precious.txt'), 'keep me');
+    try {
+      const result = lab('down', { AV_LAB_DIR: dir, AV_LAB_CACHE: join(dir, 'cache') });
+      assert.equal(result.status, 1, result.stdout + result.stderr);
+      assert.match(result.stderr, /AV_LAB_DIR=.* was not made by lab up .*refusing to remove it/);
+      assert.equal(readFileSync(join(dir, 'precious.txt'), 'utf8'), 'keep me');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('up: a non-empty AV_LAB_CACHE without the mark is refused before anything is made', () => {
+    const state = join(mkdtempSync(join(tmpdir(), 'lab-state-')), 'state');
+    const cache = mkdtempSync(join(tmpdir(), 'not-a-cache-'));
+    writeFileSync(join(cache, 'precious.txt'), 'keep me');
+    try {
+      const result = lab('up', { AV_LAB_DIR: state, AV_LAB_CACHE: cache });
+      assert.equal(result.status, 1, result.stdout + result.stderr);
+      assert.match(result.stderr, /AV_LAB_CACHE=.* is not empty and was not made by lab up/);
+      assert.equal(readFileSync(join(cache, 'precious.txt'), 'utf8'), 'keep me');
+      assert.equal(existsSync(join(cache, '.made-by-av-lab')), false);
+    } finally {
+      rmSync(cache, { recursive: true, force: true });
+      rmSync(join(state, '..'), { recursive: true, force: true });
+    }
+  });
+});
