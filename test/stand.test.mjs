@@ -1,28 +1,34 @@
-// The stand end to end, on the local lab: two systemd-nspawn hosts, provisioned by the playbook,
-// loaded by siege, reported on, and taken down again. Each phase prints how long it took.
-// The lab is brought down at the end whatever happened (a lab that was already up is reused).
+// The stand end to end on the local lab, once on Debian 13 hosts (the default) and once on Debian 12 hosts,
+// each time with two nginx hosts set up like cloud VMs (a sudo user, no root login, logrotate): check mode on
+// fresh hosts, provisioning beside a foreign nftables table, idempotence, every service, target and firewall
+// rule, and a load run during which logrotate rotates nginx's log. Each phase prints how long it took; the
+// lab is taken down at the end whatever happened.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { parse as parseYaml } from 'yaml';
-import { checkFirewall, checkIdempotent, checkServicesActive, checkTargetsUp } from './e2e/stand-checks.mjs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ROOT } from './support/ansible.mjs';
+import {
+  checkEveryHostProvisioned, checkFirewall, checkIdempotent, checkNoWarnings, checkServicesActive, checkTargetsUp, onHosts,
+  promValue, standHosts,
+} from './e2e/stand-checks.mjs';
 import { checkReport } from './e2e/report-checks.mjs';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const INVENTORY = `${ROOT}inventory/lab/hosts.yml`;
+const INVENTORY = 'inventory/lab/hosts.yml';
+const NGINX_HOSTS = 2;
 const timings = [];
 const failed = new Set();
 
-/** Runs a command from the repository root; resolves with its output, rejects with its tail. */
-function run(command, args, { timeoutMs = 20 * 60_000 } = {}) {
+/** Runs a command from the repository root; resolves with its output, rejects with its tail. `onOutput` sees it live. */
+function run(command, args, { timeoutMs = 20 * 60_000, onOutput } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ANSIBLE_FORCE_COLOR: '0' } });
+    const child = spawn(command, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ANSIBLE_FORCE_COLOR: '0', ANSIBLE_NOCOLOR: '1' } });
     let output = '';
     const collect = (chunk) => {
       output += chunk;
       process.stderr.write(chunk); // progress of long phases, live
+      onOutput?.(output);
     };
     child.stdout.on('data', collect);
     child.stderr.on('data', collect);
@@ -35,10 +41,17 @@ function run(command, args, { timeoutMs = 20 * 60_000 } = {}) {
   });
 }
 
+const playbook = async (...args) => {
+  const output = await run('ansible-playbook', ['site.yml', ...args]);
+  checkNoWarnings(output);
+  return output;
+};
+
 /** A phase: timed, and skipped when a phase it needs failed. */
-function phase(name, needs, body) {
-  test(name, async (t) => {
-    const missing = needs.filter((need) => failed.has(need));
+function phase(release, name, needs, body) {
+  const qualified = (phaseName) => `${release}: ${phaseName}`;
+  test(qualified(name), async (t) => {
+    const missing = needs.map(qualified).filter((need) => failed.has(need));
     if (missing.length > 0) {
       t.skip(`needs: ${missing.join(', ')}`);
       return;
@@ -47,85 +60,124 @@ function phase(name, needs, body) {
     try {
       await body();
     } catch (error) {
-      failed.add(name);
+      failed.add(qualified(name));
       throw error;
     } finally {
-      timings.push([name, (Date.now() - started) / 1000]);
+      timings.push([qualified(name), (Date.now() - started) / 1000]);
     }
   });
 }
 
-function labHosts() {
-  const inventory = parseYaml(readFileSync(INVENTORY, 'utf8'));
-  const hostsOf = (group) => Object.entries(inventory.all?.children?.[group]?.hosts ?? inventory[group]?.hosts ?? {});
-  const [prometheus] = hostsOf('prometheus');
-  return { prometheus: prometheus[1].ansible_host, nginx: hostsOf('nginx').map(([, vars]) => vars.ansible_host) };
-}
+// As Docker or fail2ban would have: a table of their own, with a forward chain that drops by default.
+const FOREIGN_TABLE = 'table ip foreign_like_docker {\n\tchain forward {\n\t\ttype filter hook forward priority filter; policy drop;\n\t\tiifname "docker0" accept\n\t}\n}';
 
-async function promValue(prometheusAddress, query) {
-  const response = await fetch(`http://${prometheusAddress}:9090/api/v1/query?query=${encodeURIComponent(query)}`);
-  const body = await response.json();
-  return Number(body.data.result[0]?.value[1] ?? 0);
-}
+function standScenario(release) {
+  phase(release, 'lab up with fresh hosts', [], async () => {
+    await run('npx', ['zx', 'scripts/lab.mjs', 'down']); // fresh hosts: a lab left up would be provisioned already
+    await run('npx', ['zx', 'scripts/lab.mjs', 'up', '--release', release, '--nginx', String(NGINX_HOSTS)]);
+    const { nginx } = await standHosts(INVENTORY);
+    assert.equal(nginx.length, NGINX_HOSTS);
+    const release_ = await onHosts(INVENTORY, 'all', 'grep VERSION_CODENAME /etc/os-release; id -un; sudo -n true && echo sudo-ok');
+    assert.equal((release_.match(new RegExp(`VERSION_CODENAME=${release}`, 'g')) ?? []).length, NGINX_HOSTS + 1, release_);
+  });
 
-describe('the stand, end to end on the local lab', { timeout: 75 * 60_000 }, () => {
-  after(async () => {
-    // always leave the machine as it was; the last phase checks that this really removes everything
-    if (!timings.some(([name]) => name === 'lab down leaves nothing behind')) {
-      await run('npx', ['zx', 'scripts/lab.mjs', 'down']).catch((error) => console.error(error.message));
+  phase(release, 'check mode on fresh hosts shows what would change and fails nothing', ['lab up with fresh hosts'], async () => {
+    const output = await playbook('--check', '--diff');
+    assert.match(output, /changed=[1-9]/, 'check mode on fresh hosts would change nothing?');
+    assert.doesNotMatch(output, /failed=[1-9]|unreachable=[1-9]/);
+  });
+
+  phase(release, 'a foreign nftables table is in place before provisioning', ['lab up with fresh hosts'], async () => {
+    await onHosts(INVENTORY, 'all', `DEBIAN_FRONTEND=noninteractive apt-get install -y -q nftables >/dev/null && printf '%s\\n' '${FOREIGN_TABLE}' | nft -f -`);
+  });
+
+  phase(release, 'first provisioning reaches every member of every group', ['lab up with fresh hosts'], async () => {
+    await checkEveryHostProvisioned(await playbook(), INVENTORY);
+  });
+
+  phase(release, 'second provisioning changes nothing', ['first provisioning reaches every member of every group'], async () => {
+    checkIdempotent(await playbook());
+  });
+
+  phase(release, 'check mode with diff on the provisioned stand runs clean', ['first provisioning reaches every member of every group'], async () => {
+    checkIdempotent(await playbook('--check', '--diff'));
+  });
+
+  phase(release, 'the foreign nftables table is untouched', ['first provisioning reaches every member of every group'], async () => {
+    const output = await onHosts(INVENTORY, 'all', 'nft list table ip foreign_like_docker');
+    assert.equal(output.split(FOREIGN_TABLE.split('\n')[0]).length - 1, NGINX_HOSTS + 1, output);
+    assert.equal(output.split('iifname "docker0" accept').length - 1, NGINX_HOSTS + 1, output);
+  });
+
+  phase(release, 'every service is active on every host', ['first provisioning reaches every member of every group'], () => checkServicesActive(INVENTORY));
+
+  phase(release, 'Prometheus scrapes every target of every host', ['first provisioning reaches every member of every group'], () => checkTargetsUp(INVENTORY));
+
+  phase(release, 'exporter ports answer only the Prometheus host, Prometheus answers the control machine', ['first provisioning reaches every member of every group'], () => checkFirewall(INVENTORY));
+
+  phase(release, 'requests sent to each nginx host show up in av_nginx_http_requests_total', ['Prometheus scrapes every target of every host'], async () => {
+    const { prometheus: [prom], nginx } = await standHosts(INVENTORY);
+    for (const host of nginx) {
+      const query = `sum(av_nginx_http_requests_total{status="404",instance="${host.name}"})`;
+      const before = await promValue(prom, query);
+      const sent = 25;
+      for (let i = 0; i < sent; i++) {
+        const response = await fetch(`http://${host.address}:${host.vars.stand_nginx_port}/no-such-page-${i}`);
+        await response.arrayBuffer();
+        assert.equal(response.status, 404);
+      }
+      let seen = before;
+      for (const deadline = Date.now() + 60_000; Date.now() < deadline && seen < before + sent;) {
+        await sleep(1000);
+        seen = await promValue(prom, query);
+      }
+      assert.equal(seen - before, sent, `Prometheus saw ${seen - before} new 404s from ${host.name}, ${sent} were sent`);
     }
-    console.log('phase timings:');
-    for (const [name, seconds] of timings) console.log(`  ${seconds.toFixed(1).padStart(7)} s  ${name}`);
   });
 
-  phase('lab up', [], () => run('npx', ['zx', 'scripts/lab.mjs', 'up']));
-
-  phase('first provisioning', ['lab up'], () => run('ansible-playbook', ['site.yml']));
-
-  phase('second provisioning changes nothing', ['first provisioning'], async () => {
-    checkIdempotent(await run('ansible-playbook', ['site.yml']));
+  phase(release, 'a 60 s load run with a logrotate in the middle writes a report that matches the exact answers', ['Prometheus scrapes every target of every host'], async () => {
+    const { nginx: [web] } = await standHosts(INVENTORY);
+    const log = web.vars.stand_access_log_path;
+    let rotation = null;
+    await run('npx', ['zx', 'scripts/load.mjs', '--duration', '60s'], {
+      onOutput: (output) => {
+        // 20 s into siege, as logrotate's nightly run would: rename, then nginx reopens its log (USR1)
+        if (rotation || !/siege: 0:2\d of 1:00/.test(output)) return;
+        rotation = onHosts(INVENTORY, web.name, 'logrotate -f /etc/logrotate.d/nginx');
+      },
+    });
+    assert.ok(rotation, 'the log was not rotated during the run');
+    await rotation;
+    const results = await checkReport(`${ROOT}report/latest`);
+    // the run's lines are in both files, and the report counted them in both
+    const agent = results.load.user_agent;
+    const counts = await onHosts(INVENTORY, web.name, `grep -c '${agent}' ${log}.1 || true; grep -c '${agent}' ${log} || true`);
+    const [inRotated, inCurrent] = counts.split('\n').filter((l) => /^\d+$/.test(l.trim())).map(Number);
+    assert.ok(inRotated > 0 && inCurrent > 0, `the run's lines: ${inRotated} in ${log}.1, ${inCurrent} in ${log}`);
+    const logged = Object.values(results.logged_requests_by_status).reduce((a, b) => a + b, 0);
+    assert.equal(logged, inRotated + inCurrent, "the report's logged lines vs the run's lines in both files");
   });
 
-  phase('check mode with diff runs clean', ['first provisioning'], async () => {
-    checkIdempotent(await run('ansible-playbook', ['site.yml', '--check', '--diff']));
-  });
-
-  phase('every service is active on every host', ['first provisioning'], () => checkServicesActive(INVENTORY));
-
-  phase('Prometheus scrapes every target', ['first provisioning'], () => checkTargetsUp(INVENTORY));
-
-  phase('exporter ports answer only the Prometheus host', ['first provisioning'], () => checkFirewall(INVENTORY));
-
-  phase('requests sent to nginx show up in av_nginx_http_requests_total', ['Prometheus scrapes every target'], async () => {
-    const { prometheus, nginx } = labHosts();
-    const query = 'sum(av_nginx_http_requests_total{status="404"})';
-    const before = await promValue(prometheus, query);
-    const sent = 25;
-    for (let i = 0; i < sent; i++) {
-      const response = await fetch(`http://${nginx[0]}/no-such-page-${i}`);
-      await response.arrayBuffer();
-      assert.equal(response.status, 404);
-    }
-    const deadline = Date.now() + 60_000;
-    let seen = before;
-    while (Date.now() < deadline && seen < before + sent) {
-      await new Promise((resolve) => setTimeout(resolve, 1000));
-      seen = await promValue(prometheus, query);
-    }
-    assert.equal(seen - before, sent, `Prometheus saw ${seen - before} new 404s, ${sent} were sent`);
-  });
-
-  phase('a 60 s load run writes a report that matches the exact answers', ['Prometheus scrapes every target'], async () => {
-    await run('npx', ['zx', 'scripts/load.mjs', '--duration', '60s']);
-    await checkReport(`${ROOT}report/latest`);
-  });
-
-  phase('lab down leaves nothing behind', ['lab up'], async () => {
+  phase(release, 'lab down leaves nothing behind', ['lab up with fresh hosts'], async () => {
     await run('npx', ['zx', 'scripts/lab.mjs', 'down']);
-    assert.equal(existsSync(INVENTORY), false, 'the lab inventory is still there');
+    assert.equal(existsSync(`${ROOT}${INVENTORY}`), false, 'the lab inventory is still there');
     const links = await run('ip', ['-o', 'link', 'show']);
     assert.doesNotMatch(links, /avlab0|vb-/, 'a lab network link is still there');
     const processes = await run('ps', ['-eo', 'args']);
     assert.doesNotMatch(processes, /systemd-nspawn .*avlab|apt-cacher-ng/, 'a lab process is still running');
+    const tables = await run('nft', ['list', 'tables']);
+    assert.doesNotMatch(tables, /av_lab/, "the lab's nftables table is still there");
   });
+}
+
+describe('the stand, end to end on the local lab', { timeout: 80 * 60_000 }, () => {
+  after(async () => {
+    // always leave the machine as it was; the last phase checks that this really removes everything
+    await run('npx', ['zx', 'scripts/lab.mjs', 'down']).catch((error) => console.error(error.message));
+    console.log('phase timings:');
+    for (const [name, seconds] of timings) console.log(`  ${seconds.toFixed(1).padStart(7)} s  ${name}`);
+  });
+
+  standScenario('trixie');
+  standScenario('bookworm');
 });

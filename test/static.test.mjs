@@ -1,40 +1,24 @@
-// Static checks of the Ansible side, with the real tools and no hosts: lint, syntax, the rendered
-// configs (promtool, nginx -t), the rule unit tests, and the roles' variable documentation.
+// Static checks of the Ansible side, with the real tools and no hosts: lint, syntax, the rendered configs
+// (promtool, nginx -t, nft -c), the rule unit tests, the roles' variable documentation, the inventories.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { copyFile, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { copyFile, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { parse as parseYaml } from 'yaml';
-
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const EXAMPLE_INVENTORY = 'inventory/example/hosts.yml';
-
-/** Runs a tool from the repository root; on failure the error carries its whole output. */
-async function tool(command, args) {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(command, args, { cwd: ROOT, maxBuffer: 16 << 20, env: { ...process.env, NO_COLOR: '1', ANSIBLE_NOCOLOR: '1' } });
-    return `${stdout}${stderr}`;
-  } catch (error) {
-    throw new Error(`${command} ${args.join(' ')} failed (exit ${error.code}):\n${error.stdout}${error.stderr}`);
-  }
-}
+import { EXAMPLE_INVENTORY, ROOT, inventoryList, renderConfigs, tool } from './support/ansible.mjs';
 
 describe('Ansible, statically', () => {
   let rendered;
 
   before(async () => {
-    rendered = await mkdtemp(join(tmpdir(), 'av-rendered-'));
-    await tool('ansible-playbook', ['-i', EXAMPLE_INVENTORY, 'ansible/render-configs.yml',
-      '-e', `render_dir=${rendered}`, '-e', `nginx_access_log_path=${rendered}/access.json.log`]);
+    rendered = await renderConfigs(EXAMPLE_INVENTORY);
   });
   after(() => rm(rendered, { recursive: true, force: true }));
 
-  test('site.yml passes the syntax check', async () => {
-    assert.match(await tool('ansible-playbook', ['--syntax-check', '-i', EXAMPLE_INVENTORY, 'site.yml']), /playbook: site\.yml/);
+  test('site.yml passes the syntax check, without a warning', async () => {
+    const output = await tool('ansible-playbook', ['--syntax-check', '-i', EXAMPLE_INVENTORY, 'site.yml']);
+    assert.match(output, /playbook: site\.yml/);
+    assert.doesNotMatch(output, /\[WARNING\]/);
   });
 
   test('ansible-lint passes with the production profile', async () => {
@@ -42,27 +26,35 @@ describe('Ansible, statically', () => {
   });
 
   test('the generated prometheus.yml passes promtool check config', async () => {
-    assert.match(await tool('promtool', ['check', 'config', '--syntax-only', join(rendered, 'prometheus.yml')]), /SUCCESS/);
+    assert.match(await tool('promtool', ['check', 'config', '--syntax-only', join(rendered, 'prom1/prometheus.yml')]), /SUCCESS/);
   });
 
   test('the rules pass promtool check rules', async () => {
-    assert.match(await tool('promtool', ['check', 'rules', join(rendered, 'av-stand.rules.yml')]), /SUCCESS: 7 rules found/);
+    assert.match(await tool('promtool', ['check', 'rules', join(rendered, 'prom1/av-stand.rules.yml')]), /SUCCESS: 7 rules found/);
   });
 
   test('every recording and alert rule passes its promtool unit tests', async () => {
-    const testFile = join(rendered, 'av-stand.rules.test.yml');
+    const testFile = join(rendered, 'prom1/av-stand.rules.test.yml');
     await copyFile(join(ROOT, 'roles/prometheus/files/tests/av-stand.rules.test.yml'), testFile);
-    const output = await tool('promtool', ['test', 'rules', testFile]);
-    assert.match(output, /SUCCESS/);
+    assert.match(await tool('promtool', ['test', 'rules', testFile]), /SUCCESS/);
     const tests = parseYaml(await readFile(testFile, 'utf8')).tests;
     const covered = new Set(tests.flatMap((t) => [...(t.promql_expr_test ?? []).map((e) => e.expr), ...(t.alert_rule_test ?? []).map((a) => a.alertname)]));
-    const rules = parseYaml(await readFile(join(rendered, 'av-stand.rules.yml'), 'utf8')).groups.flatMap((g) => g.rules);
-    const untested = rules.map((r) => r.record ?? r.alert).filter((name) => !covered.has(name));
-    assert.deepEqual(untested, [], 'rules without a unit test');
+    const rules = parseYaml(await readFile(join(rendered, 'prom1/av-stand.rules.yml'), 'utf8')).groups.flatMap((g) => g.rules);
+    assert.deepEqual(rules.map((r) => r.record ?? r.alert).filter((name) => !covered.has(name)), [], 'rules without a unit test');
   });
 
   test('the generated nginx site passes nginx -t', async () => {
-    await tool('sh', ['roles/nginx/files/nginx-check-site', join(rendered, 'av-stand.conf')]);
+    await tool('sh', ['roles/nginx/files/nginx-check-site', join(rendered, 'web1/av-stand.conf')]);
+  });
+
+  test('the generated nftables tables pass nft -c, and touch no table but their own', async () => {
+    for (const host of ['prom1', 'web1']) {
+      const file = join(rendered, host, 'av-stand.nft');
+      await tool('nft', ['-c', '-f', file]);
+      const text = await readFile(file, 'utf8');
+      assert.doesNotMatch(text, /flush ruleset|hook forward|policy drop/, `${host}: the table must only guard the stand's ports`);
+      assert.deepEqual([...new Set(text.match(/^(?:table|delete table) \S+ \S+/gm).map((line) => line.split(' ').at(-1)))], ['av_stand'], `${host}: tables named`);
+    }
   });
 
   test("each role documents exactly its defaults in meta/argument_specs.yml, all with the role's prefix", async () => {
@@ -77,5 +69,31 @@ describe('Ansible, statically', () => {
         assert.deepEqual(option.default, defaults[name], `roles/${role}: ${name} documents another default`);
       }
     }
+  });
+
+  test('every shared stand_* value the roles read is defined once, in group_vars/all.yml, and each is used', async () => {
+    const shared = Object.keys(parseYaml(await readFile(join(ROOT, 'group_vars/all.yml'), 'utf8')));
+    assert.ok(shared.every((name) => name.startsWith('stand_')), `group_vars/all.yml holds only stand_* values: ${shared}`);
+    const inDir = async (dir) => (await readdir(join(ROOT, dir), { recursive: true })).map((file) => join(dir, file));
+    const roleFiles = [...await inDir('roles'), ...await inDir('ansible'), 'site.yml']
+      .filter((f) => /\.(ya?ml|j2)$/.test(f) && !f.startsWith('ansible/group_vars/')); // that one is a link to group_vars/
+    const used = new Set();
+    for (const file of roleFiles) {
+      const text = await readFile(join(ROOT, file), 'utf8');
+      for (const [name] of text.matchAll(/\bstand_[a-z0-9_]+/g)) used.add(name);
+      assert.doesNotMatch(text, /^stand_[a-z0-9_]+:/m, `${file} defines a stand_* value; they live in group_vars/all.yml`);
+    }
+    assert.deepEqual([...used].filter((name) => !shared.includes(name)).sort(), [], 'read by the roles but not defined');
+    assert.deepEqual(shared.filter((name) => !used.has(name)).sort(), [], 'defined but read by no role');
+  });
+
+  test('the example inventory reads the same in YAML and INI, and no host is named like a group', async () => {
+    const [yaml, ini] = await Promise.all(['inventory/example/hosts.yml', 'inventory/example/hosts.ini'].map(inventoryList));
+    const groups = (list) => Object.fromEntries(['prometheus', 'nginx'].map((g) => [g, list[g].hosts]));
+    assert.deepEqual(groups(ini), groups(yaml));
+    const asText = (hostvars) => JSON.parse(JSON.stringify(hostvars, (key, value) => (typeof value === 'boolean' ? String(value) : value)));
+    assert.deepEqual(asText(ini._meta.hostvars), asText(yaml._meta.hostvars)); // INI's values are strings: "true" for true
+    const groupNames = Object.keys(yaml).filter((key) => key !== '_meta');
+    assert.deepEqual(Object.keys(yaml._meta.hostvars).filter((host) => groupNames.includes(host)), []);
   });
 });

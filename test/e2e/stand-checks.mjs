@@ -1,17 +1,24 @@
-// Checks of a provisioned stand, for the end-to-end test. Each throws with a message that says what
-// is wrong (and, for a dead service, its journal).
+// Checks of a provisioned stand, for the end-to-end test. Each throws with a message that says what is
+// wrong (and, for a dead service, its journal). The inventory is read as Ansible reads it.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { connect } from 'node:net';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { ROOT, inventoryList, tool } from '../support/ansible.mjs';
 
 const SERVICES = {
-  prometheus: ['prometheus', 'prometheus-node-exporter'],
-  nginx: ['nginx', 'prometheus-nginx-exporter', 'prometheus-node-exporter', 'av-exporter', 'nftables'],
+  prometheus: ['prometheus', 'prometheus-node-exporter', 'av-stand-firewall'],
+  nginx: ['nginx', 'prometheus-nginx-exporter', 'prometheus-node-exporter', 'av-exporter', 'av-stand-firewall'],
 };
-const SCRAPE_PORTS = [9100, 9113, 8000];
+
+/** { prometheus: [host], nginx: [host] }, each host { name, address, vars } with the shared values resolved. */
+export async function standHosts(inventory) {
+  const list = await inventoryList(inventory);
+  const members = (group) => [...(list[group]?.hosts ?? []), ...(list[group]?.children ?? []).flatMap(members)];
+  const host = (name) => ({ name, address: list._meta.hostvars[name]?.ansible_host ?? name, vars: list._meta.hostvars[name] ?? {} });
+  return { prometheus: members('prometheus').map(host), nginx: members('nginx').map(host), groups: list };
+}
 
 /** The PLAY RECAP of an ansible-playbook run says nothing changed, failed or was unreachable. */
 export function checkIdempotent(output) {
@@ -22,39 +29,67 @@ export function checkIdempotent(output) {
   assert.deepEqual(offenders.map((m) => m[0]), [], `not idempotent; tasks that changed or failed: ${changedTasks.join('; ')}`);
 }
 
-export function inventoryHosts(inventoryPath) {
-  const inventory = parseYaml(readFileSync(inventoryPath, 'utf8'));
-  const group = (name) => Object.entries(inventory.all.children[name]?.hosts ?? {}).map(([host, vars]) => ({ name: host, address: vars?.ansible_host ?? host }));
-  return { prometheus: group('prometheus'), nginx: group('nginx') };
+/** Ansible printed no warning (each one is a bug until its cause is understood and removed). */
+export function checkNoWarnings(output) {
+  const warnings = output.split('\n').filter((line) => /\[WARNING\]|\[DEPRECATION WARNING\]/.test(line));
+  assert.deepEqual(warnings, [], 'Ansible warned');
 }
 
-async function ansible(inventoryPath, pattern, args) {
-  try {
-    const { stdout } = await promisify(execFile)('ansible', [pattern, '-i', inventoryPath, '-o', ...args], { env: { ...process.env, ANSIBLE_NOCOLOR: '1' } });
-    return { ok: true, output: stdout };
-  } catch (error) {
-    return { ok: false, output: `${error.stdout}${error.stderr}` };
+/**
+ * Every play of site.yml ran on every member of the groups its `hosts:` names: a host named like a group,
+ * or a pattern that matches less than the groups, shows up here as a host that a play left out.
+ */
+export async function checkEveryHostProvisioned(output, inventory) {
+  const { groups } = await standHosts(inventory);
+  const members = (group) => [...(groups[group]?.hosts ?? []), ...(groups[group]?.children ?? []).flatMap(members)];
+  const plays = parseYaml(await readFile(join(ROOT, 'site.yml'), 'utf8'));
+  const sections = output.split(/^PLAY \[/m).slice(1);
+  for (const play of plays) {
+    const section = sections.find((s) => s.startsWith(`${play.name}]`));
+    assert.ok(section, `no output of the play "${play.name}"`);
+    const expected = [...new Set(play.hosts.split(':').flatMap(members))].sort();
+    const ran = [...new Set([...section.matchAll(/^(?:ok|changed): \[([^\]\s]+)/gm)].map((m) => m[1]))].sort();
+    assert.ok(expected.length > 0, `the play "${play.name}" names groups with no hosts: ${play.hosts}`);
+    assert.deepEqual(ran, expected, `the play "${play.name}" (hosts: ${play.hosts}) did not run on every member of its groups`);
   }
 }
 
+/** Runs an ad-hoc module on a host pattern; resolves with { ok, output }. */
+export async function ansible(inventory, pattern, args) {
+  try {
+    return { ok: true, output: await tool('ansible', [pattern, '-i', inventory, '-o', ...args]) };
+  } catch (error) {
+    return { ok: false, output: error.output ?? error.message };
+  }
+}
+
+/** A shell command as root on the hosts of a pattern; throws with its output when it fails anywhere. */
+export async function onHosts(inventory, pattern, command) {
+  const result = await ansible(inventory, pattern, ['-b', '-m', 'ansible.builtin.shell', '-a', command]);
+  if (!result.ok) throw new Error(`on ${pattern}: ${command}\n${result.output}`);
+  return result.output;
+}
+
 /** Every service of the stand is active on every host (systemctl is-active, over Ansible). */
-export async function checkServicesActive(inventoryPath) {
+export async function checkServicesActive(inventory) {
   for (const [group, units] of Object.entries(SERVICES)) {
-    const result = await ansible(inventoryPath, group, ['-m', 'ansible.builtin.command', '-a', `systemctl is-active ${units.join(' ')}`]);
+    const result = await ansible(inventory, group, ['-m', 'ansible.builtin.command', '-a', `systemctl is-active ${units.join(' ')}`]);
     if (result.ok) continue;
-    const journals = await ansible(inventoryPath, group, ['-m', 'ansible.builtin.shell', '-a', `for u in ${units.join(' ')}; do systemctl is-active --quiet $u || journalctl -u $u -n 50 --no-pager; done`]);
+    const journals = await ansible(inventory, group, ['-b', '-m', 'ansible.builtin.shell', '-a', `for u in ${units.join(' ')}; do systemctl is-active --quiet $u || journalctl -u $u -n 50 --no-pager; done`]);
     assert.fail(`a service is not active on group ${group} (${units.join(', ')}):\n${result.output}\n${journals.output}`);
   }
 }
 
-/** Prometheus has every expected target, and all are up (retried for up to a minute). */
-export async function checkTargetsUp(inventoryPath) {
-  const { prometheus, nginx } = inventoryHosts(inventoryPath);
+const promUrl = (host) => `http://${host.address}:${host.vars.stand_prometheus_port}`;
+
+/** Prometheus has a target for every exporter of every host, and all are up (retried for up to a minute). */
+export async function checkTargetsUp(inventory) {
+  const { prometheus, nginx } = await standHosts(inventory);
   const expected = prometheus.length * 2 + nginx.length * 3; // prometheus + node; node + nginx + av_exporter
   const deadline = Date.now() + 60_000;
   let targets = [];
   while (Date.now() < deadline) {
-    const response = await fetch(`http://${prometheus[0].address}:9090/api/v1/targets?state=active`).catch(() => null);
+    const response = await fetch(`${promUrl(prometheus[0])}/api/v1/targets?state=active`).catch(() => null);
     if (response?.ok) {
       targets = (await response.json()).data.activeTargets;
       if (targets.length === expected && targets.every((t) => t.health === 'up')) return targets;
@@ -65,7 +100,7 @@ export async function checkTargetsUp(inventoryPath) {
   assert.fail(`expected ${expected} targets all up, got ${targets.length}:\n${lines.join('\n')}`);
 }
 
-function tcpAnswers(host, port, timeoutMs = 3000) {
+export function tcpAnswers(host, port, timeoutMs = 3000) {
   return new Promise((resolve) => {
     const socket = connect({ host, port, timeout: timeoutMs });
     const done = (answered) => {
@@ -78,15 +113,28 @@ function tcpAnswers(host, port, timeoutMs = 3000) {
   });
 }
 
-/** Exporter ports answer the Prometheus host and nobody else (here: this machine); port 80 answers all. */
-export async function checkFirewall(inventoryPath) {
-  const { nginx } = inventoryHosts(inventoryPath);
-  for (const host of nginx) {
-    assert.equal(await tcpAnswers(host.address, 80), true, `${host.name}:80 does not answer this machine`);
-    for (const port of SCRAPE_PORTS) {
+/**
+ * The exporter ports of every host answer the Prometheus host and not this machine (the control machine);
+ * Prometheus' port answers this machine; nginx's answers everyone.
+ */
+export async function checkFirewall(inventory) {
+  const { prometheus, nginx } = await standHosts(inventory);
+  const [prom] = prometheus;
+  const exporterPorts = (host, isNginx) => [host.vars.stand_node_exporter_port, ...(isNginx ? [host.vars.stand_nginx_exporter_port, host.vars.stand_av_exporter_port] : [])];
+  const guarded = [...nginx.map((h) => [h, exporterPorts(h, true)]), ...prometheus.map((h) => [h, exporterPorts(h, false)])];
+  for (const [host, ports] of guarded) {
+    for (const port of ports) {
       assert.equal(await tcpAnswers(host.address, port), false, `${host.name}:${port} answers this machine, which is not a Prometheus host`);
-      const fromPrometheus = await ansible(inventoryPath, 'prometheus', ['-m', 'ansible.builtin.wait_for', '-a', `host=${host.address} port=${port} timeout=5`]);
+      const fromPrometheus = await ansible(inventory, prom.name, ['-m', 'ansible.builtin.wait_for', '-a', `host=${host.address} port=${port} timeout=5`]);
       assert.ok(fromPrometheus.ok, `${host.name}:${port} does not answer the Prometheus host:\n${fromPrometheus.output}`);
     }
   }
+  for (const host of nginx) assert.equal(await tcpAnswers(host.address, host.vars.stand_nginx_port), true, `${host.name}:${host.vars.stand_nginx_port} does not answer this machine`);
+  assert.equal(await tcpAnswers(prom.address, prom.vars.stand_prometheus_port), true, `${prom.name}'s Prometheus does not answer the control machine`);
+}
+
+export async function promValue(prometheusHost, query) {
+  const response = await fetch(`${promUrl(prometheusHost)}/api/v1/query?query=${encodeURIComponent(query)}`);
+  const body = await response.json();
+  return Number(body.data.result[0]?.value[1] ?? 0);
 }
