@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the control machine needs, from Debian's apt, on a fresh Debian 12 where you are root.
+# Installs what the control machine needs, from Debian's apt, on a fresh Debian 12 or 13 where you are root.
 # Safe to run again: it installs only what is missing and starts no service (the tests and the lab start
 # their own copies of nginx, Prometheus and apt-cacher-ng, and stop them by pid).
 set -euo pipefail
@@ -18,8 +18,8 @@ if [[ $(id -u) -ne 0 ]]; then
   echo "prereqs: run as root (apt-get installs ${packages[*]})" >&2
   exit 1
 fi
-if ! grep -qs 'VERSION_CODENAME=bookworm' /etc/os-release; then
-  echo "prereqs: warning: written for Debian 12 (bookworm); this is $(. /etc/os-release; echo "$PRETTY_NAME")" >&2
+if ! grep -Eqs '^VERSION_CODENAME=(bookworm|trixie)$' /etc/os-release; then
+  echo "prereqs: warning: written for Debian 12 (bookworm) and 13 (trixie); this is $(. /etc/os-release; echo "$PRETTY_NAME")" >&2
 fi
 
 missing=()

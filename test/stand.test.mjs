@@ -6,9 +6,12 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
 import { after, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ROOT } from './support/ansible.mjs';
+import { thisMachinesDebianSources } from '../scripts/lab/apt-sources.mjs';
+import { trixieAnsibleCore } from './support/trixie-ansible.mjs';
 import {
   checkEveryHostProvisioned, checkFirewall, checkIdempotent, checkNoWarnings, checkServicesActive, checkTargetsUp, onHosts,
   promValue, standHosts,
@@ -21,9 +24,9 @@ const timings = [];
 const failed = new Set();
 
 /** Runs a command from the repository root; resolves with its output, rejects with its tail. `onOutput` sees it live. */
-function run(command, args, { timeoutMs = 20 * 60_000, onOutput } = {}) {
+function run(command, args, { timeoutMs = 20 * 60_000, onOutput, env = {} } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ANSIBLE_FORCE_COLOR: '0', ANSIBLE_NOCOLOR: '1' } });
+    const child = spawn(command, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ANSIBLE_FORCE_COLOR: '0', ANSIBLE_NOCOLOR: '1', ...env } });
     let output = '';
     const collect = (chunk) => {
       output += chunk;
@@ -71,7 +74,7 @@ function phase(release, name, needs, body) {
 // As Docker or fail2ban would have: a table of their own, with a forward chain that drops by default.
 const FOREIGN_TABLE = 'table ip foreign_like_docker {\n\tchain forward {\n\t\ttype filter hook forward priority filter; policy drop;\n\t\tiifname "docker0" accept\n\t}\n}';
 
-function standScenario(release) {
+function standScenario(release, { alsoTrixieControl = false } = {}) {
   phase(release, 'lab up with fresh hosts', [], async () => {
     await run('npx', ['zx', 'scripts/lab.mjs', 'down']); // fresh hosts: a lab left up would be provisioned already
     await run('npx', ['zx', 'scripts/lab.mjs', 'up', '--release', release, '--nginx', String(NGINX_HOSTS)]);
@@ -102,6 +105,22 @@ function standScenario(release) {
   phase(release, 'check mode with diff on the provisioned stand runs clean', ['first provisioning reaches every member of every group'], async () => {
     checkIdempotent(await playbook('--check', '--diff'));
   });
+
+  if (alsoTrixieControl) {
+    phase(release, "Debian 13's ansible-core sees the stand converged, without a warning", ['second provisioning changes nothing'], async () => {
+      const lab = JSON.parse(await readFile(`${ROOT}inventory/lab/lab.json`, 'utf8'));
+      const ansibleCore = await trixieAnsibleCore({ proxy: lab.aptProxy, mirror: thisMachinesDebianSources().archive.viaProxy });
+      try {
+        const [python, script] = ansibleCore.command('ansible-playbook');
+        assert.match(await run(python, [script, '--version'], { env: ansibleCore.env }), /ansible-playbook \[core 2\.19\./);
+        const output = await run(python, [script, 'site.yml', '--check', '--diff'], { env: ansibleCore.env });
+        checkNoWarnings(output);
+        checkIdempotent(output);
+      } finally {
+        await rm(ansibleCore.dir, { recursive: true, force: true });
+      }
+    });
+  }
 
   phase(release, 'the foreign nftables table is untouched', ['first provisioning reaches every member of every group'], async () => {
     const output = await onHosts(INVENTORY, 'all', 'nft list table ip foreign_like_docker');
@@ -178,6 +197,6 @@ describe('the stand, end to end on the local lab', { timeout: 80 * 60_000 }, () 
     for (const [name, seconds] of timings) console.log(`  ${seconds.toFixed(1).padStart(7)} s  ${name}`);
   });
 
-  standScenario('trixie');
+  standScenario('trixie', { alsoTrixieControl: true });
   standScenario('bookworm');
 });
