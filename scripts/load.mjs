@@ -6,26 +6,20 @@
 //                           [--inventory inventory/lab/hosts.yml] [--target URL] [--prometheus URL] [--out report]
 //
 // With no arguments it targets the lab (its inventory). Writes report/<UTC time>/ and points report/latest at it.
-import { mkdtemp, readFile, rm, symlink, rename, writeFile, mkdir } from 'node:fs/promises'
+import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { fileURLToPath } from 'node:url'
-import { $, argv, echo, path, sleep } from 'zx'
-import { counterDelta, exactQuantile, logLinesByStatus, relativeError, requestTimesInWindow, withinP99Bound } from './lib/exact-answers.mjs'
-import { readInventory } from './lib/inventory.mjs'
+import { $, argv, echo, path, retry, sleep, spinner, within } from 'zx'
+import { counterDelta, exactQuantile, logLinesByStatus, reconcileWithSiege, relativeError, requestTimesInWindow, sameCounts, withinP99Bound } from './lib/exact-answers.mjs'
+import { readInventory, standUrls } from './lib/inventory.mjs'
+import { accessLogPath, accessLogSince, checkNginxHosts, exporterMetrics } from './lib/nginx-hosts.mjs'
+import { parseOptions, readUrlList, UsageError, USAGE } from './lib/options.mjs'
 import { byLabel, scalarQuery, waitForScrapeAfter } from './lib/prometheus-api.mjs'
-import { launchBrowser, screenshotQuery } from './lib/screenshot.mjs'
+import { findGraphPage, launchBrowser, screenshotQuery } from './lib/screenshot.mjs'
+import { runSiege } from './lib/siege.mjs'
 import { summaryMarkdown } from './lib/summary.mjs'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
-const USAGE = `usage: npx zx scripts/load.mjs [--duration 5m] [--concurrency 10] [--urls FILE]
-                         [--inventory FILE | --target URL --prometheus URL] [--out DIR]
-  --duration     how long siege runs: 60s, 5m, 1h (default 5m, as the assignment asks)
-  --concurrency  siege's simulated users (default 10)
-  --urls         URL paths, one per line, relative to the target (default scripts/urls.txt)
-  --inventory    Ansible inventory with groups prometheus and nginx (default inventory/lab/hosts.yml)
-  --target       nginx base URL (default http://<first nginx host>/)
-  --prometheus   Prometheus base URL (default http://<prometheus host>:9090)
-  --out          where reports go (default report/)`
 const QUERIES = {
   p99: 'histogram_quantile(0.99, sum by (le) (rate(av_nginx_http_request_duration_seconds_bucket[5m])))',
   requests_by_status: 'sum by (status) (increase(av_nginx_http_requests_total[5m]))',
@@ -33,71 +27,54 @@ const QUERIES = {
 const RAW_COUNTERS = 'sum by (status) (av_nginx_http_requests_total)'
 const LIVE_RATE = 'sum(rate(av_nginx_http_requests_total[30s]))'
 const WINDOW_SECONDS = 300
-const ACCESS_LOG = '/var/log/nginx/access.json.log'
-const KNOWN_FLAGS = new Set(['_', 'duration', 'concurrency', 'urls', 'inventory', 'target', 'prometheus', 'out', 'help', 'h'])
+// a user's pause between requests: up to this, at random (siege --delay)
+const DELAY_SECONDS = 0.2
 
 $.quiet = true
 
-class UsageError extends Error {}
+const say = (text) => echo(`load: ${text}`)
+const clock = (s) => `${Math.floor(s / 60)}:${String(Math.floor(s % 60)).padStart(2, '0')}`
 
-function options() {
-  const unknown = Object.keys(argv).filter((key) => !KNOWN_FLAGS.has(key))
-  if (unknown.length > 0 || argv._.length > 0) throw new UsageError(`unknown argument: ${[...unknown.map((k) => `--${k}`), ...argv._].join(' ')}`)
-  const duration = parseDuration(String(argv.duration ?? '5m'))
-  const concurrency = Number(argv.concurrency ?? 10)
-  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 500) throw new UsageError(`--concurrency takes 1 to 500, got ${argv.concurrency}`)
-  const inventoryPath = path.resolve(argv.inventory ?? `${ROOT}/inventory/lab/hosts.yml`)
-  const inventory = argv.target && argv.prometheus && !argv.inventory ? null : readInventory(inventoryPath)
-  return {
-    duration,
-    concurrency,
-    urlsFile: path.resolve(argv.urls ?? `${ROOT}/scripts/urls.txt`),
-    inventory,
-    target: baseUrl(argv.target ?? `http://${inventory.nginx[0].address}/`, '--target'),
-    prometheus: baseUrl(argv.prometheus ?? `http://${inventory.prometheus[0].address}:9090/`, '--prometheus'),
-    out: path.resolve(argv.out ?? `${ROOT}/report`),
-    // marks this run's requests in nginx's log, so they can be counted there exactly
-    userAgent: `av-load/${new Date().toISOString().replace(/[-:.]/g, '')}-${process.pid}`,
+/** A step that may take a while: a spinner on a terminal, a line before it in a log; a line after it on a terminal. */
+async function step(title, work) {
+  if (!process.stderr.isTTY) {
+    say(title)
+    return work()
   }
-}
-
-function parseDuration(text) {
-  const match = /^(\d+)(s|m|h)$/.exec(text)
-  if (!match || Number(match[1]) === 0) throw new UsageError(`--duration takes a number and s, m or h (60s, 5m, 1h), got ${text}`)
-  return { text, seconds: Number(match[1]) * { s: 1, m: 60, h: 3600 }[match[2]] }
-}
-
-function baseUrl(text, flag) {
-  try {
-    const url = new URL(text)
-    if (!/^https?:$/.test(url.protocol)) throw new Error()
-    return url.href.endsWith('/') ? url.href : `${url.href}/`
-  } catch {
-    throw new UsageError(`${flag} takes an http(s) URL, got ${text}`)
-  }
-}
-
-async function readUrls(file, target) {
-  let text
-  try {
-    text = await readFile(file, 'utf8')
-  } catch (error) {
-    throw new UsageError(`cannot read the URL list ${file}: ${error.message}`)
-  }
-  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'))
-  if (lines.length === 0) throw new UsageError(`the URL list ${file} has no URLs`)
-  // only paths on the target: siege must never be sent anywhere else
-  return lines.map((line) => {
-    const [urlPath, ...rest] = line.split(/\s+/)
-    if (!urlPath.startsWith('/')) throw new UsageError(`${file}: "${line}" is not a path starting with /`)
-    return { url: new URL(urlPath.slice(1), target).href, method: rest[0] ?? 'GET', line: [new URL(urlPath.slice(1), target).href, ...rest].join(' ') }
+  const began = Date.now()
+  const result = await within(() => {
+    $.quiet = false // spinner() stays silent when quiet; it keeps the commands inside it quiet itself
+    return spinner(title, work)
   })
+  say(`${title}: ${((Date.now() - began) / 1000).toFixed(0)} s`)
+  return result
+}
+
+/** The stand's addresses, from the flags or the inventory; no inventory when both URLs are given without one. */
+function resolveStand(opts) {
+  const needsInventory = opts.inventoryGiven || !(opts.target && opts.prometheus)
+  const inventory = needsInventory ? readInventory(opts.inventoryFile) : null
+  const fromInventory = inventory ? standUrls(inventory) : {}
+  return { inventory, target: opts.target ?? fromInventory.target, prometheus: opts.prometheus ?? fromInventory.prometheus }
 }
 
 async function checkReachable(target, prometheus) {
-  const answer = (url) => fetch(url, { redirect: 'manual', signal: AbortSignal.timeout(10_000) }).then((r) => r.status, () => null)
-  if ((await answer(target)) === null) throw new Error(`nginx does not answer at ${target}: is the stand provisioned (ansible-playbook site.yml)?`)
-  if ((await answer(new URL('-/ready', prometheus))) !== 200) throw new Error(`Prometheus is not ready at ${prometheus}: check systemctl status prometheus on its host`)
+  const status = (url) => fetch(url, { redirect: 'manual', signal: AbortSignal.timeout(5_000) }).then(
+    async (response) => { await response.arrayBuffer(); return response.status },
+    (error) => error.cause?.code ?? error.name)
+  let answer
+  await retry(3, '2s', async () => {
+    answer = await status(target)
+    if (typeof answer !== 'number') throw new Error(answer)
+  }).catch(() => {
+    throw new Error(`nginx does not answer at ${target} (${answer}): is the host up and provisioned (ansible-playbook site.yml), and its port open to this machine?`)
+  })
+  await retry(3, '2s', async () => {
+    answer = await status(new URL('-/ready', prometheus))
+    if (answer !== 200) throw new Error(String(answer))
+  }).catch(() => {
+    throw new Error(`Prometheus is not ready at ${prometheus} (${typeof answer === 'number' ? `HTTP ${answer}` : answer}): check systemctl status prometheus on its host, and that its port is open to this machine`)
+  })
 }
 
 /**
@@ -107,143 +84,208 @@ async function checkReachable(target, prometheus) {
  * request abandoned before it is answered (nginx logs 499, as for siege's last requests).
  */
 async function warmUp(urls, target) {
-  for (const { url, method } of urls) {
-    const response = await fetch(url, { method, redirect: 'manual' })
-    await response.arrayBuffer()
+  const headers = { 'user-agent': 'av-load/warm-up' }
+  const request = async (url, init) => {
+    try {
+      const response = await fetch(url, { redirect: 'manual', headers, signal: AbortSignal.timeout(10_000), ...init })
+      await response.arrayBuffer()
+    } catch (error) {
+      if (init.signal) throw error
+      throw new Error(`the warm-up's ${init.method} ${url} failed: ${error.cause?.code ?? error.message}`)
+    }
   }
+  for (const { url, method } of urls) await request(url, { method })
   const apiMethods = [...new Set(urls.filter((u) => new URL(u.url).pathname.startsWith('/api/')).map((u) => u.method))]
   for (const method of apiMethods) {
-    for (const status of [500, 503]) {
-      const response = await fetch(new URL(`api/work?force_status=${status}&delay_ms=0`, target), { method })
-      await response.arrayBuffer()
-    }
-    await fetch(new URL('api/work?delay_ms=2000', target), { method, signal: AbortSignal.timeout(300) }).catch(() => {})
+    for (const status of [500, 503]) await request(new URL(`api/work?force_status=${status}&delay_ms=0`, target), { method })
+    await request(new URL('api/work?delay_ms=2000', target), { method, signal: AbortSignal.timeout(300) }).catch(() => {})
   }
-  await sleep(2500) // the abandoned requests reach nginx's log when the demo service answers them
-}
-
-async function runSiege(opts, urls, work) {
-  const urlFile = `${work}/urls.txt`
-  const rcFile = `${work}/siegerc`
-  await writeFile(urlFile, `${urls.map((u) => u.line).join('\n')}\n`)
-  // follow no redirect (a 301 is one of the answers we count), parse no HTML (no off-list URLs), no log file
-  await writeFile(rcFile, 'verbose = false\ncolor = off\nlogging = false\nprotocol = HTTP/1.1\nfollow-location = false\nparser = false\n')
-  const started = Date.now()
-  const siege = $`siege --rc=${rcFile} --file=${urlFile} --internet --concurrent=${opts.concurrency} --time=${opts.duration.seconds}S --delay=0.2 --no-parser --no-follow --json-output --user-agent=${opts.userAgent}`.nothrow()
-  const progress = setInterval(async () => {
-    const elapsed = Math.round((Date.now() - started) / 1000)
-    const rate = await scalarQuery(opts.prometheus, LIVE_RATE).catch(() => null)
-    echo(`load: ${elapsed} s of ${opts.duration.seconds} s, ${Math.max(0, opts.duration.seconds - elapsed)} s left; nginx answers ${rate === null ? '?' : rate.toFixed(1)} requests/s (Prometheus)`)
-  }, 10_000)
-  const result = await siege
-  clearInterval(progress)
-  if (!result.ok) throw new Error(`siege failed (exit ${result.exitCode}): ${result.stderr.slice(-2000)}`)
-  const json = result.stdout.slice(result.stdout.indexOf('{'))
-  try {
-    return JSON.parse(json)
-  } catch {
-    throw new Error(`siege printed no JSON summary:\n${result.stdout.slice(-2000)}`)
-  }
-}
-
-async function fetchAccessLogs(inventory) {
-  const logs = await Promise.all(inventory.nginx.map(async (host) => (await $`ssh ${host.ssh} cat ${ACCESS_LOG}`).stdout))
-  return logs.join('\n')
-}
-
-async function fetchExporterMetrics(inventory) {
-  const host = inventory.nginx[0]
-  // from the nginx host itself: its firewall lets only the Prometheus host reach port 8000 from outside
-  const script = 'import sys, urllib.request\nsys.stdout.write(urllib.request.urlopen("http://127.0.0.1:8000/metrics").read().decode())\n'
-  return (await $({ input: script })`ssh ${host.ssh} python3 -`).stdout
+  if (apiMethods.length > 0) await sleep(2500) // nginx logs an abandoned request when the demo service answers it
 }
 
 async function main() {
-  if (argv.help || argv.h) return echo(USAGE)
-  const opts = options()
-  const urls = await readUrls(opts.urlsFile, opts.target)
-  await checkReachable(opts.target, opts.prometheus)
+  const opts = parseOptions(argv, ROOT)
+  if (opts.help) return echo(USAGE)
+  const { inventory, target, prometheus } = resolveStand(opts)
+  const urls = readUrlList(opts.urlsFile, target)
+  await checkReachable(target, prometheus)
+  if (inventory && !opts.accessLog) await checkNginxHosts(inventory.nginx)
+  const userAgent = `av-load/${new Date().toISOString().replace(/[-:.]/g, '')}-${process.pid}` // marks this run's lines in nginx's log
+  const timings = {}
+  const began = Date.now()
   const work = await mkdtemp(`${tmpdir()}/av-load-`)
   try {
-    echo(`load: warming up (${urls.length} URLs once), then ${opts.duration.text} of siege with ${opts.concurrency} users against ${opts.target}`)
-    await warmUp(urls, opts.target)
-    const warmUpEnd = Date.now() / 1000
-    const startScrape = await waitForScrapeAfter(opts.prometheus, warmUpEnd + 1)
-    const startCounters = await byLabel(opts.prometheus, RAW_COUNTERS, 'status', startScrape)
+    say(`target ${target}, Prometheus ${prometheus}; ${opts.duration.text} of siege with ${opts.concurrency} users over ${urls.length} URLs`)
+    const startScrape = await step(`warming up: every URL once, then the next scrape`, async () => {
+      await warmUp(urls, target)
+      return waitForScrapeAfter(prometheus, Date.now() / 1000 + 1)
+    })
+    // the run's counter delta starts here: after the warm-up's lines are in Prometheus, before siege's first request
+    const startCounters = await byLabel(prometheus, RAW_COUNTERS, 'status', startScrape)
+    timings.warm_up_seconds = (Date.now() - began) / 1000
+
     const start = new Date()
-
-    const siege = await runSiege(opts, urls, work)
+    say(`siege: ${opts.duration.text} from ${start.toISOString()}; a line every 10 s`)
+    const siege = await runSiege({
+      workDir: work, urls, concurrency: opts.concurrency, seconds: opts.duration.seconds, delaySeconds: DELAY_SECONDS, userAgent,
+      onTick: async (seconds) => {
+        const elapsed = Math.round(seconds)
+        const rate = await scalarQuery(prometheus, LIVE_RATE).catch(() => null)
+        say(`siege: ${clock(elapsed)} of ${clock(opts.duration.seconds)}, ${clock(Math.max(0, opts.duration.seconds - elapsed))} left; nginx answers ${rate === null ? '?' : rate.toFixed(1)} requests/s (Prometheus)`)
+      },
+    })
     const end = new Date()
-    echo(`load: siege done: ${siege.transactions} transactions; waiting for the last scrape`)
-    // a whole second: Prometheus' console page takes its evaluation moment in seconds, and the screenshots
-    // must show the very values results.json holds
-    const evaluatedAt = Math.ceil(await waitForScrapeAfter(opts.prometheus, end.getTime() / 1000 + 1))
+    timings.siege_seconds = (end - start) / 1000
+    say(`siege done: ${siege.transactions} transactions, ${siege.failed_transactions} failed`)
 
+    // The last requests reach the counters at the next scrape; both queries are evaluated at a whole
+    // second after it (the console page takes its moment in whole seconds, and the screenshots must
+    // show the very values of results.json).
+    const evaluatedAt = Math.ceil(await step('waiting for the scrape after the last request', () => waitForScrapeAfter(prometheus, end.getTime() / 1000 + 2)))
+    const windowFrom = evaluatedAt - WINDOW_SECONDS
     const [p99, requestsByStatus, endCounters, windowStartCounters] = await Promise.all([
-      scalarQuery(opts.prometheus, QUERIES.p99, evaluatedAt),
-      byLabel(opts.prometheus, QUERIES.requests_by_status, 'status', evaluatedAt),
-      byLabel(opts.prometheus, RAW_COUNTERS, 'status', evaluatedAt),
-      byLabel(opts.prometheus, RAW_COUNTERS, 'status', evaluatedAt - WINDOW_SECONDS),
+      scalarQuery(prometheus, QUERIES.p99, evaluatedAt),
+      byLabel(prometheus, QUERIES.requests_by_status, 'status', evaluatedAt),
+      byLabel(prometheus, RAW_COUNTERS, 'status', evaluatedAt),
+      byLabel(prometheus, RAW_COUNTERS, 'status', windowFrom),
     ])
+    if (p99 === null) throw new Error(`Prometheus has no answer to ${QUERIES.p99} at ${new Date(evaluatedAt * 1000).toISOString()}`)
+
+    // Without an inventory (--target and --prometheus alone) nginx's log and the exporter cannot be reached
+    const notChecked = []
+    const canReadLog = Boolean(opts.accessLog || inventory)
+    const logText = canReadLog
+      ? await step('reading the access log of the run and of the window on the nginx host(s)', () =>
+        accessLogSince(inventory?.nginx ?? [], Math.min(windowFrom, start.getTime() / 1000) - 10, opts.accessLog))
+      : null
+    if (!canReadLog) notChecked.push({ what: "the exact p99, and the run's lines in nginx's log", why: NO_INVENTORY })
+    const times = logText === null ? [] : requestTimesInWindow(logText, windowFrom, evaluatedAt)
+    const exactP99 = exactQuantile(times, 0.99)
+    if (logText !== null && exactP99 === null) throw new Error(`the access log has no lines in (${iso(windowFrom)}, ${iso(evaluatedAt)}]: is it ${opts.accessLog ?? accessLogPath(inventory.nginx[0].vars)}, and are the hosts' clocks in sync?`)
     const exactRequests = counterDelta(startCounters, endCounters)
+    const windowRequests = counterDelta(windowStartCounters, endCounters)
+    const checked = (value) => (exactP99 === null ? null : value)
+
     const results = {
-      target: opts.target,
-      prometheus: opts.prometheus,
-      load: { duration: opts.duration.text, concurrency: opts.concurrency, urls: urls.map((u) => u.line) },
-      window: { start: start.toISOString(), end: end.toISOString(), evaluated_at: new Date(evaluatedAt * 1000).toISOString() },
+      target,
+      prometheus,
+      load: { duration: opts.duration.text, duration_seconds: opts.duration.seconds, concurrency: opts.concurrency, delay_seconds: DELAY_SECONDS, urls: urls.map((u) => u.siegeLine), user_agent: userAgent },
+      window: {
+        start: start.toISOString(), // siege's first request; the run's counter delta starts just before it
+        end: end.toISOString(), // siege done
+        evaluated_at: iso(evaluatedAt), // the PromQL `time=`
+        promql_from: iso(windowFrom), // the queries' 5 minutes: (promql_from, promql_to]
+        promql_to: iso(evaluatedAt),
+      },
       queries: QUERIES,
+      exact_query: RAW_COUNTERS,
+
       p99_seconds: p99,
+      exact_p99_seconds: exactP99,
+      exact_p99_method: 'nearest rank: the ceil(0.99 n)-th smallest $request_time of the n access-log lines whose msec is in (promql_from, promql_to]',
+      exact_p99_sample_count: checked(times.length),
+      p99_error_seconds: checked(p99 - exactP99),
+      p99_relative_error: checked(relativeError(p99, exactP99)),
+      p99_bound_seconds: checked(Math.max(0.05 * exactP99, 0.001)),
+      p99_within_bound: checked(withinP99Bound(p99, exactP99)),
+
       requests_by_status: requestsByStatus,
-      exact_requests_by_status: exactRequests,
-      exact_requests_total: Object.values(exactRequests).reduce((a, b) => a + b, 0),
-      // the exact counterpart of the increase() query: raw counters at both ends of its 5-minute window
-      window_requests_by_status: counterDelta(windowStartCounters, endCounters),
+      // the exact counterpart of increase(): the raw counters at both ends of its 5-minute window
+      window_requests_by_status: windowRequests,
+      requests_by_status_relative_error: Object.fromEntries(Object.entries(requestsByStatus).map(([s, v]) => [s, relativeError(v, windowRequests[s] ?? 0)])),
       // increase() misses the first increment of a series born inside its window (prometheus/prometheus#3000)
       statuses_born_in_window: Object.keys(endCounters).filter((status) => !(status in windowStartCounters)),
-      siege,
-      // siege counts 5xx answers as failed transactions; requests in flight when its time is up are in
-      // nginx's log but not in siege's tally, so siege's total may fall short by up to one per user
+
+      // the run itself: raw counters after the warm-up and after the last scrape
+      exact_requests_by_status: exactRequests,
+      exact_requests_total: Object.values(exactRequests).reduce((a, b) => a + b, 0),
+      logged_requests_by_status: logText === null ? null : logLinesByStatus(logText, userAgent),
+      siege, // its JSON summary; siege 4.0.7 counts nothing by status
       siege_requests_total: siege.transactions + siege.failed_transactions,
-      user_agent: opts.userAgent,
-    }
-    if (opts.inventory) {
-      const accessLogs = await fetchAccessLogs(opts.inventory)
-      results.logged_requests_by_status = logLinesByStatus(accessLogs, opts.userAgent)
-      const times = requestTimesInWindow(accessLogs, evaluatedAt - WINDOW_SECONDS, evaluatedAt)
-      results.exact_p99_seconds = exactQuantile(times, 0.99)
-      results.exact_p99_sample_count = times.length
-      results.p99_relative_error = relativeError(p99, results.exact_p99_seconds)
-      results.p99_within_bound = withinP99Bound(p99, results.exact_p99_seconds)
+      // the counter delta against siege's tally, class by class (see scripts/lib/siege.mjs)
+      siege_accounting: reconcileWithSiege({ exact: exactRequests, siege, concurrency: opts.concurrency }),
+      exporter_source: opts.exporterUrl ?? (inventory ? `${inventory.nginx[0].name} (${inventory.nginx[0].address}), from 127.0.0.1` : null),
+      screenshots: null, // taken after this is first written
+      not_checked: notChecked,
+      report_failures: [],
     }
 
+    // written now, before anything that can fail late, and written again when the rest is done
     const stamp = end.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')
     const dir = `${opts.out}/${stamp}`
     await mkdir(dir, { recursive: true })
-    const browser = await launchBrowser()
-    try {
-      results.screenshots = {
-        p99: await screenshotQuery(browser, opts.prometheus, QUERIES.p99, evaluatedAt, `${dir}/p99.png`),
-        status_codes: await screenshotQuery(browser, opts.prometheus, QUERIES.requests_by_status, evaluatedAt, `${dir}/status-codes.png`),
-      }
-    } finally {
-      await browser.close()
+    const writeReport = async () => {
+      await writeFile(`${dir}/results.json`, `${JSON.stringify(results, null, 2)}\n`)
+      await writeFile(`${dir}/summary.md`, summaryMarkdown(results))
     }
-    if (opts.inventory) await writeFile(`${dir}/exporter-metrics.txt`, await fetchExporterMetrics(opts.inventory))
-    await writeFile(`${dir}/results.json`, `${JSON.stringify(results, null, 2)}\n`)
-    await writeFile(`${dir}/summary.md`, summaryMarkdown(results))
+    await writeReport()
     await pointLatestAt(opts.out, stamp)
 
-    echo(`load: p99 PromQL ${p99?.toFixed(4)} s, exact ${results.exact_p99_seconds?.toFixed(4)} s (error ${((results.p99_relative_error ?? NaN) * 100).toFixed(2)} %)`)
-    echo(`load: requests by status, exact: ${JSON.stringify(exactRequests)}; siege transactions ${siege.transactions}`)
-    echo(`load: report in ${path.relative(process.cwd(), dir)}/ (report/latest)`)
+    const reportBegan = Date.now()
+    results.screenshots = await step('screenshots of Prometheus showing both queries', () => takeScreenshots(prometheus, evaluatedAt, dir))
+    for (const [name, shot] of Object.entries(results.screenshots)) {
+      if (shot.error) results.report_failures.push(`the screenshot ${name}: ${shot.error}`)
+    }
+    if (inventory || opts.exporterUrl) {
+      await exporterMetrics(inventory?.nginx ?? [], opts.exporterUrl).then(
+        (text) => writeFile(`${dir}/exporter-metrics.txt`, text),
+        (error) => results.report_failures.push(`exporter-metrics.txt: ${error.message}`))
+    } else {
+      notChecked.push({ what: "exporter-metrics.txt, av-exporter's metrics", why: NO_INVENTORY })
+    }
+    timings.report_seconds = (Date.now() - reportBegan) / 1000
+    timings.total_seconds = (Date.now() - began) / 1000
+    results.timings = timings
+    await writeReport()
+
+    if (exactP99 !== null) say(`p99: PromQL ${p99.toFixed(4)} s, exact ${exactP99.toFixed(4)} s over ${times.length} lines: error ${(results.p99_error_seconds * 1000).toFixed(2)} ms (${(results.p99_relative_error * 100).toFixed(2)} %), ${results.p99_within_bound ? 'within' : 'OUTSIDE'} max(5 %, 1 ms)`)
+    else say(`p99: PromQL ${p99.toFixed(4)} s (no exact p99: ${NO_INVENTORY})`)
+    say(`requests by status, PromQL increase: ${format(requestsByStatus, 1)}; exact in the window: ${format(windowRequests)}`)
+    say(`this run: counter delta ${format(exactRequests)} = ${results.exact_requests_total}; siege counted ${siege.transactions} + ${siege.failed_transactions} failed, ${results.siege_accounting.cut_off_total} cut off at the end`)
+    say(`took ${clock(timings.total_seconds)} (warm-up ${timings.warm_up_seconds.toFixed(0)} s, siege ${timings.siege_seconds.toFixed(0)} s, the rest ${(timings.total_seconds - timings.warm_up_seconds - timings.siege_seconds).toFixed(0)} s)`)
+    say(`report: ${path.relative(process.cwd(), dir) || dir}/summary.md (also ${path.relative(process.cwd(), `${opts.out}/latest`)})`)
+    for (const { what, why } of notChecked) say(`not checked: ${what} (${why})`)
+    const problems = [
+      ...(results.p99_within_bound === false ? [`the PromQL p99 is ${(results.p99_error_seconds * 1000).toFixed(2)} ms from the exact one, more than max(5 %, 1 ms)`] : []),
+      ...(results.logged_requests_by_status === null || sameCounts(exactRequests, results.logged_requests_by_status) ? [] : [`the counters grew by ${format(exactRequests)}, nginx logged ${format(results.logged_requests_by_status)} for this run`]),
+      ...results.siege_accounting.problems,
+      ...results.report_failures,
+    ]
+    if (problems.length > 0) throw new Error(`the report is written, but not all of it checks out:\n  ${problems.join('\n  ')}`)
   } finally {
     await rm(work, { recursive: true, force: true })
   }
 }
 
+const NO_INVENTORY = "no inventory: nginx's log and av-exporter are read over SSH from the inventory's nginx hosts (--inventory FILE)"
+
+/** Both screenshots; each is { queryVisible, shownValues, url } or { error }: a failure is reported, not thrown. */
+async function takeScreenshots(prometheus, evaluatedAt, dir) {
+  const shots = { p99: [QUERIES.p99, 'p99.png'], status_codes: [QUERIES.requests_by_status, 'status-codes.png'] }
+  let browser = null
+  try {
+    const graphPage = await findGraphPage(prometheus)
+    browser = await launchBrowser()
+    const taken = {}
+    for (const [name, [query, file]] of Object.entries(shots)) {
+      taken[name] = await screenshotQuery(browser, graphPage, query, evaluatedAt, `${dir}/${file}`).catch((error) => ({ error: firstLine(error.message) }))
+    }
+    return taken
+  } catch (error) {
+    return Object.fromEntries(Object.keys(shots).map((name) => [name, { error: firstLine(error.message) }]))
+  } finally {
+    await browser?.close()
+  }
+}
+
+const firstLine = (text) => String(text).split('\n')[0]
+const iso = (seconds) => new Date(seconds * 1000).toISOString()
+const format = (byStatus, digits = 0) => Object.entries(byStatus).map(([s, n]) => `${s}: ${n.toFixed(digits)}`).join(', ')
+
 /** report/latest → the new report, replaced atomically (a new link renamed over the old one). */
 async function pointLatestAt(out, stamp) {
   const temporary = `${out}/.latest-${process.pid}`
+  await rm(temporary, { force: true })
   await symlink(stamp, temporary)
   await rename(temporary, `${out}/latest`)
 }
@@ -251,7 +293,7 @@ async function pointLatestAt(out, stamp) {
 try {
   await main()
 } catch (error) {
-  echo(`load: ${error.message}`)
+  say(error.message)
   if (error instanceof UsageError) echo(USAGE)
   process.exitCode = error instanceof UsageError ? 2 : 1
 }

@@ -1,35 +1,110 @@
-// The stand's hosts, read from an Ansible inventory (the lab's, or one for real VMs), and how to
-// reach them over SSH the way Ansible does.
-import { readFileSync } from 'node:fs'
-import { parse as parseYaml } from 'yaml'
+// The stand's hosts, read from an Ansible inventory (the lab's, or one for real VMs) as Ansible reads it,
+// and how to reach them over SSH the way Ansible does: its connection variables, and sudo where it would become.
+import { execFileSync } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 
-/** { prometheus: [host], nginx: [host] }, each host { name, address, ssh: [ssh arguments up to the command] }. */
-export function readInventory(path) {
-  let document
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
+
+// The shared values the script reads, from group_vars/all.yml (or the inventory, per group or host)
+const SHARED_VALUES = ['stand_nginx_port', 'stand_prometheus_port', 'stand_av_exporter_port', 'stand_access_log_path']
+
+/**
+ * `ansible-inventory --list` of `file` with this repository as the playbook directory, so that INI, YAML,
+ * group_vars/ and host_vars/ beside the inventory, and the shared values in group_vars/all.yml, all count.
+ */
+export function listInventory(file) {
+  if (!existsSync(file)) throw new Error(`cannot read the inventory ${file}: no such file (is the lab up? npx zx scripts/lab.mjs up)`)
   try {
-    document = parseYaml(readFileSync(path, 'utf8'))
+    // an inventory Ansible cannot parse is an error, not an empty list and a warning
+    const env = { ...process.env, ANSIBLE_NOCOLOR: '1', ANSIBLE_INVENTORY_UNPARSED_FAILED: 'true' }
+    return JSON.parse(execFileSync('ansible-inventory', ['-i', file, '--list', '--playbook-dir', ROOT], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env }))
   } catch (error) {
-    throw new Error(`cannot read the inventory ${path}: ${error.message} (is the lab up? npx zx scripts/lab.mjs up)`)
+    const said = String(error.stderr || error.message).replace(/\s+/g, ' ').trim()
+    const why = error.code === 'ENOENT' ? 'ansible-inventory not found (bash scripts/prereqs.sh installs it)' : said.length > 600 ? `${said.slice(0, 600)} ...` : said
+    throw new Error(`cannot read the inventory ${file}: ${why}`)
   }
-  const all = document?.all ?? {}
-  const groupVars = (group) => all.children?.[group]?.vars ?? {}
-  const hostsOf = (group) =>
-    Object.entries(all.children?.[group]?.hosts ?? {}).map(([name, vars]) => {
-      const merged = { ...all.vars, ...groupVars(group), ...vars }
-      return { name, address: merged.ansible_host ?? name, ssh: sshArguments(name, merged) }
-    })
-  const inventory = { prometheus: hostsOf('prometheus'), nginx: hostsOf('nginx') }
-  if (inventory.prometheus.length === 0 || inventory.nginx.length === 0) {
-    throw new Error(`the inventory ${path} needs hosts in groups prometheus and nginx`)
+}
+
+/**
+ * { prometheus: [host], nginx: [host] } from an inventory: the members of each group, its child groups'
+ * included. Each host: { name, address, vars, ssh: [ssh arguments up to the command], sudo: [] or
+ * ['sudo', '-n'] }; vars as Ansible merges them.
+ */
+export function readInventory(file, list = listInventory(file)) {
+  const members = (group) => [...(list[group]?.hosts ?? []), ...(list[group]?.children ?? []).flatMap(members)]
+  const host = (name) => {
+    const vars = list._meta?.hostvars?.[name] ?? {}
+    const missing = SHARED_VALUES.filter((key) => vars[key] === undefined)
+    if (missing.length > 0) throw new Error(`the inventory ${file} gives host ${name} no ${missing.join(', ')}: they come from ${ROOT}/group_vars/all.yml`)
+    return { name, address: String(vars.ansible_host ?? name), vars, ssh: sshArguments(name, vars), sudo: sudoPrefix(vars) }
   }
+  const inventory = { prometheus: [...new Set(members('prometheus'))].map(host), nginx: [...new Set(members('nginx'))].map(host) }
+  const empty = Object.keys(inventory).filter((group) => inventory[group].length === 0)
+  if (empty.length > 0) throw new Error(`the inventory ${file} has no hosts in group ${empty.join(' and ')}`)
   return inventory
 }
 
-function sshArguments(name, vars) {
+/** The stand's URLs: nginx on the first nginx host, Prometheus on the first Prometheus host, at their own ports. */
+export function standUrls(inventory) {
+  const [nginx] = inventory.nginx
+  const [prometheus] = inventory.prometheus
+  const nginxPort = Number(nginx.vars.stand_nginx_port)
+  return {
+    target: `http://${urlHost(nginx.address)}${nginxPort === 80 ? '' : `:${nginxPort}`}/`,
+    prometheus: `http://${urlHost(prometheus.address)}:${Number(prometheus.vars.stand_prometheus_port)}/`,
+  }
+}
+
+const urlHost = (address) => (address.includes(':') ? `[${address}]` : address)
+
+/** ssh's arguments for a host, from Ansible's connection variables: the command goes after them. */
+export function sshArguments(name, vars) {
   const args = ['-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10']
-  if (vars.ansible_port) args.push('-p', String(vars.ansible_port))
-  if (vars.ansible_ssh_private_key_file) args.push('-i', vars.ansible_ssh_private_key_file)
-  if (vars.ansible_ssh_common_args) args.push(...vars.ansible_ssh_common_args.split(/\s+/).filter(Boolean))
-  const user = vars.ansible_user ? `${vars.ansible_user}@` : ''
-  return [...args, `${user}${vars.ansible_host ?? name}`]
+  const port = vars.ansible_port ?? vars.ansible_ssh_port
+  if (port) args.push('-p', String(port))
+  if (vars.ansible_ssh_private_key_file) args.push('-i', String(vars.ansible_ssh_private_key_file))
+  for (const key of ['ansible_ssh_common_args', 'ansible_ssh_extra_args']) {
+    if (vars[key]) args.push(...splitShellWords(String(vars[key])))
+  }
+  const user = vars.ansible_user ?? vars.ansible_ssh_user
+  return [...args, `${user ? `${user}@` : ''}${vars.ansible_host ?? name}`]
+}
+
+/** Where Ansible would become root with sudo, so do we (non-interactively); as root, no need. */
+export function sudoPrefix(vars) {
+  const user = vars.ansible_user ?? vars.ansible_ssh_user
+  const becomes = vars.ansible_become === true || vars.ansible_become === 'true' || vars.ansible_become === 'yes'
+  const method = vars.ansible_become_method ?? 'sudo'
+  return becomes && user && user !== 'root' && method === 'sudo' ? ['sudo', '-n'] : []
+}
+
+/** Words of a POSIX shell string, as Ansible's shlex.split makes them: quotes and backslashes, no expansion. */
+export function splitShellWords(text) {
+  const words = []
+  let word = null
+  let quote = null
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]
+    if (quote === "'") {
+      if (c === "'") quote = null
+      else word += c
+    } else if (quote === '"') {
+      if (c === '"') quote = null
+      else if (c === '\\' && i + 1 < text.length && '"\\$`'.includes(text[i + 1])) word += text[++i]
+      else word += c
+    } else if (/\s/.test(c)) {
+      if (word !== null) words.push(word)
+      word = null
+    } else {
+      word ??= ''
+      if (c === "'" || c === '"') quote = c
+      else if (c === '\\' && i + 1 < text.length) word += text[++i]
+      else word += c
+    }
+  }
+  if (quote) throw new Error(`unbalanced ${quote} in "${text}"`)
+  if (word !== null) words.push(word)
+  return words
 }

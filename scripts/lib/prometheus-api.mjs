@@ -1,13 +1,19 @@
 // The few calls to Prometheus' HTTP API the load script makes.
 
+/** The result vector of an instant query at `timeSeconds` (now when undefined). */
 export async function instantQuery(base, query, timeSeconds) {
-  const url = new URL('/api/v1/query', base)
+  const url = new URL('api/v1/query', base)
   url.searchParams.set('query', query)
   if (timeSeconds !== undefined) url.searchParams.set('time', String(timeSeconds))
-  const response = await fetch(url)
+  let response
+  try {
+    response = await fetch(url, { signal: AbortSignal.timeout(30_000) })
+  } catch (error) {
+    throw new Error(`Prometheus does not answer at ${base} (${error.cause?.code ?? error.name}): is it running on its host?`)
+  }
   const body = await response.json().catch(() => null)
   if (!response.ok || body?.status !== 'success') {
-    throw new Error(`Prometheus query failed (${response.status}): ${query}: ${body?.error ?? 'no answer'}`)
+    throw new Error(`Prometheus could not evaluate ${query} (HTTP ${response.status}): ${body?.error ?? 'no JSON answer'}`)
   }
   return body.data.result
 }
@@ -24,13 +30,21 @@ export async function byLabel(base, query, label, timeSeconds) {
   return Object.fromEntries(result.map((series) => [series.metric[label], Number(series.value[1])]).sort(([a], [b]) => a.localeCompare(b)))
 }
 
-/** Waits until every av-exporter target has been scraped after `afterSeconds`; returns that scrape time. */
-export async function waitForScrapeAfter(base, afterSeconds, timeoutMs = 60_000) {
+/**
+ * Waits until every av-exporter target has been scraped after `afterSeconds` (Unix time); returns
+ * the oldest of those scrapes' times. The lines nginx logged before `afterSeconds` are then in
+ * Prometheus (av-exporter reads its log within a poll interval, 250 ms by default).
+ */
+export async function waitForScrapeAfter(base, afterSeconds, timeoutMs = 90_000) {
   const deadline = Date.now() + timeoutMs
+  let oldest = null
   while (Date.now() < deadline) {
-    const oldest = await scalarQuery(base, 'min(timestamp(av_nginx_log_lines_total{result="parsed"}))')
+    oldest = await scalarQuery(base, 'min(timestamp(av_nginx_log_lines_total))')
     if (oldest !== null && oldest > afterSeconds) return oldest
     await new Promise((resolve) => setTimeout(resolve, 1000))
   }
-  throw new Error(`Prometheus did not scrape av-exporter within ${timeoutMs / 1000} s (check its targets page)`)
+  throw new Error(oldest === null
+    ? `Prometheus has no av_nginx_log_lines_total: it does not scrape av-exporter (check ${new URL('targets', base)})`
+    : `Prometheus did not scrape av-exporter within ${timeoutMs / 1000} s (last at ${new Date(oldest * 1000).toISOString()}; check ${new URL('targets', base)})`)
 }
+

@@ -7,25 +7,46 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
   '--disable-sync', '--no-first-run', '--disable-quic']
 
+// Where each Prometheus build serves a graph page, and how to tell which page it is. Debian 13's 2.53 has
+// no React UI: /graph is a notice, its classic UI is at /classic/graph (Debian 12's 2.42 serves it there too).
+const GRAPH_PAGES = ['classic/graph', 'graph']
+const CLASSIC_MARK = 'graph_container'
+const REACT_MARK = '<div id="root"'
+
+/** The graph page this Prometheus serves: { url, ui: 'classic' | 'react' }; an error names every URL tried. */
+export async function findGraphPage(prometheusUrl) {
+  const seen = []
+  for (const page of GRAPH_PAGES) {
+    const url = new URL(page, prometheusUrl).href
+    const html = await fetch(url, { signal: AbortSignal.timeout(10_000) }).then((r) => (r.ok ? r.text() : `HTTP ${r.status}`), (e) => e.cause?.code ?? e.message)
+    if (html.includes(CLASSIC_MARK)) return { url, ui: 'classic' }
+    if (html.includes(REACT_MARK)) return { url, ui: 'react' }
+    seen.push(`${url} (${html.startsWith('HTTP') || html.length < 40 ? html : 'no graph page'})`)
+  }
+  throw new Error(`Prometheus serves no graph page to take a screenshot of: tried ${seen.join(', ')}`)
+}
+
 /**
- * Opens the graph page with `query` evaluated at `timeSeconds` in table view, waits for the result
- * and saves a PNG. Returns whether the query text was in the page's editor when it was taken, and the
- * values the page showed.
+ * Opens `graphPage` (from findGraphPage) with `query` evaluated at `timeSeconds` in table view, waits for
+ * the result and saves a PNG. Returns whether the query text was in the page's editor when it was taken,
+ * and the values the page showed.
  */
-export async function screenshotQuery(browser, prometheusUrl, query, timeSeconds, file) {
+export async function screenshotQuery(browser, graphPage, query, timeSeconds, file) {
   // the moment in the URL is written in UTC, so the page must read it in UTC too
   const page = await browser.newPage({ viewport: { width: 1400, height: 640 }, deviceScaleFactor: 1, timezoneId: 'UTC' })
   try {
-    const url = new URL('/graph', prometheusUrl)
+    const url = new URL(graphPage.url)
     url.searchParams.set('g0.expr', query)
     url.searchParams.set('g0.tab', '1')
     url.searchParams.set('g0.moment_input', new Date(timeSeconds * 1000).toISOString().replace('T', ' ').slice(0, 19))
     await page.goto(url.href, { waitUntil: 'networkidle' })
-    // Debian's Prometheus serves the classic UI: the query sits in a textarea, the result in a table
+    // the classic UI keeps the query in a textarea, the React UI in a CodeMirror editor; both show a table
     await page.waitForSelector('table tbody tr td', { timeout: 30_000 })
-    const editorText = await page.locator('textarea').first().inputValue()
+    const editorText = graphPage.ui === 'classic'
+      ? await page.locator('textarea').first().inputValue()
+      : await page.locator('.cm-content').first().innerText()
     const values = await page.locator('table tbody tr td:last-child').allInnerTexts()
-    await page.screenshot({ path: file })
+    await page.screenshot({ path: file, fullPage: true })
     return {
       queryVisible: editorText.replace(/\s+/g, '') === query.replace(/\s+/g, ''),
       shownValues: values.map(Number),

@@ -1,69 +1,95 @@
-// summary.md: the report as it is handed in.
+// summary.md: the report as it is handed in, from results.json's data.
+import { sameCounts } from './exact-answers.mjs'
 
-const pct = (ratio) => (ratio === null ? 'n/a' : `${(ratio * 100).toFixed(2)} %`)
-const seconds = (value) => (value === null ? 'n/a' : `${value.toFixed(4)} s`)
+const pct = (ratio) => (ratio === null || ratio === undefined || !Number.isFinite(ratio) ? 'n/a' : `${ratio >= 0 ? '+' : ''}${(ratio * 100).toFixed(2)} %`)
+const seconds = (value) => (value === null || value === undefined ? 'n/a' : `${value.toFixed(4)} s`)
+const ms = (value) => (value === null || value === undefined ? 'n/a' : `${value >= 0 ? '+' : ''}${(value * 1000).toFixed(2)} ms`)
+const count = (value) => (value === undefined ? '0' : String(value))
+const total = (object) => Object.values(object ?? {}).reduce((a, b) => a + b, 0)
 
-export function summaryMarkdown(results) {
-  const statuses = [...new Set([...Object.keys(results.requests_by_status), ...Object.keys(results.window_requests_by_status)])].sort()
+export function summaryMarkdown(r) {
+  const statuses = [...new Set([r.requests_by_status, r.window_requests_by_status, r.exact_requests_by_status]
+    .flatMap((o) => Object.keys(o ?? {})))].sort()
   const statusRows = statuses.map((status) => {
-    const promql = results.requests_by_status[status] ?? 0
-    const exact = results.window_requests_by_status[status] ?? 0
-    const run = results.exact_requests_by_status[status] ?? 0
-    return `| ${status} | ${promql.toFixed(1)} | ${exact} | ${exact ? pct((promql - exact) / exact) : 'n/a'} | ${run} |`
+    const promql = r.requests_by_status[status]
+    return `| ${status} | ${promql === undefined ? '—' : promql.toFixed(1)} | ${count(r.window_requests_by_status[status])} | ${pct(r.requests_by_status_relative_error[status])} | ${count(r.exact_requests_by_status[status])} |`
   })
-  const logged = results.logged_requests_by_status ?? {}
-  const loggedTotal = Object.values(logged).reduce((a, b) => a + b, 0)
-  const exactMatchesLog = JSON.stringify(logged) === JSON.stringify(results.exact_requests_by_status)
-  const siege = results.siege
-  return `# Prometheus + exporters: the load test report
+  const a = r.siege_accounting
+  const s = r.siege
+  const logged = r.logged_requests_by_status // null when nginx's log could not be read
+  const allAccounted = a.problems.length === 0 && (logged === null || sameCounts(r.exact_requests_by_status, logged))
+  // one stretch factor for every status (to 0.1 %) means the difference is extrapolation alone
+  const ratios = Object.entries(r.requests_by_status).filter(([st]) => r.window_requests_by_status[st] >= 20).map(([st, v]) => v / r.window_requests_by_status[st])
+  const factor = ratios.length > 0 && Math.max(...ratios) - Math.min(...ratios) < 0.001 ? ratios[0] : null
+  const bornInWindow = r.statuses_born_in_window.length > 0
+    ? ` A series born inside the window (here: ${r.statuses_born_in_window.join(', ')}) loses its first increment to \`increase()\` (prometheus/prometheus#3000); the warm-up creates every series before the run, so only a status that first appears during the run shows this.`
+    : ''
+  const failures = r.report_failures ?? []
+  const notChecked = r.not_checked ?? []
+  const image = (shot, file, alt) => (shot?.error ? `**The screenshot ${file} failed:** ${shot.error}` : shot ? `![${alt}](${file})` : `(${file}: not taken yet)`)
+  return `# Prometheus + exporters: load test report / Отчёт о нагрузочном тестировании
+${failures.length > 0 ? `\n**Not all of this report could be made:**\n${failures.map((f) => `- ${f}`).join('\n')}\n` : ''}${notChecked.length > 0 ? `\n**Not checked:**\n${notChecked.map((n) => `- ${n.what}: ${n.why}`).join('\n')}\n` : ''}
+siege ${r.load.concurrency} users for ${r.load.duration} against ${r.target} (${r.load.urls.length} URLs at random, up to ${r.load.delay_seconds} s between a user's requests).
+Run: ${r.window.start} → ${r.window.end} (UTC). Prometheus ${r.prometheus}, both queries evaluated at **${r.window.evaluated_at}**,
+so their 5-minute window is (${r.window.promql_from}, ${r.window.promql_to}].
 
-Window: ${results.window.start} → ${results.window.end} (UTC); PromQL evaluated at ${results.window.evaluated_at}.
-Target ${results.target}, Prometheus ${results.prometheus}; siege ${results.load.concurrency} users for ${results.load.duration}.
-
-## 1. 99th percentile of response time over 5 minutes / 99-й перцентиль времени ответа за 5 минут
+## 1. p99 of response time over 5 minutes / 99-й перцентиль времени ответа за 5 минут
 
 \`\`\`promql
-${results.queries.p99}
+${r.queries.p99}
 \`\`\`
 
-| | value |
+| | p99 |
 | --- | --- |
-| PromQL | ${seconds(results.p99_seconds)} |
-| exact (nearest rank over ${results.exact_p99_sample_count} logged \`$request_time\` values in the same 5 minutes) | ${seconds(results.exact_p99_seconds)} |
-| error | ${pct(results.p99_relative_error)} (bound: max(5 %, 1 ms)) — ${results.p99_within_bound ? 'within' : '**outside**'} |
+| PromQL (\`histogram_quantile\` over av-exporter's buckets) | **${seconds(r.p99_seconds)}** |
+${r.exact_p99_seconds === null ? '| exact | not checked: nginx\'s log could not be read |' : `| exact: nearest rank over the ${r.exact_p99_sample_count} \`$request_time\` values nginx logged in the same window | ${seconds(r.exact_p99_seconds)} |
+| error | ${ms(r.p99_error_seconds)}, ${pct(r.p99_relative_error)}; bound max(5 %, 1 ms) = ${ms(r.p99_bound_seconds).replace('+', '')}: ${r.p99_within_bound ? 'within' : '**outside**'} |`}
 
-![p99](p99.png)
+${image(r.screenshots?.p99, 'p99.png', 'p99 in Prometheus')}
 
 ## 2. Requests per response code over 5 minutes / Количество запросов по кодам ответа за 5 минут
 
 \`\`\`promql
-${results.queries.requests_by_status}
+${r.queries.requests_by_status}
 \`\`\`
 
-| status | PromQL \`increase\` | exact (raw counters at both ends of the 5 minutes) | error | of which this run |
+| status | PromQL \`increase\` | exact: raw counters at both ends of the window | error | of these, this run (counter delta) |
 | --- | --- | --- | --- | --- |
 ${statusRows.join('\n')}
+| all | ${total(r.requests_by_status).toFixed(1)} | ${total(r.window_requests_by_status)} | ${pct(total(r.window_requests_by_status) ? total(r.requests_by_status) / total(r.window_requests_by_status) - 1 : null)} | ${r.exact_requests_total} |
 
-\`increase()\` extrapolates to the edges of its window, so it is close to, not equal to, the exact count${
-  results.statuses_born_in_window.length > 0
-    ? `; and the first increment of a series born inside the window (here: ${results.statuses_born_in_window.join(', ')}) is invisible to \`increase()\` (prometheus/prometheus#3000); the warm-up creates every series before the run, but a run shorter than 5 minutes has its warm-up inside the window too`
-    : ''}.
-The last column is the difference of the raw counters at the start and the end of this run:
-${results.exact_requests_total} requests, ${exactMatchesLog ? 'exactly' : '**not**'} the ${loggedTotal} lines that nginx logged for this run's
-requests (marked by their User-Agent), status by status. siege's own tally: ${siege.transactions} transactions and
-${siege.failed_transactions} failed (siege counts 5xx as failed), ${results.siege_requests_total} in all; the
-${loggedTotal - results.siege_requests_total} more in nginx's log were in flight when siege's time was up.
+${image(r.screenshots?.status_codes, 'status-codes.png', 'requests per status code in Prometheus')}
 
-![requests per status code](status-codes.png)
+\`increase()\` is the counters' growth between the first and the last sample inside the window, stretched to the
+window's whole length (extrapolated${factor ? `: here ×${factor.toFixed(4)} for every status alike` : ''}), so it is close to the exact count, not equal to it.${bornInWindow}
+
+${allAccounted ? 'Every request of the run is accounted for.' : '**Not every request of the run is accounted for.**'} The counters' delta from the start to the end of the run
+(\`${r.exact_query}\` at two instants; the warm-up is before the start) is ${r.exact_requests_total} requests,
+${logged === null ? "(nginx's log could not be read to compare it with the lines the run left there)." : `${sameCounts(r.exact_requests_by_status, logged) ? 'exactly' : '**not**'} the ${total(logged)} lines nginx logged with this run's User-Agent, status by status.`}
+Against siege's own tally, class by class:
+
+| | counters (this run) | siege | cut off at the end |
+| --- | --- | --- | --- |
+| transactions (every status but 408, 5xx, 499) | ${s.transactions + a.cut_off.transactions} | ${s.transactions} | ${a.cut_off.transactions} |
+| of which successful (below 400) | ${s.successful_transactions + a.cut_off.successful_transactions} | ${s.successful_transactions} | ${a.cut_off.successful_transactions} |
+| failed transactions (408, 5xx) | ${s.failed_transactions + a.cut_off.failed_transactions} | ${s.failed_transactions} | ${a.cut_off.failed_transactions} |
+| closed by the client (499) | ${a.cut_off.closed_by_client_499} | — | ${a.cut_off.closed_by_client_499} |
+| all | ${r.exact_requests_total} | ${r.siege_requests_total} | ${a.cut_off_total} |
+
+siege cancels its ${r.load.concurrency} users where they are when its time is up: each may leave one request that nginx
+logged (as 499 if it had not answered yet) and siege never counted. ${a.problems.length === 0 ? `${a.cut_off_total} such here: all accounted for.` : `**Not accounted for:** ${a.problems.join('; ')}.`}
 
 ## siege
 
-| transactions | availability | elapsed | rate | mean response | longest |
-| --- | --- | --- | --- | --- | --- |
-| ${siege.transactions} | ${siege.availability} % | ${siege.elapsed_time} s | ${siege.transaction_rate}/s | ${siege.response_time} s | ${siege.longest_transaction} s |
+| transactions | failed (5xx) | successful (< 400) | availability | elapsed | rate | mean response | longest |
+| --- | --- | --- | --- | --- | --- | --- | --- |
+| ${s.transactions} | ${s.failed_transactions} | ${s.successful_transactions} | ${s.availability} % | ${s.elapsed_time} s | ${s.transaction_rate}/s | ${s.response_time} s | ${s.longest_transaction} s |
+
+siege counts a 5xx answer as a failed transaction and every other answer (404 included) as a transaction;
+it counts nothing by status.
 
 ## The exporter's metrics / Метрики экспортера
 
-[exporter-metrics.txt](exporter-metrics.txt): av-exporter's \`/metrics\` at the end of the run.
+${r.exporter_source === null ? "exporter-metrics.txt was not written: av-exporter is read over SSH from the inventory's nginx hosts." : (r.report_failures ?? []).some((f) => f.startsWith('exporter-metrics.txt')) ? '**exporter-metrics.txt could not be written** (see above).' : `[exporter-metrics.txt](exporter-metrics.txt): av-exporter's \`/metrics\` on ${r.exporter_source}, read at the end of the run.`}
 `
 }
