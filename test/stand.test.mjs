@@ -6,7 +6,9 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ROOT } from './support/ansible.mjs';
@@ -74,7 +76,7 @@ function phase(release, name, needs, body) {
 // As Docker or fail2ban would have: a table of their own, with a forward chain that drops by default.
 const FOREIGN_TABLE = 'table ip foreign_like_docker {\n\tchain forward {\n\t\ttype filter hook forward priority filter; policy drop;\n\t\tiifname "docker0" accept\n\t}\n}';
 
-function standScenario(release, { alsoTrixieControl = false } = {}) {
+function standScenario(release, { alsoTrixieControl = false, alsoWithoutInventory = false } = {}) {
   phase(release, 'lab up with fresh hosts', [], async () => {
     await run('npx', ['zx', 'scripts/lab.mjs', 'down']); // fresh hosts: a lab left up would be provisioned already
     await run('npx', ['zx', 'scripts/lab.mjs', 'up', '--release', release, '--nginx', String(NGINX_HOSTS)]);
@@ -177,6 +179,26 @@ function standScenario(release, { alsoTrixieControl = false } = {}) {
     assert.equal(logged, inRotated + inCurrent, "the report's logged lines vs the run's lines in both files");
   });
 
+  if (alsoWithoutInventory) {
+    phase(release, 'a load run with --target and --prometheus and no inventory says what it could not check', ['Prometheus scrapes every target of every host'], async () => {
+      const { prometheus: [prom], nginx: [web] } = await standHosts(INVENTORY);
+      const out = await mkdtemp(join(tmpdir(), 'av-report-'));
+      try {
+        await run('npx', ['zx', 'scripts/load.mjs', '--duration', '15s', '--out', out,
+          '--target', `http://${web.address}:${web.vars.stand_nginx_port}/`, '--prometheus', `http://${prom.address}:${prom.vars.stand_prometheus_port}/`]);
+        const results = JSON.parse(await readFile(join(out, 'latest/results.json'), 'utf8'));
+        assert.equal(results.exact_p99_seconds, null);
+        assert.equal(results.logged_requests_by_status, null);
+        assert.deepEqual(results.not_checked.map((n) => n.what), ["the exact p99, and the run's lines in nginx's log", "exporter-metrics.txt, av-exporter's metrics"]);
+        assert.deepEqual(results.report_failures, []);
+        assert.equal(results.screenshots.p99.queryVisible, true);
+        assert.match(await readFile(join(out, 'latest/summary.md'), 'utf8'), /\*\*Not checked:\*\*/);
+      } finally {
+        await rm(out, { recursive: true, force: true });
+      }
+    });
+  }
+
   phase(release, 'lab down leaves nothing behind', ['lab up with fresh hosts'], async () => {
     await run('npx', ['zx', 'scripts/lab.mjs', 'down']);
     assert.equal(existsSync(`${ROOT}${INVENTORY}`), false, 'the lab inventory is still there');
@@ -198,5 +220,5 @@ describe('the stand, end to end on the local lab', { timeout: 80 * 60_000 }, () 
   });
 
   standScenario('trixie', { alsoTrixieControl: true });
-  standScenario('bookworm');
+  standScenario('bookworm', { alsoWithoutInventory: true });
 });
