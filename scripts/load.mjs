@@ -259,7 +259,7 @@ async function main() {
 
 const NO_INVENTORY = "no inventory: nginx's log and av-exporter are read over SSH from the inventory's nginx hosts (--inventory FILE)"
 
-/** Both screenshots; each is { queryVisible, shownValues, url } or { error }: a failure is reported, not thrown. */
+/** Both screenshots; each is { queryVisible, shownSeries, url } or { error }: a failure is reported, not thrown. */
 async function takeScreenshots(prometheus, evaluatedAt, dir) {
   const shots = { p99: [QUERIES.p99, 'p99.png'], status_codes: [QUERIES.requests_by_status, 'status-codes.png'] }
   let browser = null

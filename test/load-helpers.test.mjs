@@ -321,7 +321,7 @@ describe('summary.md', () => {
     siege: { transactions: 119, failed_transactions: 0, successful_transactions: 99, availability: 100, elapsed_time: 60, transaction_rate: 2, response_time: 0.01, longest_transaction: 0.2 },
     siege_requests_total: 119, siege_accounting: { cut_off: { transactions: 1, failed_transactions: 0, successful_transactions: 1, closed_by_client_499: 0 }, cut_off_total: 1, problems: [] },
     exporter_source: 'web1 (10.77.0.21), from 127.0.0.1',
-    screenshots: { p99: { queryVisible: true, shownValues: [0.1776] }, status_codes: { queryVisible: true, shownValues: [101.7, 20.34] } },
+    screenshots: { p99: { queryVisible: true, shownSeries: { "{}": 0.1776 } }, status_codes: { queryVisible: true, shownSeries: { "{status=\"200\"}": 101.7, "{status=\"404\"}": 20.34 } } },
     not_checked: [], report_failures: [],
   };
 

@@ -29,7 +29,7 @@ export async function findGraphPage(prometheusUrl) {
 /**
  * Opens `graphPage` (from findGraphPage) with `query` evaluated at `timeSeconds` in table view, waits for
  * the result and saves a PNG. Returns whether the query text was in the page's editor when it was taken,
- * and the values the page showed.
+ * and the series and values the page showed.
  */
 export async function screenshotQuery(browser, graphPage, query, timeSeconds, file) {
   // the moment in the URL is written in UTC, so the page must read it in UTC too
@@ -45,11 +45,12 @@ export async function screenshotQuery(browser, graphPage, query, timeSeconds, fi
     const editorText = graphPage.ui === 'classic'
       ? await page.locator('textarea').first().inputValue()
       : await page.locator('.cm-content').first().innerText()
-    const values = await page.locator('table tbody tr td:last-child').allInnerTexts()
+    // each result row: its series (as `{status="200"}`, `{}` for one without labels) and its value
+    const rows = await page.locator('table tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.innerText.trim())))
     await page.screenshot({ path: file, fullPage: true })
     return {
       queryVisible: editorText.replace(/\s+/g, '') === query.replace(/\s+/g, ''),
-      shownValues: values.map(Number),
+      shownSeries: Object.fromEntries(rows.filter((cells) => cells.length >= 2).map((cells) => [cells[0], Number(cells.at(-1))])),
       url: url.href,
     }
   } finally {

@@ -78,8 +78,10 @@ export async function checkReport(reportDir) {
     assert.ok(Math.abs(promql - n) <= 0.1 * n, `status ${status}: increase() says ${promql}, the counters grew by ${n} in the window`);
   }
 
-  // Both screenshots: real PNGs of a page that showed the query and the very values of results.json.
-  const shots = { 'p99.png': [results.screenshots.p99, [results.p99_seconds]], 'status-codes.png': [results.screenshots.status_codes, Object.values(results.requests_by_status)] };
+  // Both screenshots: real PNGs of a page that showed the query and the very series and values of results.json
+  // (the classic UI lists series in Prometheus' order, not ours).
+  const byStatus = Object.fromEntries(Object.entries(results.requests_by_status).map(([status, value]) => [`{status="${status}"}`, value]));
+  const shots = { 'p99.png': [results.screenshots.p99, { '{}': results.p99_seconds }], 'status-codes.png': [results.screenshots.status_codes, byStatus] };
   for (const [name, [shot, expected]] of Object.entries(shots)) {
     const png = await readFile(join(reportDir, name));
     assert.deepEqual(png.subarray(0, 8), PNG_SIGNATURE, `${name} is not a PNG`);
@@ -87,10 +89,11 @@ export async function checkReport(reportDir) {
     const width = png.readUInt32BE(16);
     const height = png.readUInt32BE(20);
     assert.ok(width >= 800 && height >= 400 && png.length > 10_000, `${name} is ${width}x${height}, ${png.length} bytes: not a real screenshot`);
-    assert.equal(shot?.queryVisible, true, `${name}: the query was not in the page when it was taken`);
-    const same = shot.shownValues.length === expected.length
-      && shot.shownValues.every((v, i) => Math.abs(v - expected[i]) <= 1e-9 * Math.max(1, Math.abs(expected[i])));
-    assert.ok(same, `${name} shows ${shot.shownValues}, results.json has ${expected}`);
+    assert.equal(shot?.queryVisible, true, `${name}: the query was not in the page when it was taken (${shot?.error ?? ''})`);
+    const shown = shot.shownSeries ?? {};
+    const same = Object.keys(shown).sort().join() === Object.keys(expected).sort().join()
+      && Object.entries(expected).every(([series, value]) => Math.abs(shown[series] - value) <= 1e-9 * Math.max(1, Math.abs(value)));
+    assert.ok(same, `${name} shows ${JSON.stringify(shown)}, results.json has ${JSON.stringify(expected)}`);
   }
 
   // The exporter's metrics as handed in: our counter and histogram, and clean for promtool.
