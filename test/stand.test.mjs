@@ -173,7 +173,7 @@ function standScenario(release, { alsoTrixieControl = false, alsoWithoutInventor
     // the run's lines are in both files, and the report counted them in both
     const agent = results.load.user_agent;
     const counts = await onHosts(INVENTORY, web.name, `grep -c '${agent}' ${log}.1 || true; grep -c '${agent}' ${log} || true`);
-    const [inRotated, inCurrent] = counts.split('\n').filter((l) => /^\d+$/.test(l.trim())).map(Number);
+    const [inRotated, inCurrent] = (counts.match(/\(stdout\) (\d+)\\n(\d+)/) ?? []).slice(1).map(Number); // ansible -o: one line, \n escaped
     assert.ok(inRotated > 0 && inCurrent > 0, `the run's lines: ${inRotated} in ${log}.1, ${inCurrent} in ${log}`);
     const logged = Object.values(results.logged_requests_by_status).reduce((a, b) => a + b, 0);
     assert.equal(logged, inRotated + inCurrent, "the report's logged lines vs the run's lines in both files");
