@@ -9,7 +9,7 @@
 // The modules in scripts/lab/ do the work: apt sources, network, apt proxy, machines, processes, inventory.
 import fs from 'node:fs';
 import path from 'node:path';
-import { argv, chalk, echo, spinner, which } from 'zx';
+import { $, argv, chalk, echo, spinner, which } from 'zx';
 import { thisMachinesDebianSources } from './lab/apt-sources.mjs';
 import { ensureAptProxy, proxyIsAnswering, stopAptProxy } from './lab/apt-proxy.mjs';
 import { removeInventory, writeInventory } from './lab/inventory.mjs';
@@ -23,7 +23,6 @@ import {
 } from './lab/machines.mjs';
 import { bridgeIsUp, ensureBridge, ensureFirewall, removeBridge, removeFirewall } from './lab/network.mjs';
 import { LabError, canConnect, fail, removeTree, say, secondsSince } from './lab/processes.mjs';
-import { $ } from 'zx';
 
 const USAGE = `usage: npx zx scripts/lab.mjs up [--release trixie|bookworm] [--nginx N] | status | down [--purge]
   up        make the lab (or complete it): hosts prom1 and web1[, web2 ...] on bridge ${BRIDGE}, set up like
