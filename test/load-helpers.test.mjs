@@ -1,7 +1,7 @@
 // The load script's pure helpers: its options, siege's output, the exact answers the PromQL ones are
 // judged by, and the inventory reader.
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { describe, test } from 'node:test';
 import { counterDelta, exactQuantile, logLinesByStatus, reconcileWithSiege, requestTimesInWindow, withinP99Bound } from '../scripts/lib/exact-answers.mjs';
@@ -290,6 +290,14 @@ describe('the access log on the nginx host (the python3 reader, run here on real
     const current = [line(101.5, 503), 'not json, no msec', line(102)].join('\n') + '\n';
     assert.equal(readSince(100, { 'a.log.1': rotated, 'a.log': current, 'gone.log': null, 'empty.log': '' }),
       [line(100.5, 404), line(101), line(101.5, 503), line(102)].join('\n') + '\n');
+  });
+
+  test('one file under both names (a rotation between opening them) is read once', () => {
+    const dir = mkdtempSync(`${tmpdir()}/access-log-`);
+    writeFileSync(`${dir}/a.log`, `${line(1)}\n${line(2)}\n`);
+    linkSync(`${dir}/a.log`, `${dir}/a.log.1`);
+    const out = execFileSync('python3', ['-', '0', `${dir}/a.log.1`, `${dir}/a.log`], { input: LOG_SINCE_SCRIPT, encoding: 'utf8' });
+    assert.equal(out, `${line(1)}\n${line(2)}\n`);
   });
 
   test('a last line without its newline gets one', () => {

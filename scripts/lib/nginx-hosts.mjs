@@ -13,7 +13,7 @@ export const accessLogPath = (vars) => String(vars.stand_access_log_path)
 // file's bytes for the first line a few seconds before that moment (workers may write slightly out of
 // order), then reads on from there.
 export const LOG_SINCE_SCRIPT = String.raw`
-import re, sys
+import os, re, sys
 since = float(sys.argv[1])
 SLACK_SECONDS = 5.0
 MSEC = re.compile(rb'"msec":"?([0-9.]+)')
@@ -49,11 +49,23 @@ def start_of_lines_after(f, size, moment):
             low = middle + 1
     return line_start_from(f, low)
 
-for path in sys.argv[2:]:
+# Opened newest first: a rotation between two opens then shows the same file twice (read once, by its
+# inode), never a file missed.
+files, seen = [], set()
+for path in reversed(sys.argv[2:]):
     try:
         f = open(path, 'rb')
     except FileNotFoundError:
         continue
+    stat = os.fstat(f.fileno())
+    identity = (stat.st_dev, stat.st_ino)
+    if identity in seen:
+        f.close()
+        continue
+    seen.add(identity)
+    files.insert(0, f)
+
+for f in files:
     with f:
         f.seek(0, 2)
         f.seek(start_of_lines_after(f, f.tell(), since - SLACK_SECONDS))
