@@ -15,9 +15,13 @@ const SERVICES = {
 /** { prometheus: [host], nginx: [host] }, each host { name, address, vars } with the shared values resolved. */
 export async function standHosts(inventory) {
   const list = await inventoryList(inventory);
-  const members = (group) => [...(list[group]?.hosts ?? []), ...(list[group]?.children ?? []).flatMap(members)];
   const host = (name) => ({ name, address: list._meta.hostvars[name]?.ansible_host ?? name, vars: list._meta.hostvars[name] ?? {} });
-  return { prometheus: members('prometheus').map(host), nginx: members('nginx').map(host), groups: list };
+  return { prometheus: groupMembers(list, 'prometheus').map(host), nginx: groupMembers(list, 'nginx').map(host), groups: list };
+}
+
+/** The hosts of a group in `ansible-inventory --list`, its child groups' included. */
+function groupMembers(list, group) {
+  return [...(list[group]?.hosts ?? []), ...(list[group]?.children ?? []).flatMap((child) => groupMembers(list, child))];
 }
 
 /** The PLAY RECAP of an ansible-playbook run says nothing changed, failed or was unreachable. */
@@ -41,13 +45,12 @@ export function checkNoWarnings(output) {
  */
 export async function checkEveryHostProvisioned(output, inventory) {
   const { groups } = await standHosts(inventory);
-  const members = (group) => [...(groups[group]?.hosts ?? []), ...(groups[group]?.children ?? []).flatMap(members)];
   const plays = parseYaml(await readFile(join(ROOT, 'site.yml'), 'utf8'));
   const sections = output.split(/^PLAY \[/m).slice(1);
   for (const play of plays) {
     const section = sections.find((s) => s.startsWith(`${play.name}]`));
     assert.ok(section, `no output of the play "${play.name}"`);
-    const expected = [...new Set(play.hosts.split(':').flatMap(members))].sort();
+    const expected = [...new Set(play.hosts.split(':').flatMap((group) => groupMembers(groups, group)))].sort();
     const ran = [...new Set([...section.matchAll(/^(?:ok|changed): \[([^\]\s]+)/gm)].map((m) => m[1]))].sort();
     assert.ok(expected.length > 0, `the play "${play.name}" names groups with no hosts: ${play.hosts}`);
     assert.deepEqual(ran, expected, `the play "${play.name}" (hosts: ${play.hosts}) did not run on every member of its groups`);
