@@ -1,69 +1,74 @@
-// The long-running exporter: follows the log, answers /metrics, runs the demo service.
+// The long-running exporter: follows the log and answers /metrics and /healthz.
 import { renameSync } from 'node:fs';
-import type { Server } from 'node:http';
-import { collectDefaultMetrics, Counter, Registry } from 'prom-client';
-import { demoApp } from './demo-service.js';
+import { followerMetrics } from './follower-metrics.js';
+import { listen, stopOnSignals } from './http-serving.js';
 import { renderTally } from './log-exposition.js';
-import { LogFollower, type RotationKind } from './log-follower.js';
+import { LogFollower } from './log-follower.js';
 import { createLogPipeline } from './log-pipeline.js';
 import { logInfo, logWarning } from './log.js';
 import { metricsApp } from './metrics-server.js';
-import type { Endpoint, ExporterOptions } from './options.js';
+import type { ExporterOptions } from './options.js';
+import { registryWithProcessMetrics } from './process-metrics.js';
 import { loadState, saveState, type SavedState } from './state-file.js';
 
 export async function runDaemon(options: ExporterOptions): Promise<void> {
-  const { tally, splitter } = createLogPipeline(options);
+  const { tally, newSplitter } = createLogPipeline(options);
   const saved = options.positionsFile ? restoreState(options.positionsFile, (state) => tally.restore(state.tally)) : null;
+  const resumeFrom = saved?.files ?? null;
+  if (!resumeFrom) logInfo(`no position to resume: reading ${options.logFile} from its ${options.startAt === 'end' ? 'end (--start-at beginning reads its history)' : 'beginning'}`);
 
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: `${options.prefix}_` });
-  // prom-client also exports these gauges under a `_total` name, which promtool rightly rejects;
-  // the same values stay exposed without the suffix.
-  for (const gauge of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
-    registry.removeSingleMetric(`${options.prefix}_${gauge}`);
-  }
-  const rotations = new Counter({
-    name: `${options.prefix}_nginx_log_rotations_total`,
-    help: 'Rotations of the access log the exporter followed, by kind (rename, truncate).',
-    labelNames: ['kind'] as const,
-    registers: [registry],
-  });
-  for (const kind of ['rename', 'truncate'] as const) rotations.inc({ kind }, 0);
-
+  const registry = registryWithProcessMetrics();
   const follower = new LogFollower({
     path: options.logFile,
-    splitter,
-    resumeFrom: saved?.position ?? null,
-    onRotation: (kind: RotationKind) => {
-      rotations.inc({ kind });
+    newSplitter,
+    resumeFrom,
+    startAt: options.startAt,
+    rotateWaitMs: options.rotateWaitSeconds * 1000,
+    onRotation: (kind) => {
+      counters.rotated(kind);
       logInfo(`${options.logFile}: followed a ${kind} rotation`);
     },
+    onGap: (message) => {
+      counters.gap();
+      logWarning(message);
+    },
   });
+  const poller = createPoller(follower, options.pollIntervalMs, options.logFile);
+  const readable = () => poller.lastError() === null && !follower.logMissing();
+  const counters = followerMetrics(registry, options.prefix, follower, { readable });
 
   const positionsFile = options.positionsFile;
   const save = (snapshot = tally.snapshot()) => {
-    if (positionsFile) saveState(positionsFile, follower.position(), snapshot);
+    if (positionsFile) saveState(positionsFile, follower.positions(), snapshot);
     return snapshot;
   };
   save(); // fail now, not at the first scrape, if the state file cannot be written
 
-  const poller = startPolling(follower, options.pollIntervalMs, options.logFile);
-  const servers: Server[] = [];
-  servers.push(
-    await listen(
-      metricsApp({
-        registry,
-        savedLogMetrics: () => renderTally(save(), options.prefix),
-        health: () => ({ ok: poller.lastError() === null, log_file: options.logFile, last_error: poller.lastError(), position: follower.position() }),
+  const server = await listen(
+    metricsApp({
+      registry,
+      // Until the first poll has read what it had to (the history, with --start-at beginning), no totals
+      // are exposed: a scrape must never see a partial history arrive as one big increase.
+      savedLogMetrics: () => {
+        const snapshot = save();
+        return poller.polledOnce() ? renderTally(snapshot, options.prefix) : '';
+      },
+      health: () => ({
+        ok: readable(),
+        log_file: options.logFile,
+        log_missing: follower.logMissing(),
+        last_error: poller.lastError(),
+        totals_exposed: poller.polledOnce(),
+        unread_bytes: follower.unreadBytes(),
+        positions: follower.positions(),
       }),
-      options.listen,
-      'metrics',
-    ),
+    }),
+    options.listen,
+    'metrics',
   );
-  if (options.demoListen) servers.push(await listen(demoApp(options.demo, registry, options.prefix), options.demoListen, 'demo service'));
+  poller.start();
 
-  const shutDown = async (signal: string) => {
-    logInfo(`${signal}: shutting down`);
+  stopOnSignals([server], async () => {
     await poller.stop();
     try {
       save();
@@ -71,12 +76,7 @@ export async function runDaemon(options: ExporterOptions): Promise<void> {
       logWarning(`could not save state on shutdown: ${(error as Error).message}`);
     }
     await follower.close();
-    for (const server of servers) server.closeAllConnections();
-    await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
-    process.exit(0);
-  };
-  process.once('SIGTERM', () => void shutDown('SIGTERM'));
-  process.once('SIGINT', () => void shutDown('SIGINT'));
+  });
 }
 
 /** Loads the saved state; an unusable file is moved aside (not lost) and the exporter starts from zero. */
@@ -85,7 +85,8 @@ function restoreState(path: string, apply: (state: SavedState) => void): SavedSt
     const state = loadState(path);
     if (state) {
       apply(state);
-      logInfo(`resuming from ${path}: ${state.position ? `offset ${state.position.offset} of inode ${state.position.inode}` : 'no position yet'}`);
+      const files = state.files?.map((file) => `offset ${file.offset} of ${file.path} (inode ${file.inode})`).join(', ');
+      logInfo(`resuming from ${path}: ${files || 'no position yet'}`);
     }
     return state;
   } catch (error) {
@@ -96,10 +97,11 @@ function restoreState(path: string, apply: (state: SavedState) => void): SavedSt
   }
 }
 
-function startPolling(follower: LogFollower, intervalMs: number, logFile: string) {
+function createPoller(follower: LogFollower, intervalMs: number, logFile: string) {
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> = Promise.resolve();
   let stopped = false;
+  let polled = false;
   let lastError: string | null = null;
   const tick = () => {
     running = follower.poll().then(
@@ -113,11 +115,13 @@ function startPolling(follower: LogFollower, intervalMs: number, logFile: string
       },
     );
     void running.then(() => {
+      polled = true;
       if (!stopped) timer = setTimeout(tick, intervalMs);
     });
   };
-  tick();
   return {
+    start: tick,
+    polledOnce: () => polled,
     lastError: () => lastError,
     stop: async () => {
       stopped = true;
@@ -125,14 +129,4 @@ function startPolling(follower: LogFollower, intervalMs: number, logFile: string
       await running;
     },
   };
-}
-
-function listen(app: ReturnType<typeof metricsApp>, endpoint: Endpoint, what: string): Promise<Server> {
-  return new Promise((resolve, reject) => {
-    const server = app.listen(endpoint.port, endpoint.host, () => {
-      logInfo(`${what} listening on ${endpoint.host}:${endpoint.port}`);
-      resolve(server);
-    });
-    server.once('error', (error: Error) => reject(new Error(`cannot listen on ${endpoint.host}:${endpoint.port} for the ${what}: ${error.message}`)));
-  });
 }

@@ -1,4 +1,5 @@
 // The demo backend nginx proxies /api/ to: the original assignment's instrumented service, done right.
+// It serves its own /metrics and /healthz too (on loopback on the stand: nginx only proxies /api/).
 // /api/work answers with log-normal latency and a configurable share of 500 and 503; /api/fast answers
 // at once. Every request is counted once it has ended, however it ended (finished, failed or aborted),
 // and the in-progress gauge goes back down on every one of those paths.
@@ -17,6 +18,13 @@ export function demoApp(options: DemoOptions, registry: Registry, prefix: string
   const metrics = demoMetrics(registry, prefix);
   const app = express();
   app.disable('x-powered-by');
+  // its own metrics and health, before the instrumentation: they are not demo traffic
+  app.get('/metrics', async (_req, res) => {
+    res.type(registry.contentType).send(await registry.metrics());
+  });
+  app.get('/healthz', (_req, res) => {
+    res.json({ ok: true });
+  });
   app.use(instrument(metrics));
   app.all('/api/work', (req, res) => {
     // ?force_status=503&delay_ms=100 answer exactly that: the load test uses them to create every

@@ -1,9 +1,18 @@
-/** Where the follower stands in the log: the end of the last whole line it has counted. */
+/** Where the follower stands in one file of the log: the end of the last whole line it has counted. */
 export interface FilePosition {
-  /** The configured log path. */
+  /** Where the file was last seen: the configured log path, or the rotated file's name. */
   path: string;
-  /** The inode of the file being read; after a rename rotation it is the rotated file's. */
+  /** The file's inode. */
   inode: number;
   /** Byte offset just after the last whole line counted. */
   offset: number;
+  /** The file's first bytes, hashed: inodes come back after deletion, so the inode alone is no identity. */
+  fingerprint?: Fingerprint;
+}
+
+export interface Fingerprint {
+  /** How many of the file's first bytes the hash covers (fewer than FINGERPRINT_BYTES in a young file). */
+  bytes: number;
+  /** Hex SHA-256 of those bytes. */
+  sha256: string;
 }

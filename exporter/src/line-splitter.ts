@@ -9,6 +9,8 @@ export interface LineSink {
   line(buf: Buffer, start: number, end: number): void;
   /** A line longer than the bound, which was skipped. */
   overlong(): void;
+  /** The start of a line whose newline never came: its file was rotated away or truncated. */
+  unfinished(): void;
 }
 
 export class LineSplitter {
@@ -45,8 +47,13 @@ export class LineSplitter {
     }
   }
 
-  /** Forgets an unfinished line, when the file it came from was truncated or replaced. */
-  reset(): void {
+  /** Gives up on an unfinished line (its file is done with or truncated), telling the sink if there was one. */
+  abandon(): void {
+    if (this.unfinished > 0) this.sink.unfinished();
+    this.reset();
+  }
+
+  private reset(): void {
     this.carryLength = 0;
     this.unfinished = 0;
     this.skippingOverlong = false;

@@ -1,139 +1,294 @@
-// Follows a log file like `tail -F`, from a saved position, and hands its bytes to a LineSplitter.
+// Follows a log file like `tail -F`, from a saved position, and hands its bytes to one LineSplitter per
+// file.
 //
 // The contract, as the tests state it:
-// - A file that does not exist yet is waited for; each poll() tries again.
-// - Rename rotation (logrotate's default: rename, create, then the writer reopens): the old file is
-//   read to its end and the new one from its start. The switch waits until the new file has bytes,
-//   because until the writer reopens, what it writes still lands in the old file.
+// - A file that does not exist yet is waited for; each poll() tries again. A file that appears after
+//   the first poll is new: it is read from its start.
+// - Start: with nothing to resume, a file already there is read from its start (`startAt: 'beginning'`)
+//   or from the end of its last whole line (`'end'`, like tail and mtail).
+// - Rename rotation (logrotate: rename, create, then nginx reopens on USR1): the new file is read from its
+//   start as soon as it is there, and the old one keeps being read until it has been quiet for
+//   `rotateWaitMs`. nginx's workers reopen one by one, so for a moment both files get lines (fluent-bit's
+//   `Rotate_Wait` and fluentd's `rotate_wait` keep reading for the same reason). Each file has its own
+//   splitter, so lines interleaved across the two are never mixed.
+// - A line that never gets its newline (its file went quiet for good, or was truncated) goes to the sink
+//   as unfinished, not silently dropped.
 // - Copy-and-truncate rotation: a file that shrank below the read offset is read again from 0.
 //   (Lines written between logrotate's copy and its truncate are in the copy only; like every
 //   follower of a copytruncate'd file, this one cannot see them.)
-// - After a restart it continues at the saved position; when the file was renamed in the meantime,
-//   it finds the rotated file by its inode in the same directory and finishes that one first.
-// - Only whole lines are counted: the position saved is the end of the last whole line.
-// poll() is driven from outside (a timer in production, the test itself in tests), so no test sleeps.
+// - Identity is inode plus a fingerprint of the first bytes (file-identity.ts). After a restart each
+//   saved file is looked for by that identity: the current one at the log path, a rotated one in the
+//   same directory; a file found is continued at its saved offset. A saved file that is nowhere to be
+//   found (deleted or compressed while the exporter was down, or its inode now holds another file) is a
+//   gap: onGap says so, and the file at the log path is read from its start.
+// - Only whole lines are counted: the offset saved is the end of the last whole line.
+// poll() is driven from outside (a timer in production, the test itself in tests), and time is read
+// through `now`, so no test sleeps.
+import { fstatSync } from 'node:fs';
 import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { NEWLINE } from './ascii.js';
+import { FileHead, hasFingerprint } from './file-identity.js';
 import type { FilePosition } from './file-position.js';
 import type { LineSplitter } from './line-splitter.js';
 
 export type RotationKind = 'rename' | 'truncate';
+export type StartAt = 'beginning' | 'end';
 
 export interface FollowerOptions {
   /** The log file to follow. */
   path: string;
-  /** Receives the bytes read. */
-  splitter: LineSplitter;
-  /** Where an earlier run stopped; null or absent reads the file from its start. */
-  resumeFrom?: FilePosition | null;
+  /** Makes the splitter for one file; all of them may share one sink. */
+  newSplitter: () => LineSplitter;
+  /** The files an earlier run was reading (FollowerState.files); null when there is nothing to resume. */
+  resumeFrom?: FilePosition[] | null;
+  /** Where a file already there at the first poll starts when there is nothing to resume. Default beginning. */
+  startAt?: StartAt;
+  /** How long a rotated file must stay quiet before it is closed, in ms. Default 5000. */
+  rotateWaitMs?: number;
   /** Size of one read, in bytes. Default 1 MiB. */
   chunkBytes?: number;
+  /** The clock, in ms. Default Date.now. */
+  now?: () => number;
   /** Told of each rotation seen. */
   onRotation?: (kind: RotationKind) => void;
+  /** Told when lines can no longer be read, with why. */
+  onGap?: (message: string) => void;
 }
 
-interface OpenFile {
+interface TrackedFile {
+  /** The name it was opened under. */
+  name: string;
   handle: FileHandle;
   inode: number;
   readOffset: number;
+  splitter: LineSplitter;
+  head: FileHead;
+  /** When it last grew (rotated files are closed after rotateWaitMs without growth). */
+  lastGrowthAt: number;
 }
 
 const DEFAULT_CHUNK_BYTES = 1 << 20;
+const DEFAULT_ROTATE_WAIT_MS = 5000;
 
 export class LogFollower {
   private readonly path: string;
-  private readonly splitter: LineSplitter;
+  private readonly newSplitter: () => LineSplitter;
   private readonly buffer: Buffer;
+  private readonly startAt: StartAt;
+  private readonly rotateWaitMs: number;
+  private readonly now: () => number;
   private readonly onRotation: (kind: RotationKind) => void;
-  private resumeFrom: FilePosition | null;
-  private file: OpenFile | null = null;
+  private readonly onGap: (message: string) => void;
+  private resumeFrom: FilePosition[] | null;
+  private started = false;
+  private current: TrackedFile | null = null;
+  /** Files rotated away that may still get lines, oldest first. */
+  private rotated: TrackedFile[] = [];
+  private pathMissing = false;
+  private lastReadAtMs = 0;
 
   constructor(options: FollowerOptions) {
     this.path = options.path;
-    this.splitter = options.splitter;
+    this.newSplitter = options.newSplitter;
     this.resumeFrom = options.resumeFrom ?? null;
+    this.startAt = options.startAt ?? 'beginning';
+    this.rotateWaitMs = options.rotateWaitMs ?? DEFAULT_ROTATE_WAIT_MS;
     this.buffer = Buffer.allocUnsafe(options.chunkBytes ?? DEFAULT_CHUNK_BYTES);
+    this.now = options.now ?? Date.now;
     this.onRotation = options.onRotation ?? (() => {});
+    this.onGap = options.onGap ?? (() => {});
   }
 
-  /** The end of the last whole line counted, or the resume point while the file is not open yet. */
-  position(): FilePosition | null {
-    if (!this.file) return this.resumeFrom;
-    return { path: this.path, inode: this.file.inode, offset: this.file.readOffset - this.splitter.unfinishedBytes };
+  /**
+   * Each open file's position, rotated ones first; null before the first poll has decided where to start
+   * (then the saved positions, if any, still stand).
+   */
+  positions(): FilePosition[] | null {
+    if (!this.started) return this.resumeFrom;
+    return [...this.rotated, ...(this.current ? [this.current] : [])].map(positionOf);
+  }
+
+  /** Bytes in the open files past the read offset: how far behind the reader is. */
+  unreadBytes(): number {
+    let unread = 0;
+    for (const file of this.openFiles()) unread += Math.max(0, fstatSync(file.handle.fd).size - file.readOffset);
+    return unread;
+  }
+
+  /** When bytes were last read, in ms since the epoch; 0 before the first. */
+  lastReadAt(): number {
+    return this.lastReadAtMs;
+  }
+
+  /** True when the last poll found no file at the log path and none is open. */
+  logMissing(): boolean {
+    return this.pathMissing && this.current === null;
   }
 
   /** Reads everything there is to read now, following a rotation if one happened. */
   async poll(): Promise<void> {
-    if (!this.file) {
-      this.file = await this.openFirst();
-      if (!this.file) return;
+    if (!this.started) {
+      await this.start();
+      this.started = true;
       this.resumeFrom = null;
     }
-    await this.readToEnd(this.file);
-    await this.followTruncation(this.file);
-    await this.followReplacement(this.file);
-  }
-
-  async close(): Promise<void> {
-    await this.file?.handle.close();
-    this.file = null;
-  }
-
-  private async openFirst(): Promise<OpenFile | null> {
-    const resume = this.resumeFrom;
-    if (!resume || resume.path !== this.path) return openAt(this.path, 0);
-    const current = await statOrNull(this.path);
-    if (current && current.ino === resume.inode) {
-      // a file shorter than the saved offset was truncated while we were away: start it over
-      return openAt(this.path, resume.offset <= current.size ? resume.offset : 0);
+    await this.drainRotated();
+    if (!this.current) {
+      this.current = await this.openTracked(this.path, 0);
+      this.pathMissing = this.current === null;
+      if (!this.current) return;
     }
-    const rotated = await findByInode(dirname(this.path), resume.inode, resume.offset);
-    return rotated ? openAt(rotated, resume.offset) : openAt(this.path, 0);
+    await this.readToEnd(this.current);
+    await this.followTruncation(this.current);
+    await this.followReplacement(this.current);
   }
 
-  private async readToEnd(file: OpenFile): Promise<void> {
+  /** Closes every file; unfinished lines stay unread, to be read on resume from the saved offsets. */
+  async close(): Promise<void> {
+    await Promise.all(this.openFiles().map((file) => file.handle.close()));
+    this.current = null;
+    this.rotated = [];
+  }
+
+  private openFiles(): TrackedFile[] {
+    return [...this.rotated, ...(this.current ? [this.current] : [])];
+  }
+
+  private async start(): Promise<void> {
+    if (this.resumeFrom) {
+      await this.resume(this.resumeFrom);
+      return;
+    }
+    const file = await this.openTracked(this.path, 0);
+    if (file && this.startAt === 'end') file.readOffset = await endOfLastWholeLine(file.handle);
+    if (file?.readOffset) await file.head.readFrom(file.handle);
+    this.current = file;
+  }
+
+  private async resume(saved: FilePosition[]): Promise<void> {
+    const atPath = await statOrNull(this.path);
+    for (const position of saved) {
+      const file = await this.findSaved(position);
+      if (!file) continue;
+      if (atPath && file.inode === atPath.ino) {
+        this.current = file;
+      } else {
+        this.rotated.push(file);
+        if (position.path === this.path) this.onRotation('rename'); // rotated while the exporter was down
+      }
+    }
+  }
+
+  /** The saved file opened at its offset, or null (and a gap reported) when it is nowhere to be found. */
+  private async findSaved(position: FilePosition): Promise<TrackedFile | null> {
+    const candidates = [...new Set([position.path, this.path, ...(await namesIn(dirname(this.path)))])];
+    let otherFileOnInode = false;
+    for (const name of candidates) {
+      const info = await statOrNull(name);
+      if (!info || info.ino !== position.inode) continue;
+      const file = await this.openTracked(name, position.offset);
+      if (!file || file.inode !== position.inode) {
+        await file?.handle.close();
+        continue;
+      }
+      const sameFile = info.size >= position.offset && (!position.fingerprint || (await hasFingerprint(file.handle, position.fingerprint)));
+      if (sameFile) {
+        await file.head.readFrom(file.handle);
+        return file;
+      }
+      await file.handle.close();
+      otherFileOnInode = true;
+    }
+    this.onGap(
+      otherFileOnInode
+        ? `inode ${position.inode} now holds another file (its first bytes differ, or it is shorter than the saved offset ${position.offset}): ` +
+            'lines written after that offset to the file it held were not counted'
+        : `${position.path} (inode ${position.inode}), read up to offset ${position.offset}, is gone (deleted or compressed while the exporter was down): ` +
+            'lines written to it after that offset were not counted',
+    );
+    return null;
+  }
+
+  private async drainRotated(): Promise<void> {
+    for (const file of [...this.rotated]) {
+      if (await this.readToEnd(file)) file.lastGrowthAt = this.now();
+      if (this.now() - file.lastGrowthAt < this.rotateWaitMs) continue;
+      file.splitter.abandon();
+      await file.handle.close();
+      this.rotated = this.rotated.filter((other) => other !== file);
+    }
+  }
+
+  /** Reads the file to its current end; true when it had new bytes. */
+  private async readToEnd(file: TrackedFile): Promise<boolean> {
+    let grew = false;
     for (;;) {
       const { bytesRead } = await file.handle.read(this.buffer, 0, this.buffer.length, file.readOffset);
-      if (bytesRead === 0) return;
+      if (bytesRead === 0) break;
+      const chunk = this.buffer.subarray(0, bytesRead);
+      file.head.take(chunk, file.readOffset);
       // offset and lines move together, synchronously: a snapshot taken between reads is consistent
       file.readOffset += bytesRead;
-      this.splitter.push(this.buffer.subarray(0, bytesRead));
+      file.splitter.push(chunk);
+      grew = true;
     }
+    if (grew) this.lastReadAtMs = this.now();
+    return grew;
   }
 
-  private async followTruncation(file: OpenFile): Promise<void> {
+  private async followTruncation(file: TrackedFile): Promise<void> {
     const { size } = await file.handle.stat();
     if (size >= file.readOffset) return;
-    this.splitter.reset();
+    file.splitter.abandon();
+    file.head.clear();
     file.readOffset = 0;
     this.onRotation('truncate');
     await this.readToEnd(file);
   }
 
-  private async followReplacement(file: OpenFile): Promise<void> {
+  private async followReplacement(file: TrackedFile): Promise<void> {
     const current = await statOrNull(this.path);
-    if (!current || current.ino === file.inode || current.size === 0) return;
-    await this.readToEnd(file); // the last lines the writer put into the old file
-    const next = await openAt(this.path, 0);
+    this.pathMissing = current === null;
+    if (!current || current.ino === file.inode) return;
+    const next = await this.openTracked(this.path, 0);
     if (!next) return; // replaced again in between; the next poll looks once more
-    await file.handle.close();
-    this.splitter.reset(); // an unfinished last line of the old file will never be finished
-    this.file = next;
+    file.lastGrowthAt = this.now();
+    this.rotated.push(file);
+    this.current = next;
     this.onRotation('rename');
     await this.readToEnd(next);
   }
+
+  private async openTracked(name: string, offset: number): Promise<TrackedFile | null> {
+    let handle: FileHandle;
+    try {
+      handle = await open(name, 'r');
+    } catch (error) {
+      if (isNotFound(error)) return null;
+      throw error;
+    }
+    const { ino } = await handle.stat();
+    return { name, handle, inode: ino, readOffset: offset, splitter: this.newSplitter(), head: new FileHead(), lastGrowthAt: this.now() };
+  }
 }
 
-async function openAt(path: string, offset: number): Promise<OpenFile | null> {
-  let handle: FileHandle;
-  try {
-    handle = await open(path, 'r');
-  } catch (error) {
-    if (isNotFound(error)) return null;
-    throw error;
+function positionOf(file: TrackedFile): FilePosition {
+  return { path: file.name, inode: file.inode, offset: file.readOffset - file.splitter.unfinishedBytes, fingerprint: file.head.fingerprint() };
+}
+
+/** The offset just past the file's last newline (0 when it has none): where a whole line would start. */
+async function endOfLastWholeLine(handle: FileHandle): Promise<number> {
+  const { size } = await handle.stat();
+  const window = Buffer.allocUnsafe(64 * 1024);
+  for (let end = size; end > 0; ) {
+    const start = Math.max(0, end - window.length);
+    const { bytesRead } = await handle.read(window, 0, end - start, start);
+    const newline = window.subarray(0, bytesRead).lastIndexOf(NEWLINE);
+    if (newline >= 0) return start + newline + 1;
+    end = start;
   }
-  const { ino } = await handle.stat();
-  return { handle, inode: ino, readOffset: offset };
+  return 0;
 }
 
 async function statOrNull(path: string): Promise<{ ino: number; size: number } | null> {
@@ -145,14 +300,13 @@ async function statOrNull(path: string): Promise<{ ino: number; size: number } |
   }
 }
 
-/** A file in `directory` with that inode and at least `minSize` bytes (the rotated log), or null. */
-async function findByInode(directory: string, inode: number, minSize: number): Promise<string | null> {
-  for (const name of await readdir(directory)) {
-    const candidate = join(directory, name);
-    const info = await statOrNull(candidate);
-    if (info && info.ino === inode && info.size >= minSize) return candidate;
+async function namesIn(directory: string): Promise<string[]> {
+  try {
+    return (await readdir(directory)).map((name) => join(directory, name));
+  } catch (error) {
+    if (isNotFound(error)) return [];
+    throw error;
   }
-  return null;
 }
 
 function isNotFound(error: unknown): boolean {

@@ -1,5 +1,5 @@
-// Wires the line splitter to the parser of the configured format and to the tally.
-import { LineSplitter } from './line-splitter.js';
+// Wires the line splitters to the parser of the configured format and to the tally.
+import { LineSplitter, type LineSink } from './line-splitter.js';
 import { parseJsonLine } from './json-line-parser.js';
 import { emptyRecord } from './log-record.js';
 import { LogTally } from './log-tally.js';
@@ -8,14 +8,17 @@ import { parseTimedCombinedLine } from './timed-combined-parser.js';
 
 export interface LogPipeline {
   tally: LogTally;
-  splitter: LineSplitter;
+  /** A splitter for one file; every one feeds the same tally. */
+  newSplitter: () => LineSplitter;
 }
 
-export function createLogPipeline(options: Pick<ExporterOptions, 'buckets' | 'upstreamBuckets' | 'logFormat' | 'maxLineBytes'>): LogPipeline {
-  const tally = new LogTally(options.buckets, options.upstreamBuckets);
+export function createLogPipeline(
+  options: Pick<ExporterOptions, 'buckets' | 'upstreamBuckets' | 'logFormat' | 'maxLineBytes' | 'presetStatuses' | 'presetMethods'>,
+): LogPipeline {
+  const tally = new LogTally(options.buckets, options.upstreamBuckets, { statuses: options.presetStatuses, methods: options.presetMethods });
   const parse = options.logFormat === 'json' ? parseJsonLine : parseTimedCombinedLine;
   const record = emptyRecord();
-  const splitter = new LineSplitter(options.maxLineBytes, {
+  const sink: LineSink = {
     line(buf, start, end) {
       if (parse(buf, start, end, record)) tally.add(record);
       else tally.addMalformed();
@@ -23,6 +26,9 @@ export function createLogPipeline(options: Pick<ExporterOptions, 'buckets' | 'up
     overlong() {
       tally.addMalformed();
     },
-  });
-  return { tally, splitter };
+    unfinished() {
+      tally.addMalformed();
+    },
+  };
+  return { tally, newSplitter: () => new LineSplitter(options.maxLineBytes, sink) };
 }

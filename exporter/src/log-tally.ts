@@ -1,6 +1,6 @@
 // The exporter's running totals of the access log, kept in flat typed arrays because they are
 // updated once per log line. Prometheus objects are built from snapshots of it at scrape time.
-import { METHOD_LABELS, type LogRecord } from './log-record.js';
+import { METHOD_LABELS, type LogRecord, type MethodLabel } from './log-record.js';
 
 const METHOD_SLOTS = 16; // >= METHOD_LABELS.length, a power of two keeps the index arithmetic cheap
 const STATUS_SLOTS = 600;
@@ -53,17 +53,28 @@ export interface HistogramSnapshot {
   count: number;
 }
 
+/** Request series that exist from the start at 0: every status with every method. */
+export interface PresetSeries {
+  statuses: readonly number[];
+  methods: readonly MethodLabel[];
+}
+
 export class LogTally {
   private readonly requests = new Float64Array(STATUS_SLOTS * METHOD_SLOTS);
+  /** 1 for a slot exposed even at 0: increase() cannot see the first increment of a series born inside its window. */
+  private readonly preset = new Uint8Array(STATUS_SLOTS * METHOD_SLOTS);
   readonly duration: BucketCounts;
   readonly upstream: BucketCounts;
   bodyBytes = 0;
   parsedLines = 0;
   malformedLines = 0;
 
-  constructor(durationBuckets: readonly number[], upstreamBuckets: readonly number[]) {
+  constructor(durationBuckets: readonly number[], upstreamBuckets: readonly number[], preset: PresetSeries = { statuses: [], methods: [] }) {
     this.duration = new BucketCounts(durationBuckets);
     this.upstream = new BucketCounts(upstreamBuckets);
+    for (const status of preset.statuses) {
+      for (const method of preset.methods) this.preset[status * METHOD_SLOTS + METHOD_LABELS.indexOf(method)] = 1;
+    }
   }
 
   add(record: LogRecord): void {
@@ -82,7 +93,7 @@ export class LogTally {
     const requests: RequestCount[] = [];
     for (let slot = 0; slot < this.requests.length; slot++) {
       const count = this.requests[slot]!;
-      if (count === 0) continue;
+      if (count === 0 && this.preset[slot] === 0) continue;
       requests.push({ status: String(Math.floor(slot / METHOD_SLOTS)), method: METHOD_LABELS[slot % METHOD_SLOTS]!, count });
     }
     return {

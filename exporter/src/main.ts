@@ -16,8 +16,15 @@ async function main(): Promise<number | null> {
   }
   const { options } = commandLine;
   if (options.checkConfig) {
-    process.stdout.write(`av-exporter: options OK: following ${options.logFile} (${options.logFormat}), metrics on ${options.listen.host}:${options.listen.port}\n`);
+    const what = options.mode === 'demo'
+      ? `demo service on ${options.demoListen?.host}:${options.demoListen?.port}`
+      : `following ${options.logFile} (${options.logFormat}), metrics on ${options.listen.host}:${options.listen.port}`;
+    process.stdout.write(`av-exporter: options OK: ${what}\n`);
     return 0;
+  }
+  if (options.mode === 'demo') {
+    await (await import('./demo-daemon.js')).runDemo(options);
+    return null;
   }
   // loaded on demand: --one-shot then starts without evaluating express and prom-client
   if (options.oneShot) return (await import('./one-shot.js')).runOneShot(options);

@@ -14,8 +14,9 @@ export async function runOneShot(options: ExporterOptions): Promise<number> {
     return 1;
   }
   const started = process.hrtime.bigint();
-  const { tally, splitter } = createLogPipeline(options);
-  const follower = new LogFollower({ path: options.logFile, splitter, chunkBytes: 4 << 20 });
+  // no preset series: a whole file is read at once, there is no increase() window to see them in
+  const { tally, newSplitter } = createLogPipeline({ ...options, presetStatuses: [], presetMethods: [] });
+  const follower = new LogFollower({ path: options.logFile, newSplitter, chunkBytes: 4 << 20 });
   await follower.poll();
   await follower.close();
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;

@@ -5,6 +5,8 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { bucketListProblem, DEFAULT_UPSTREAM_BUCKETS, defaultLatencyBuckets } from './buckets.js';
+import type { StartAt } from './log-follower.js';
+import { METHOD_LABELS, type MethodLabel } from './log-record.js';
 
 export interface Endpoint {
   host: string;
@@ -12,6 +14,13 @@ export interface Endpoint {
 }
 
 export type LogFormat = 'json' | 'timed-combined';
+
+/** `exporter` follows the log and serves /metrics; `demo` runs the demo service nginx proxies /api/ to. */
+export type Mode = 'exporter' | 'demo';
+
+/** Statuses whose request series exist at 0 from the start, with every preset method. */
+export const DEFAULT_PRESET_STATUSES = [200, 201, 204, 301, 302, 304, 400, 401, 403, 404, 405, 408, 429, 499, 500, 502, 503, 504];
+export const DEFAULT_PRESET_METHODS: MethodLabel[] = ['GET', 'HEAD', 'POST'];
 
 export interface DemoOptions {
   /** Median latency of /api/work, in seconds (log-normal). Default 0.03. */
@@ -25,14 +34,24 @@ export interface DemoOptions {
 }
 
 export interface ExporterOptions {
-  /** The nginx access log to follow. Required. */
+  /** What this process runs. Default exporter. */
+  mode: Mode;
+  /** The nginx access log to follow. Required in exporter mode. */
   logFile: string;
   /** `json` (keys are nginx variable names) or `timed-combined`. Default `json`. */
   logFormat: LogFormat;
   /** Where /metrics and /healthz answer. Default 0.0.0.0:8000. */
   listen: Endpoint;
-  /** Where the demo service answers; null when off. Default 0.0.0.0:8001. */
+  /** Where the demo service answers (its own process: --mode demo). Default off (null). */
   demoListen: Endpoint | null;
+  /** Where reading starts in a log that is already there when there is no usable state. Default end. */
+  startAt: StartAt;
+  /** How long a rotated log keeps being read after its last growth, in seconds. Default 5. */
+  rotateWaitSeconds: number;
+  /** Statuses of the request series that exist at 0 from the start. Default DEFAULT_PRESET_STATUSES. */
+  presetStatuses: number[];
+  /** Methods of those series. Default GET, HEAD, POST. */
+  presetMethods: MethodLabel[];
   /** Prefix of every metric name. Default `av`. */
   prefix: string;
   /** State file (position in the log and the totals); null keeps no state. Default null. */
@@ -69,15 +88,20 @@ function spec<T>(name: string, help: string, read: Reader<T>, assign: (o: Export
 }
 
 const SPECS: readonly OptionSpec[] = [
-  spec('log-file', 'nginx access log to follow (required)', readText, (o, v) => (o.logFile = v)),
+  spec('mode', 'exporter | demo: follow the log, or run the demo service (default exporter)', readMode, (o, v) => (o.mode = v)),
+  spec('log-file', 'nginx access log to follow (required in exporter mode)', readText, (o, v) => (o.logFile = v)),
   spec('log-format', 'json | timed-combined (default json)', readLogFormat, (o, v) => (o.logFormat = v)),
   spec('listen', 'HOST:PORT of /metrics and /healthz (default 0.0.0.0:8000)', readEndpoint, (o, v) => (o.listen = v)),
-  spec('demo-listen', 'HOST:PORT of the demo service, or off (default 0.0.0.0:8001)', readEndpointOrOff, (o, v) => (o.demoListen = v)),
+  spec('demo-listen', 'HOST:PORT of the demo service (--mode demo only; default off)', readEndpointOrOff, (o, v) => (o.demoListen = v)),
   spec('prefix', 'prefix of every metric name (default av)', readPrefix, (o, v) => (o.prefix = v)),
   spec('positions-file', 'state file: position in the log and totals (default: none)', readText, (o, v) => (o.positionsFile = v)),
   spec('buckets', 'request duration buckets, seconds, comma-separated (default: 1 ms steps to 20 ms, then 5 % steps to 10 s)', readBuckets, (o, v) => (o.buckets = v)),
   spec('upstream-buckets', 'upstream response time buckets, seconds, comma-separated', readBuckets, (o, v) => (o.upstreamBuckets = v)),
   spec('max-line-bytes', 'longest line kept; longer ones count as malformed (default 65536)', readInteger(256, 64 << 20), (o, v) => (o.maxLineBytes = v)),
+  spec('start-at', 'end | beginning: where reading starts in a log already there when no state can be resumed (default end)', readStartAt, (o, v) => (o.startAt = v)),
+  spec('rotate-wait-seconds', 'how long a rotated log keeps being read after its last growth (default 5)', readNumber(0, 3600), (o, v) => (o.rotateWaitSeconds = v)),
+  spec('preset-statuses', `statuses whose request series exist at 0 from the start, comma-separated, or none (default ${DEFAULT_PRESET_STATUSES.join(',')})`, readStatuses, (o, v) => (o.presetStatuses = v)),
+  spec('preset-methods', `methods of those series, comma-separated, or none (default ${DEFAULT_PRESET_METHODS.join(',')})`, readMethods, (o, v) => (o.presetMethods = v)),
   spec('poll-interval-ms', 'how often the log is checked, ms (default 250)', readInteger(10, 60_000), (o, v) => (o.pollIntervalMs = v)),
   spec('demo-latency-median-seconds', 'median latency of /api/work (default 0.03)', readNumber(0, 60), (o, v) => (o.demo.latencyMedianSeconds = v)),
   spec('demo-latency-sigma', 'log-normal sigma of /api/work latency (default 0.9)', readNumber(0, 5), (o, v) => (o.demo.latencySigma = v)),
@@ -87,10 +111,15 @@ const SPECS: readonly OptionSpec[] = [
 
 export function defaultOptions(): ExporterOptions {
   return {
+    mode: 'exporter',
     logFile: '',
     logFormat: 'json',
     listen: { host: '0.0.0.0', port: 8000 },
-    demoListen: { host: '0.0.0.0', port: 8001 },
+    demoListen: null,
+    startAt: 'end',
+    rotateWaitSeconds: 5,
+    presetStatuses: [...DEFAULT_PRESET_STATUSES],
+    presetMethods: [...DEFAULT_PRESET_METHODS],
     prefix: 'av',
     positionsFile: null,
     buckets: defaultLatencyBuckets(),
@@ -132,9 +161,10 @@ export function usage(): string {
   const lines = SPECS.map((o) => `  --${o.name.padEnd(30)} ${o.help}`);
   return [
     'Usage: av-exporter --log-file PATH [options]',
+    '       av-exporter --mode demo --demo-listen HOST:PORT [demo options]',
     '',
-    'Follows an nginx access log and exposes request counts and latency histograms for Prometheus,',
-    'beside a small demo HTTP service that nginx can proxy to.',
+    'Follows an nginx access log and exposes request counts and latency histograms for Prometheus;',
+    'with --mode demo, runs instead the small demo HTTP service that nginx proxies /api/ to.',
     '',
     'Options (each also as env AV_EXPORTER_<NAME> and as config key <name> with underscores; flags win):',
     `  --${'config'.padEnd(30)} YAML config file (env AV_EXPORTER_CONFIG)`,
@@ -182,14 +212,17 @@ function applyConfigFile(options: ExporterOptions, path: string): void {
 }
 
 function checkWhole(options: ExporterOptions): void {
-  if (!options.logFile) throw new OptionError('--log-file is required (or AV_EXPORTER_LOG_FILE, or log_file in the config file)');
+  if (options.mode === 'demo') {
+    if (!options.demoListen) throw new OptionError('--mode demo needs --demo-listen HOST:PORT (or AV_EXPORTER_DEMO_LISTEN, or demo_listen in the config file)');
+  } else {
+    if (!options.logFile) throw new OptionError('--log-file is required (or AV_EXPORTER_LOG_FILE, or log_file in the config file)');
+    if (options.demoListen) {
+      throw new OptionError('--demo-listen is for --mode demo: the demo service runs as its own process, so restarting the exporter never takes it down');
+    }
+  }
   const { errorRate, unavailableRate } = options.demo;
   if (errorRate + unavailableRate > 1) {
     throw new OptionError(`demo error rate ${errorRate} + unavailable rate ${unavailableRate} exceed 1`);
-  }
-  const demo = options.demoListen;
-  if (demo && demo.port === options.listen.port && demo.host === options.listen.host) {
-    throw new OptionError(`--demo-listen and --listen are both ${demo.host}:${demo.port}`);
   }
 }
 
@@ -209,6 +242,38 @@ function readText(value: unknown, where: string): string {
 function readLogFormat(value: unknown, where: string): LogFormat {
   if (value === 'json' || value === 'timed-combined') return value;
   throw new OptionError(`${where}: expected json or timed-combined, got ${describe(value)}`);
+}
+
+function readMode(value: unknown, where: string): Mode {
+  if (value === 'exporter' || value === 'demo') return value;
+  throw new OptionError(`${where}: expected exporter or demo, got ${describe(value)}`);
+}
+
+function readStartAt(value: unknown, where: string): StartAt {
+  if (value === 'end' || value === 'beginning') return value;
+  throw new OptionError(`${where}: expected end or beginning, got ${describe(value)}`);
+}
+
+/** A comma-separated string or a YAML list; `none` (or an empty list) is the empty list. */
+function listItems(value: unknown, where: string, what: string): string[] {
+  if (value === 'none') return [];
+  const items = typeof value === 'string' ? value.split(',').map((s) => s.trim()) : Array.isArray(value) ? value.map(String) : null;
+  if (!items || items.some((item) => item === '')) throw new OptionError(`${where}: expected ${what}, comma-separated, or none, got ${describe(value)}`);
+  return items;
+}
+
+function readStatuses(value: unknown, where: string): number[] {
+  const items = listItems(value, where, 'HTTP statuses (100-599)');
+  const bad = items.find((item) => !/^[1-5]\d\d$/.test(item));
+  if (bad !== undefined) throw new OptionError(`${where}: expected HTTP statuses (100-599), got ${describe(bad)} in ${describe(value)}`);
+  return [...new Set(items.map(Number))];
+}
+
+function readMethods(value: unknown, where: string): MethodLabel[] {
+  const items = listItems(value, where, `methods (${METHOD_LABELS.join(', ')})`);
+  const bad = items.find((item) => !(METHOD_LABELS as readonly string[]).includes(item));
+  if (bad !== undefined) throw new OptionError(`${where}: expected methods among ${METHOD_LABELS.join(', ')}, got ${describe(bad)} in ${describe(value)}`);
+  return [...new Set(items as MethodLabel[])];
 }
 
 function readEndpoint(value: unknown, where: string): Endpoint {

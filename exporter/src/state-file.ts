@@ -7,10 +7,19 @@ import { dirname } from 'node:path';
 import type { FilePosition } from './file-position.js';
 import type { TallySnapshot } from './log-tally.js';
 
-const STATE_VERSION = 1;
+const STATE_VERSION = 2;
 
 export interface SavedState {
   version: typeof STATE_VERSION;
+  savedAt: string;
+  /** The files being read (rotated ones first, the log itself last); null before reading started. */
+  files: FilePosition[] | null;
+  tally: TallySnapshot;
+}
+
+/** Version 1 kept one position, without a fingerprint; it is read as a version 2 state with one file. */
+interface SavedStateV1 {
+  version: 1;
   savedAt: string;
   position: FilePosition | null;
   tally: TallySnapshot;
@@ -33,14 +42,15 @@ export function loadState(path: string): SavedState | null {
   } catch {
     throw new StateFileError(`state file ${path} is not valid JSON`);
   }
+  if (isSavedStateV1(state)) return { version: STATE_VERSION, savedAt: state.savedAt, files: state.position ? [state.position] : null, tally: state.tally };
   if (!isSavedState(state)) {
-    throw new StateFileError(`state file ${path} is not a version ${STATE_VERSION} av-exporter state`);
+    throw new StateFileError(`state file ${path} is not a version ${STATE_VERSION} (or 1) av-exporter state`);
   }
   return state;
 }
 
-export function saveState(path: string, position: FilePosition | null, tally: TallySnapshot): void {
-  const state: SavedState = { version: STATE_VERSION, savedAt: new Date().toISOString(), position, tally };
+export function saveState(path: string, files: FilePosition[] | null, tally: TallySnapshot): void {
+  const state: SavedState = { version: STATE_VERSION, savedAt: new Date().toISOString(), files, tally };
   const temporary = `${path}.tmp`;
   const fd = openSync(temporary, 'w', 0o640);
   try {
@@ -65,19 +75,33 @@ function syncDirectory(directory: string): void {
 function isSavedState(value: unknown): value is SavedState {
   if (typeof value !== 'object' || value === null) return false;
   const state = value as Partial<SavedState>;
-  const position = state.position;
-  const positionOk =
-    position === null ||
-    (typeof position === 'object' && position !== undefined &&
-      typeof position.path === 'string' && Number.isSafeInteger(position.inode) &&
-      Number.isSafeInteger(position.offset) && position.offset >= 0);
-  const tally = state.tally;
-  const tallyOk =
-    typeof tally === 'object' && tally !== null &&
-    Array.isArray(tally.requests) && isHistogram(tally.duration) && isHistogram(tally.upstream) &&
-    typeof tally.bodyBytes === 'number' && typeof tally.parsedLines === 'number' &&
-    typeof tally.malformedLines === 'number';
-  return state.version === STATE_VERSION && positionOk && tallyOk;
+  const filesOk = state.files === null || (Array.isArray(state.files) && state.files.every(isFilePosition));
+  return state.version === STATE_VERSION && filesOk && isTally(state.tally);
+}
+
+function isSavedStateV1(value: unknown): value is SavedStateV1 {
+  if (typeof value !== 'object' || value === null) return false;
+  const state = value as Partial<SavedStateV1>;
+  return state.version === 1 && (state.position === null || isFilePosition(state.position)) && isTally(state.tally);
+}
+
+function isFilePosition(value: unknown): value is FilePosition {
+  if (typeof value !== 'object' || value === null) return false;
+  const position = value as Partial<FilePosition>;
+  const fingerprint = position.fingerprint;
+  const fingerprintOk =
+    fingerprint === undefined ||
+    (typeof fingerprint === 'object' && fingerprint !== null && Number.isSafeInteger(fingerprint.bytes) &&
+      fingerprint.bytes >= 0 && typeof fingerprint.sha256 === 'string');
+  return typeof position.path === 'string' && Number.isSafeInteger(position.inode) &&
+    Number.isSafeInteger(position.offset) && (position.offset ?? -1) >= 0 && fingerprintOk;
+}
+
+function isTally(tally: unknown): tally is TallySnapshot {
+  if (typeof tally !== 'object' || tally === null) return false;
+  const t = tally as Partial<TallySnapshot>;
+  return Array.isArray(t.requests) && isHistogram(t.duration) && isHistogram(t.upstream) &&
+    typeof t.bodyBytes === 'number' && typeof t.parsedLines === 'number' && typeof t.malformedLines === 'number';
 }
 
 function isHistogram(value: unknown): boolean {

@@ -4,9 +4,8 @@ import assert from 'node:assert/strict';
 import { appendFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import {
-  EXPORTER, fetchText, freePort, parseExposition, startProgram, temporaryDirectory, waitFor, type RunningProgram,
-} from './support/real-programs.js';
+import { PARSED, startExporter } from './support/exporter-process.js';
+import { fetchText, parseExposition, temporaryDirectory, waitFor, type RunningProgram } from './support/real-programs.js';
 
 const STATUSES = [200, 200, 404, 500, 301];
 
@@ -40,21 +39,15 @@ describe('the exporter across restarts', () => {
   });
 
   async function start(logFile: string, stateFile: string) {
-    const port = await freePort();
-    const exporter = startProgram('av-exporter', process.execPath, [
-      EXPORTER, '--log-file', logFile, '--listen', `127.0.0.1:${port}`, '--demo-listen', 'off',
-      '--positions-file', stateFile, '--poll-interval-ms', '20',
-    ]);
-    running.push(exporter);
-    const url = `http://127.0.0.1:${port}/metrics`;
-    await waitFor('the exporter to answer', () => fetchText(url), 10_000, [exporter]);
-    return { exporter, url };
+    // from the beginning: these tests count a log that exists before the exporter's first start
+    const { exporter, base } = await startExporter(logFile, ['--positions-file', stateFile, '--start-at', 'beginning'], running);
+    return { exporter, url: `${base}/metrics` };
   }
 
   async function scrapeWhen(url: string, parsed: number, exporter: RunningProgram) {
     return waitFor(`${parsed} parsed lines`, async () => {
       const samples = parseExposition(await fetchText(url));
-      return samples.get('av_nginx_log_lines_total{result="parsed"}') === parsed ? samples : undefined;
+      return samples.get(PARSED) === parsed ? samples : undefined;
     }, 10_000, [exporter]);
   }
 

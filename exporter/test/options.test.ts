@@ -23,7 +23,12 @@ describe('options', () => {
   test('defaults', () => {
     const options = run(['--log-file', '/x.log']);
     assert.deepEqual(options.listen, { host: '0.0.0.0', port: 8000 });
-    assert.deepEqual(options.demoListen, { host: '0.0.0.0', port: 8001 });
+    assert.equal(options.mode, 'exporter');
+    assert.equal(options.demoListen, null);
+    assert.equal(options.startAt, 'end');
+    assert.equal(options.rotateWaitSeconds, 5);
+    assert.deepEqual(options.presetMethods, ['GET', 'HEAD', 'POST']);
+    assert.deepEqual(options.presetStatuses, [200, 201, 204, 301, 302, 304, 400, 401, 403, 404, 405, 408, 429, 499, 500, 502, 503, 504]);
     assert.equal(options.logFormat, 'json');
     assert.equal(options.prefix, 'av');
     assert.equal(options.positionsFile, null);
@@ -32,12 +37,24 @@ describe('options', () => {
 
   test('flags win over the environment, which wins over the config file', async () => {
     const config = join(dir, 'precedence.yml');
-    await writeFile(config, 'log_file: /from-config.log\nlisten: "127.0.0.1:7000"\nprefix: cfg\ndemo_listen: "off"\n');
+    await writeFile(config, 'log_file: /from-config.log\nlisten: "127.0.0.1:7000"\nprefix: cfg\ndemo_listen: "off"\npreset_statuses: [200, 404]\n');
     const options = run(['--config', config, '--prefix', 'flag'], { AV_EXPORTER_LISTEN: '127.0.0.1:7001', AV_EXPORTER_PREFIX: 'env' });
     assert.equal(options.logFile, '/from-config.log');
     assert.deepEqual(options.listen, { host: '127.0.0.1', port: 7001 });
     assert.equal(options.prefix, 'flag');
     assert.equal(options.demoListen, null);
+    assert.deepEqual(options.presetStatuses, [200, 404]);
+  });
+
+  test('the demo service is its own mode, without a log file', () => {
+    const options = run(['--mode', 'demo', '--demo-listen', '127.0.0.1:8001']);
+    assert.equal(options.mode, 'demo');
+    assert.deepEqual(options.demoListen, { host: '127.0.0.1', port: 8001 });
+  });
+
+  test('none turns the preset series off', () => {
+    const options = run(['--log-file', 'x', '--preset-statuses', 'none', '--preset-methods', 'none']);
+    assert.deepEqual([options.presetStatuses, options.presetMethods], [[], []]);
   });
 
   test('a config file lists buckets as YAML', async () => {
@@ -57,7 +74,14 @@ describe('options', () => {
     ['error rates above 1 together', ['--log-file', 'x', '--demo-error-rate', '0.6', '--demo-unavailable-rate', '0.6'], {}, /^demo error rate 0\.6 \+ unavailable rate 0\.6 exceed 1$/],
     ['no log file', [], {}, /^--log-file is required/],
     ['a bad prefix', ['--log-file', 'x', '--prefix', '9x'], {}, /^--prefix: expected a metric name prefix/],
-    ['the same address twice', ['--log-file', 'x', '--listen', '0.0.0.0:9', '--demo-listen', '0.0.0.0:9'], {}, /^--demo-listen and --listen are both 0\.0\.0\.0:9$/],
+    ['the demo service inside the exporter', ['--log-file', 'x', '--demo-listen', '0.0.0.0:9'], {}, /^--demo-listen is for --mode demo: the demo service runs as its own process/],
+    ['demo mode without an address', ['--mode', 'demo'], {}, /^--mode demo needs --demo-listen HOST:PORT/],
+    ['a bad mode', ['--mode', 'both'], {}, /^--mode: expected exporter or demo, got "both"$/],
+    ['a bad --start-at', ['--log-file', 'x', '--start-at', 'middle'], {}, /^--start-at: expected end or beginning, got "middle"$/],
+    ['a status out of range', ['--log-file', 'x', '--preset-statuses', '200,600'], {}, /^--preset-statuses: expected HTTP statuses \(100-599\), got "600" in "200,600"$/],
+    ['an empty status', ['--log-file', 'x', '--preset-statuses', '200,,404'], {}, /^--preset-statuses: expected HTTP statuses \(100-599\), comma-separated, or none, got "200,,404"$/],
+    ['an unknown method', ['--log-file', 'x', '--preset-methods', 'GET,get'], {}, /^--preset-methods: expected methods among GET, .* OTHER, got "get" in "GET,get"$/],
+    ['a negative rotate wait', ['--log-file', 'x', '--rotate-wait-seconds=-1'], {}, /^--rotate-wait-seconds: expected a number from 0 to 3600, got "-1"$/],
   ];
   for (const [name, argv, env, message] of errors) {
     test(`rejects ${name}`, () => assert.throws(() => readOptions(argv, env), (error: Error) => error instanceof OptionError && message.test(error.message)));
@@ -66,7 +90,7 @@ describe('options', () => {
   test('rejects an unknown config key, listing the known ones', async () => {
     const config = join(dir, 'typo.yml');
     await writeFile(config, 'log_file: /x.log\nlog_fromat: json\n');
-    assert.throws(() => readOptions(['--config', config], {}), /config file .*typo\.yml: unknown key "log_fromat" \(known: log_file, log_format,/);
+    assert.throws(() => readOptions(['--config', config], {}), /config file .*typo\.yml: unknown key "log_fromat" \(known: mode, log_file, log_format,/);
   });
 
   test('rejects a config file that is not a mapping', async () => {

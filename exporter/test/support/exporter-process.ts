@@ -1,0 +1,36 @@
+// The built exporter as a daemon on loopback, and scrapes of it, for the tests that restart it.
+import { EXPORTER, fetchText, freePort, parseExposition, startProgram, waitFor, type RunningProgram } from './real-programs.js';
+
+export interface RunningExporter {
+  exporter: RunningProgram;
+  /** http://127.0.0.1:PORT */
+  base: string;
+  /** Its /metrics, parsed. */
+  scrape: () => Promise<Map<string, number>>;
+  /** Scrapes until `accept` returns true, then returns that scrape. */
+  scrapeUntil: (what: string, accept: (samples: Map<string, number>) => boolean, timeoutMs?: number) => Promise<Map<string, number>>;
+}
+
+/** Starts the exporter on `logFile` with the given extra flags and waits for /metrics to answer. */
+export async function startExporter(logFile: string, flags: string[], running: RunningProgram[]): Promise<RunningExporter> {
+  const port = await freePort();
+  const exporter = startProgram('av-exporter', process.execPath, [
+    EXPORTER, '--log-file', logFile, '--listen', `127.0.0.1:${port}`, '--poll-interval-ms', '20', ...flags,
+  ]);
+  running.push(exporter);
+  const base = `http://127.0.0.1:${port}`;
+  const scrape = async () => parseExposition(await fetchText(`${base}/metrics`));
+  await waitFor('the exporter to answer', () => fetchText(`${base}/metrics`), 10_000, [exporter]);
+  return {
+    exporter,
+    base,
+    scrape,
+    scrapeUntil: (what, accept, timeoutMs = 10_000) =>
+      waitFor(what, async () => {
+        const samples = await scrape();
+        return accept(samples) ? samples : undefined;
+      }, timeoutMs, [exporter]),
+  };
+}
+
+export const PARSED = 'av_nginx_log_lines_total{result="parsed"}';
