@@ -9,7 +9,7 @@
 import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { fileURLToPath } from 'node:url'
-import { $, argv, echo, path, retry, sleep, spinner, within } from 'zx'
+import { $, argv, echo, path, retry, spinner, within } from 'zx'
 import { counterDelta, exactQuantile, logLinesByStatus, reconcileWithSiege, relativeError, requestTimesInWindow, sameCounts, withinP99Bound } from './lib/exact-answers.mjs'
 import { readInventory, standUrls } from './lib/inventory.mjs'
 import { accessLogPath, accessLogSince, checkNginxHosts, exporterMetrics } from './lib/nginx-hosts.mjs'
@@ -78,29 +78,20 @@ async function checkReachable(target, prometheus) {
 }
 
 /**
- * Every status/method series the run can produce must exist before the measured window starts:
- * increase() cannot see the first increment of a series born inside its window. So: one request per
- * URL, and for each method the run sends to the demo service, one forced 500, one forced 503, and one
- * request abandoned before it is answered (nginx logs 499, as for siege's last requests).
+ * One request per URL before the measured window: each URL answers before siege starts. No series
+ * needs creating any more: av-exporter exposes every common status with GET, HEAD and POST at 0 from
+ * its start (its --preset-statuses), so increase() sees a run's first 500, 503 or 499 too.
  */
-async function warmUp(urls, target) {
+async function warmUp(urls) {
   const headers = { 'user-agent': 'av-load/warm-up' }
-  const request = async (url, init) => {
+  for (const { url, method } of urls) {
     try {
-      const response = await fetch(url, { redirect: 'manual', headers, signal: AbortSignal.timeout(10_000), ...init })
+      const response = await fetch(url, { method, redirect: 'manual', headers, signal: AbortSignal.timeout(10_000) })
       await response.arrayBuffer()
     } catch (error) {
-      if (init.signal) throw error
-      throw new Error(`the warm-up's ${init.method} ${url} failed: ${error.cause?.code ?? error.message}`)
+      throw new Error(`the warm-up's ${method} ${url} failed: ${error.cause?.code ?? error.message}`)
     }
   }
-  for (const { url, method } of urls) await request(url, { method })
-  const apiMethods = [...new Set(urls.filter((u) => new URL(u.url).pathname.startsWith('/api/')).map((u) => u.method))]
-  for (const method of apiMethods) {
-    for (const status of [500, 503]) await request(new URL(`api/work?force_status=${status}&delay_ms=0`, target), { method })
-    await request(new URL('api/work?delay_ms=2000', target), { method, signal: AbortSignal.timeout(300) }).catch(() => {})
-  }
-  if (apiMethods.length > 0) await sleep(2500) // nginx logs an abandoned request when the demo service answers it
 }
 
 async function main() {
@@ -117,7 +108,7 @@ async function main() {
   try {
     say(`target ${target}, Prometheus ${prometheus}; ${opts.duration.text} of siege with ${opts.concurrency} users over ${urls.length} URLs`)
     const startScrape = await step(`warming up: every URL once, then the next scrape`, async () => {
-      await warmUp(urls, target)
+      await warmUp(urls)
       return waitForScrapeAfter(prometheus, Date.now() / 1000 + 1)
     })
     // the run's counter delta starts here: after the warm-up's lines are in Prometheus, before siege's first request

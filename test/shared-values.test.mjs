@@ -90,8 +90,11 @@ describe('shared values agree across roles, rendered with non-default values', (
       assert.equal(exporter.log_file, '/var/log/nginx/stand.log');
       assert.match(site, /listen 8081 default_server;/);
       assert.match(site, /listen 127\.0\.0\.1:8181;[\s\S]*location = \/nginx-status \{/);
-      assert.match(site, new RegExp(`proxy_pass http://${exporter.demo_listen};`));
-      assert.equal(exporter.demo_listen, '127.0.0.1:8101');
+      const demo = parseYaml(await read(host, 'av-demo.yml'));
+      assert.match(site, new RegExp(`proxy_pass http://${demo.demo_listen};`));
+      assert.equal(demo.demo_listen, '127.0.0.1:8101');
+      assert.equal(demo.mode, 'demo');
+      assert.equal(exporter.demo_listen, undefined, 'the exporter runs no demo service of its own');
     }
   });
 });

@@ -156,6 +156,39 @@ function standScenario(release, { alsoTrixieControl = false, alsoWithoutInventor
     }
   });
 
+  phase(release, 'restarting av-exporter under load: no 502 from the demo service, and no request lost to the counters', ['Prometheus scrapes every target of every host'], async () => {
+    const { prometheus: [prom], nginx: [web] } = await standHosts(INVENTORY);
+    const query = `sum(av_nginx_http_requests_total{instance="${web.name}",method="GET"})`;
+    const before = await promValue(prom, query);
+    const statuses = new Map();
+    let sending = true;
+    const user = async () => {
+      while (sending) {
+        const response = await fetch(`http://${web.address}:${web.vars.stand_nginx_port}/api/fast`);
+        await response.arrayBuffer();
+        statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
+      }
+    };
+    const users = Array.from({ length: 4 }, user);
+    await sleep(1000);
+    const restart = await onHosts(INVENTORY, web.name,
+      'systemctl show -p MainPID --value av-exporter; systemctl restart av-exporter; systemctl show -p MainPID --value av-exporter');
+    await sleep(1000);
+    sending = false;
+    await Promise.all(users);
+    const [pidBefore, pidAfter] = (restart.match(/\(stdout\) (\d+)\\n(\d+)/) ?? []).slice(1);
+    assert.ok(pidBefore && pidAfter && pidBefore !== pidAfter, `av-exporter was not restarted: ${restart}`);
+    const sent = [...statuses.values()].reduce((a, b) => a + b, 0);
+    assert.deepEqual([...statuses.keys()], [200], `answers during the restart: ${JSON.stringify(Object.fromEntries(statuses))}`);
+    assert.ok(sent > 50, `only ${sent} requests were sent during the restart`);
+    let seen = before;
+    for (const deadline = Date.now() + 60_000; Date.now() < deadline && seen < before + sent;) {
+      await sleep(1000);
+      seen = await promValue(prom, query);
+    }
+    assert.equal(seen - before, sent, `the counters grew by ${seen - before} across the restart, ${sent} requests were answered`);
+  });
+
   phase(release, 'a 60 s load run with a logrotate in the middle writes a report that matches the exact answers', ['Prometheus scrapes every target of every host'], async () => {
     const { nginx: [web] } = await standHosts(INVENTORY);
     const log = web.vars.stand_access_log_path;

@@ -9,7 +9,7 @@ import { ROOT, inventoryList, tool } from '../support/ansible.mjs';
 
 const SERVICES = {
   prometheus: ['prometheus', 'prometheus-node-exporter', 'av-stand-firewall'],
-  nginx: ['nginx', 'prometheus-nginx-exporter', 'prometheus-node-exporter', 'av-exporter', 'av-stand-firewall'],
+  nginx: ['nginx', 'prometheus-nginx-exporter', 'prometheus-node-exporter', 'av-exporter', 'av-demo', 'av-stand-firewall'],
 };
 
 /** { prometheus: [host], nginx: [host] }, each host { name, address, vars } with the shared values resolved. */
