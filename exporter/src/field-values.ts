@@ -44,23 +44,22 @@ export function scanJsonNumber(buf: Uint8Array, start: number, end: number): num
  */
 export function numberValue(buf: Uint8Array, start: number, end: number): number {
   let mantissa = 0;
-  let digits = 0;
-  let fractionDigits = 0;
-  let seenDot = false;
-  for (let i = start; i < end; i++) {
-    const c = buf[i]!;
-    if (c === DOT) {
-      seenDot = true;
-    } else if (isDigit(c)) {
-      mantissa = mantissa * 10 + (c - DIGIT_0);
-      digits++;
-      if (seenDot) fractionDigits++;
-    } else {
-      return Number(latin1(buf, start, end));
-    }
+  let i = start;
+  for (; i < end; i++) {
+    const digit = buf[i]! - DIGIT_0;
+    if (digit < 0 || digit > 9) break;
+    mantissa = mantissa * 10 + digit;
   }
-  if (digits > 15) return Number(latin1(buf, start, end));
-  return fractionDigits === 0 ? mantissa : mantissa / POWERS_OF_TEN[fractionDigits]!;
+  if (i === end) return end - start <= 15 ? mantissa : Number(latin1(buf, start, end));
+  if (buf[i] !== DOT) return Number(latin1(buf, start, end)); // a sign or an exponent
+  const fractionStart = i + 1;
+  for (i = fractionStart; i < end; i++) {
+    const digit = buf[i]! - DIGIT_0;
+    if (digit < 0 || digit > 9) return Number(latin1(buf, start, end));
+    mantissa = mantissa * 10 + digit;
+  }
+  if (end - start - 1 > 15) return Number(latin1(buf, start, end));
+  return mantissa / POWERS_OF_TEN[end - fractionStart]!;
 }
 
 /** A non-negative number written as text (a JSON number without sign), or NaN. */

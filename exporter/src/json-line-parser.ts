@@ -21,6 +21,12 @@ const FIELD_KEYS: ReadonlyArray<readonly [Buffer, Field]> = [
   [Buffer.from('body_bytes_sent'), Field.BodyBytesSent],
 ];
 
+const KEY_BY_LENGTH: Array<readonly [Buffer, Field] | undefined> = [];
+for (const entry of FIELD_KEYS) {
+  if (KEY_BY_LENGTH[entry[0].length]) throw new Error(`two used keys of ${entry[0].length} bytes: fieldOf tells keys apart by length`);
+  KEY_BY_LENGTH[entry[0].length] = entry;
+}
+
 // What each byte means inside a JSON string; one table look-up per byte keeps the scan loop tight.
 const PLAIN = 0;
 const CLOSING_QUOTE = 1;
@@ -34,60 +40,110 @@ const STRING_BYTE = new Uint8Array(256).map((_, byte) =>
 /** Scanner state for one line; module-level so the hot loop allocates nothing. */
 let stringHadEscape = false;
 let sawNonAscii = false;
+let keyField = Field.None;
+/** The keys of the last lines, by their place in the line (see scanKey), and their fields. */
+const knownKeys: Uint8Array[] = [];
+const knownFields: Field[] = [];
 
 export const parseJsonLine: LineParser = (buf, start, end, out) => {
   resetRecord(out);
   sawNonAscii = false;
   let i = skipWhitespace(buf, start, end);
   if (i >= end || buf[i] !== LEFT_BRACE) return false;
-  i = skipWhitespace(buf, i + 1, end);
-  if (i < end && buf[i] === RIGHT_BRACE) {
-    i++;
-  } else {
-    for (;;) {
-      if (i >= end || buf[i] !== QUOTE) return false;
-      const keyStart = i + 1;
-      const keyEnd = scanString(buf, keyStart, end);
-      if (keyEnd < 0) return false;
-      const field = stringHadEscape ? fieldOfEscapedKey(buf, keyStart - 1, keyEnd + 1) : fieldOf(buf, keyStart, keyEnd);
-      i = skipWhitespace(buf, keyEnd + 1, end);
-      if (i >= end || buf[i] !== COLON) return false;
-      i = skipWhitespace(buf, i + 1, end);
-      const valueStart = i;
-      i = scanValue(buf, i, end, 0);
-      if (i < 0) return false;
-      if (field !== Field.None) store(field, buf, valueStart, i, out);
-      i = skipWhitespace(buf, i, end);
-      if (i >= end) return false;
-      if (buf[i] === COMMA) {
-        i = skipWhitespace(buf, i + 1, end);
-      } else if (buf[i] === RIGHT_BRACE) {
-        i++;
-        break;
-      } else {
-        return false;
-      }
-    }
-  }
-  if (skipWhitespace(buf, i, end) !== end) return false;
+  i = scanMembers(buf, i + 1, end, out);
+  if (i < 0 || skipWhitespace(buf, i, end) !== end) return false;
   if (sawNonAscii && !isUtf8(buf.subarray(start, end))) return false;
   return isComplete(out);
 };
 
-/** Interprets a value of a field the exporter uses; a later duplicate key wins, as with JSON.parse. */
-function store(field: Field, buf: Buffer, start: number, end: number, out: LogRecord): void {
-  if (buf[start] === QUOTE) {
-    if (stringContainsEscape(buf, start + 1, end - 1)) {
-      const text = Buffer.from(JSON.parse(buf.toString('utf8', start, end)) as string, 'utf8');
-      storeText(field, text, 0, text.length, out);
-    } else {
-      storeText(field, buf, start + 1, end - 1, out);
-    }
-  } else if (scanJsonNumber(buf, start, end) === end) {
-    storeNumber(field, numberValue(buf, start, end), out);
-  } else {
-    storeNumber(field, NaN, out); // true, false, null, an object or an array
+/** The members of the line's object, after its `{`: end index after the closing `}`, or -1. */
+function scanMembers(buf: Buffer, i: number, end: number, out: LogRecord): number {
+  i = skipWhitespace(buf, i, end);
+  if (i < end && buf[i] === RIGHT_BRACE) return i + 1;
+  for (let member = 0; ; member++) {
+    if (i >= end || buf[i] !== QUOTE) return -1;
+    const keyEnd = scanKey(buf, i + 1, end, member);
+    if (keyEnd < 0) return -1;
+    const field = keyField;
+    i = skipWhitespace(buf, keyEnd + 1, end);
+    if (i >= end || buf[i] !== COLON) return -1;
+    i = skipWhitespace(buf, i + 1, end);
+    i = field === Field.None ? skipValue(buf, i, end) : scanAndStore(field, buf, i, end, out);
+    if (i < 0) return -1;
+    i = skipWhitespace(buf, i, end);
+    if (i >= end) return -1;
+    const c = buf[i];
+    if (c === RIGHT_BRACE) return i + 1;
+    if (c !== COMMA) return -1;
+    i = skipWhitespace(buf, i + 1, end);
   }
+}
+
+/**
+ * Index of the closing quote of the key whose contents start at `i`, the member-th of the line, or -1;
+ * sets `keyField`. nginx writes the same keys in the same order on every line, so the key is first
+ * compared with the one in its place on the previous line: a match both checks and recognises it.
+ */
+function scanKey(buf: Buffer, i: number, end: number, member: number): number {
+  if (member < knownKeys.length) {
+    const known = knownKeys[member]!;
+    const close = i + known.length;
+    if (close < end && buf[close] === QUOTE && sameBytes(buf, i, known)) {
+      keyField = knownFields[member]!;
+      return close;
+    }
+  }
+  const close = scanString(buf, i, end);
+  if (close < 0) return -1;
+  keyField = stringHadEscape ? fieldOfEscapedKey(buf, i - 1, close + 1) : fieldOf(buf, i, close);
+  if (!stringHadEscape && member <= knownKeys.length && isAscii(buf, i, close)) {
+    knownKeys[member] = new Uint8Array(buf.subarray(i, close));
+    knownFields[member] = keyField;
+  }
+  return close;
+}
+
+/** A known key must hold no byte that scanString would flag (sawNonAscii) were it scanned. */
+function isAscii(buf: Buffer, start: number, end: number): boolean {
+  for (let k = start; k < end; k++) {
+    if (buf[k]! >= 0x80) return false;
+  }
+  return true;
+}
+
+/** scanValue with the common case, a string, where it can be inlined. */
+function skipValue(buf: Buffer, i: number, end: number): number {
+  if (i < end && buf[i] === QUOTE) {
+    const close = scanString(buf, i + 1, end);
+    return close < 0 ? -1 : close + 1;
+  }
+  return scanValue(buf, i, end, 0);
+}
+
+/**
+ * Scans the value at `i` of a field the exporter uses and stores what it means; a later duplicate key
+ * wins, as with JSON.parse. End index of the value, or -1.
+ */
+function scanAndStore(field: Field, buf: Buffer, i: number, end: number, out: LogRecord): number {
+  if (i < end && buf[i] === QUOTE) {
+    const close = scanString(buf, i + 1, end);
+    if (close < 0) return -1;
+    if (stringHadEscape) storeEscapedText(field, buf, i, close + 1, out);
+    else storeText(field, buf, i + 1, close, out);
+    return close + 1;
+  }
+  const numberEnd = scanJsonNumber(buf, i, end);
+  if (numberEnd >= 0) {
+    storeNumber(field, numberValue(buf, i, numberEnd), out);
+    return numberEnd;
+  }
+  storeNumber(field, NaN, out); // true, false, null, an object or an array
+  return scanValue(buf, i, end, 0);
+}
+
+function storeEscapedText(field: Field, buf: Buffer, quotedStart: number, quotedEnd: number, out: LogRecord): void {
+  const text = Buffer.from(JSON.parse(buf.toString('utf8', quotedStart, quotedEnd)) as string, 'utf8');
+  storeText(field, text, 0, text.length, out);
 }
 
 function storeText(field: Field, buf: Uint8Array, start: number, end: number, out: LogRecord): void {
@@ -113,13 +169,12 @@ function storeNumber(field: Field, value: number, out: LogRecord): void {
   }
 }
 
+/** The used keys differ in length, so the length picks the one candidate to compare. */
 function fieldOf(buf: Uint8Array, start: number, end: number): Field {
   const length = end - start;
-  // Buffer#compare is a native call, too costly for the dozen keys of every line: compare in JS
-  for (const [key, field] of FIELD_KEYS) {
-    if (key.length === length && sameBytes(buf, start, key)) return field;
-  }
-  return Field.None;
+  if (length >= KEY_BY_LENGTH.length) return Field.None;
+  const candidate = KEY_BY_LENGTH[length];
+  return candidate !== undefined && sameBytes(buf, start, candidate[0]) ? candidate[1] : Field.None;
 }
 
 function sameBytes(buf: Uint8Array, start: number, expected: Uint8Array): boolean {
@@ -179,9 +234,15 @@ function scanContainer(buf: Buffer, i: number, end: number, depth: number): numb
  * not valid JSON (unterminated, a raw control character, a bad escape). Sets `stringHadEscape`.
  */
 function scanString(buf: Buffer, i: number, end: number): number {
+  while (i < end && STRING_BYTE[buf[i]!] === PLAIN) i++;
   stringHadEscape = false;
+  // kept small so that it is inlined: the rest, rarely needed, is a call away
+  return i < end && buf[i] === QUOTE ? i : scanStringRest(buf, i, end);
+}
+
+/** scanString from the first byte at `i` that is not plain. */
+function scanStringRest(buf: Buffer, i: number, end: number): number {
   for (;;) {
-    while (i < end && STRING_BYTE[buf[i]!] === PLAIN) i++;
     if (i >= end) return -1;
     const kind = STRING_BYTE[buf[i]!];
     if (kind === CLOSING_QUOTE) return i;
@@ -189,27 +250,23 @@ function scanString(buf: Buffer, i: number, end: number): number {
     if (kind === NON_ASCII) {
       sawNonAscii = true;
       i++;
-      continue;
-    }
-    // a backslash
-    stringHadEscape = true;
-    const next = buf[i + 1];
-    if (next === 0x75) {
-      if (i + 6 > end || !isHex(buf[i + 2]!) || !isHex(buf[i + 3]!) || !isHex(buf[i + 4]!) || !isHex(buf[i + 5]!)) return -1;
-      i += 6;
-    } else if (next !== undefined && i + 1 < end && isSimpleEscape(next)) {
-      i += 2;
     } else {
-      return -1;
+      i = skipEscape(buf, i, end);
+      if (i < 0) return -1;
+      stringHadEscape = true;
     }
+    while (i < end && STRING_BYTE[buf[i]!] === PLAIN) i++;
   }
 }
 
-function stringContainsEscape(buf: Buffer, start: number, end: number): boolean {
-  for (let i = start; i < end; i++) {
-    if (buf[i] === BACKSLASH) return true;
+/** End index of the escape sequence at `i`, or -1 when it is not a valid one. */
+function skipEscape(buf: Buffer, i: number, end: number): number {
+  const next = buf[i + 1];
+  if (next === 0x75) {
+    if (i + 6 > end || !isHex(buf[i + 2]!) || !isHex(buf[i + 3]!) || !isHex(buf[i + 4]!) || !isHex(buf[i + 5]!)) return -1;
+    return i + 6;
   }
-  return false;
+  return next !== undefined && i + 1 < end && isSimpleEscape(next) ? i + 2 : -1;
 }
 
 function matchLiteral(buf: Buffer, i: number, end: number, literal: string): number {

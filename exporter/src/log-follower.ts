@@ -74,7 +74,8 @@ const DEFAULT_ROTATE_WAIT_MS = 5000;
 export class LogFollower {
   private readonly path: string;
   private readonly newSplitter: () => LineSplitter;
-  private readonly buffer: Buffer;
+  private readonly chunkBytes: number;
+  private readonly buffers: [Buffer, Buffer];
   private readonly startAt: StartAt;
   private readonly rotateWaitMs: number;
   private readonly now: () => number;
@@ -94,7 +95,8 @@ export class LogFollower {
     this.resumeFrom = options.resumeFrom ?? null;
     this.startAt = options.startAt ?? 'beginning';
     this.rotateWaitMs = options.rotateWaitMs ?? DEFAULT_ROTATE_WAIT_MS;
-    this.buffer = Buffer.allocUnsafe(options.chunkBytes ?? DEFAULT_CHUNK_BYTES);
+    this.chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
+    this.buffers = [Buffer.allocUnsafe(this.chunkBytes), Buffer.allocUnsafe(this.chunkBytes)];
     this.now = options.now ?? Date.now;
     this.onRotation = options.onRotation ?? (() => {});
     this.onGap = options.onGap ?? (() => {});
@@ -220,13 +222,22 @@ export class LogFollower {
     }
   }
 
-  /** Reads the file to its current end; true when it had new bytes. */
+  /**
+   * Reads the file to its current end; true when it had new bytes. Two buffers take turns: the next
+   * chunk is read (on libuv's thread pool) while this one is split and parsed.
+   */
   private async readToEnd(file: TrackedFile): Promise<boolean> {
     let grew = false;
+    let turn = 0;
+    let aheadOffset = file.readOffset;
+    let pending = file.handle.read(this.buffers[turn]!, 0, this.chunkBytes, aheadOffset);
     for (;;) {
-      const { bytesRead } = await file.handle.read(this.buffer, 0, this.buffer.length, file.readOffset);
+      const { bytesRead } = await pending;
       if (bytesRead === 0) break;
-      const chunk = this.buffer.subarray(0, bytesRead);
+      const chunk = this.buffers[turn]!.subarray(0, bytesRead);
+      aheadOffset += bytesRead;
+      turn ^= 1;
+      pending = file.handle.read(this.buffers[turn]!, 0, this.chunkBytes, aheadOffset);
       file.head.take(chunk, file.readOffset);
       // offset and lines move together, synchronously: a snapshot taken between reads is consistent
       file.readOffset += bytesRead;
