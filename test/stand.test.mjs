@@ -187,6 +187,18 @@ function standScenario(release, { alsoTrixieControl = false, alsoWithoutInventor
       seen = await promValue(prom, query);
     }
     assert.equal(seen - before, sent, `the counters grew by ${seen - before} across the restart, ${sent} requests were answered`);
+    console.log(`# ${web.name}: ${sent} requests to /api/ while av-exporter restarted, all answered 200 and all counted`);
+  });
+
+  phase(release, "av-exporter's and av-demo's units are sandboxed (systemd-analyze security at most 2.0)", ['first provisioning reaches every member of every group'], async () => {
+    const { nginx } = await standHosts(INVENTORY);
+    for (const host of nginx) {
+      const output = await onHosts(INVENTORY, host.name, 'for u in av-exporter av-demo; do systemd-analyze security --no-pager $u | tail -1; done');
+      const levels = [...output.matchAll(/Overall exposure level for (av-[a-z]+)\.service: ([\d.]+)/g)].map((m) => [m[1], Number(m[2])]);
+      assert.equal(levels.length, 2, `systemd-analyze security on ${host.name}: ${output}`);
+      for (const [unit, level] of levels) assert.ok(level <= 2.0, `${unit} on ${host.name}: exposure ${level}, more than 2.0`);
+      console.log(`# ${host.name}: ${levels.map(([unit, level]) => `${unit} ${level}`).join(', ')}`);
+    }
   });
 
   phase(release, 'a 60 s load run with a logrotate in the middle writes a report that matches the exact answers', ['Prometheus scrapes every target of every host'], async () => {
