@@ -9,7 +9,7 @@ packages=(
   systemd-container debootstrap      # the lab's hosts: systemd-nspawn machines from a Debian root
   iproute2 nftables openssh-client   # the lab's bridge, NAT-free firewall checks, SSH to the hosts
   apt-cacher-ng                      # the lab hosts' only way to Debian's mirror
-  nginx prometheus mtail siege       # the exporter's integration tests and benchmark, the load test
+  nginx prometheus mtail siege wrk   # the exporter's integration tests and benchmark, the load test, bench:stand
   chromium fonts-dejavu-core         # screenshots of Prometheus' UI
   curl ca-certificates
 )
