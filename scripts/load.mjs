@@ -12,9 +12,9 @@ import { fileURLToPath } from 'node:url'
 import { $, argv, echo, path, retry, spinner, within } from 'zx'
 import { counterDelta, exactQuantile, logLinesByStatus, reconcileWithSiege, relativeError, requestTimesInWindow, sameCounts, withinP99Bound } from './lib/exact-answers.mjs'
 import { readInventory, standUrls } from './lib/inventory.mjs'
-import { accessLogPath, accessLogSince, checkNginxHosts, exporterMetrics } from './lib/nginx-hosts.mjs'
+import { accessLogPath, accessLogsSince, checkNginxHosts, exporterMetrics } from './lib/nginx-hosts.mjs'
 import { parseOptions, readUrlList, UsageError, USAGE } from './lib/options.mjs'
-import { byLabel, scalarQuery, waitForScrapeAfter } from './lib/prometheus-api.mjs'
+import { byInstanceAndLabel, byLabel, scalarQuery, waitForScrapeAfter } from './lib/prometheus-api.mjs'
 import { findGraphPage, launchBrowser, screenshotQuery } from './lib/screenshot.mjs'
 import { runSiege } from './lib/siege.mjs'
 import { summaryMarkdown } from './lib/summary.mjs'
@@ -25,6 +25,12 @@ const QUERIES = {
   requests_by_status: 'sum by (status) (increase(av_nginx_http_requests_total[5m]))',
 }
 const RAW_COUNTERS = 'sum by (status) (av_nginx_http_requests_total)'
+// the same, host by host (the instance label is the host's inventory name)
+const BY_INSTANCE = {
+  p99: 'histogram_quantile(0.99, sum by (instance, le) (rate(av_nginx_http_request_duration_seconds_bucket[5m])))',
+  requests_by_status: 'sum by (instance, status) (increase(av_nginx_http_requests_total[5m]))',
+  raw_counters: 'sum by (instance, status) (av_nginx_http_requests_total)',
+}
 const LIVE_RATE = 'sum(rate(av_nginx_http_requests_total[30s]))'
 const WINDOW_SECONDS = 300
 // a user's pause between requests: up to this, at random (siege --delay)
@@ -52,23 +58,25 @@ async function step(title, work) {
 
 /** The stand's addresses, from the flags or the inventory; no inventory when both URLs are given without one. */
 function resolveStand(opts) {
-  const needsInventory = opts.inventoryGiven || !(opts.target && opts.prometheus)
+  const needsInventory = opts.inventoryGiven || !(opts.targets && opts.prometheus)
   const inventory = needsInventory ? readInventory(opts.inventoryFile) : null
   const fromInventory = inventory ? standUrls(inventory) : {}
-  return { inventory, target: opts.target ?? fromInventory.target, prometheus: opts.prometheus ?? fromInventory.prometheus }
+  return { inventory, targets: opts.targets ?? fromInventory.targets, prometheus: opts.prometheus ?? fromInventory.prometheus }
 }
 
-async function checkReachable(target, prometheus) {
+async function checkReachable(targets, prometheus) {
   const status = (url) => fetch(url, { redirect: 'manual', signal: AbortSignal.timeout(5_000) }).then(
     async (response) => { await response.arrayBuffer(); return response.status },
     (error) => error.cause?.code ?? error.name)
   let answer
-  await retry(3, '2s', async () => {
-    answer = await status(target)
-    if (typeof answer !== 'number') throw new Error(answer)
-  }).catch(() => {
-    throw new Error(`nginx does not answer at ${target} (${answer}): is the host up and provisioned (ansible-playbook site.yml), and its port open to this machine?`)
-  })
+  for (const target of targets) {
+    await retry(3, '2s', async () => {
+      answer = await status(target)
+      if (typeof answer !== 'number') throw new Error(answer)
+    }).catch(() => {
+      throw new Error(`nginx does not answer at ${target} (${answer}): is the host up and provisioned (ansible-playbook site.yml), and its port open to this machine?`)
+    })
+  }
   await retry(3, '2s', async () => {
     answer = await status(new URL('-/ready', prometheus))
     if (answer !== 200) throw new Error(String(answer))
@@ -97,22 +105,26 @@ async function warmUp(urls) {
 async function main() {
   const opts = parseOptions(argv, ROOT)
   if (opts.help) return echo(USAGE)
-  const { inventory, target, prometheus } = resolveStand(opts)
-  const urls = readUrlList(opts.urlsFile, target)
-  await checkReachable(target, prometheus)
+  const { inventory, targets, prometheus } = resolveStand(opts)
+  // every path on every nginx host: siege picks URLs at random, so the load spreads evenly
+  const urls = targets.flatMap((target) => readUrlList(opts.urlsFile, target))
+  await checkReachable(targets, prometheus)
   if (inventory && !opts.accessLog) await checkNginxHosts(inventory.nginx)
   const userAgent = `av-load/${new Date().toISOString().replace(/[-:.]/g, '')}-${process.pid}` // marks this run's lines in nginx's log
   const timings = {}
   const began = Date.now()
   const work = await mkdtemp(`${tmpdir()}/av-load-`)
   try {
-    say(`target ${target}, Prometheus ${prometheus}; ${opts.duration.text} of siege with ${opts.concurrency} users over ${urls.length} URLs`)
+    say(`nginx ${targets.join(', ')}, Prometheus ${prometheus}; ${opts.duration.text} of siege with ${opts.concurrency} users over ${urls.length} URLs`)
     const startScrape = await step(`warming up: every URL once, then the next scrape`, async () => {
       await warmUp(urls)
       return waitForScrapeAfter(prometheus, Date.now() / 1000 + 1)
     })
     // the run's counter delta starts here: after the warm-up's lines are in Prometheus, before siege's first request
-    const startCounters = await byLabel(prometheus, RAW_COUNTERS, 'status', startScrape)
+    const [startCounters, startByHost] = await Promise.all([
+      byLabel(prometheus, RAW_COUNTERS, 'status', startScrape),
+      byInstanceAndLabel(prometheus, BY_INSTANCE.raw_counters, 'status', startScrape),
+    ])
     timings.warm_up_seconds = (Date.now() - began) / 1000
 
     const start = new Date()
@@ -134,21 +146,26 @@ async function main() {
     // show the very values of results.json).
     const evaluatedAt = Math.ceil(await step('waiting for the scrape after the last request', () => waitForScrapeAfter(prometheus, end.getTime() / 1000 + 2)))
     const windowFrom = evaluatedAt - WINDOW_SECONDS
-    const [p99, requestsByStatus, endCounters, windowStartCounters] = await Promise.all([
+    const [p99, requestsByStatus, endCounters, windowStartCounters, p99ByHost, requestsByHost, endByHost, windowStartByHost] = await Promise.all([
       scalarQuery(prometheus, QUERIES.p99, evaluatedAt),
       byLabel(prometheus, QUERIES.requests_by_status, 'status', evaluatedAt),
       byLabel(prometheus, RAW_COUNTERS, 'status', evaluatedAt),
       byLabel(prometheus, RAW_COUNTERS, 'status', windowFrom),
+      byLabel(prometheus, BY_INSTANCE.p99, 'instance', evaluatedAt),
+      byInstanceAndLabel(prometheus, BY_INSTANCE.requests_by_status, 'status', evaluatedAt),
+      byInstanceAndLabel(prometheus, BY_INSTANCE.raw_counters, 'status', evaluatedAt),
+      byInstanceAndLabel(prometheus, BY_INSTANCE.raw_counters, 'status', windowFrom),
     ])
     if (p99 === null) throw new Error(`Prometheus has no answer to ${QUERIES.p99} at ${new Date(evaluatedAt * 1000).toISOString()}`)
 
     // Without an inventory (--target and --prometheus alone) nginx's log and the exporter cannot be reached
     const notChecked = []
     const canReadLog = Boolean(opts.accessLog || inventory)
-    const logText = canReadLog
+    const logs = canReadLog
       ? await step('reading the access log of the run and of the window on the nginx host(s)', () =>
-        accessLogSince(inventory?.nginx ?? [], Math.min(windowFrom, start.getTime() / 1000) - 10, opts.accessLog))
+        accessLogsSince(inventory?.nginx ?? [], Math.min(windowFrom, start.getTime() / 1000) - 10, opts.accessLog))
       : null
+    const logText = logs === null ? null : Object.values(logs).join('')
     if (!canReadLog) notChecked.push({ what: "the exact p99, and the run's lines in nginx's log", why: NO_INVENTORY })
     const times = logText === null ? [] : requestTimesInWindow(logText, windowFrom, evaluatedAt)
     const exactP99 = exactQuantile(times, 0.99)
@@ -156,9 +173,23 @@ async function main() {
     const exactRequests = counterDelta(startCounters, endCounters)
     const windowRequests = counterDelta(windowStartCounters, endCounters)
     const checked = (value) => (exactP99 === null ? null : value)
+    // host by host, where each host's own log was read (over SSH, from the inventory)
+    const perHost = inventory && logs && !opts.accessLog
+      ? Object.fromEntries(inventory.nginx.map((host) => [host.name, {
+        address: host.address,
+        p99_seconds: p99ByHost[host.name] ?? null,
+        exact_p99_seconds: exactQuantile(requestTimesInWindow(logs[host.name], windowFrom, evaluatedAt), 0.99),
+        requests_by_status: requestsByHost[host.name] ?? {},
+        window_requests_by_status: counterDelta(windowStartByHost[host.name] ?? {}, endByHost[host.name] ?? {}),
+        exact_requests_by_status: counterDelta(startByHost[host.name] ?? {}, endByHost[host.name] ?? {}),
+        logged_requests_by_status: logLinesByStatus(logs[host.name], userAgent),
+      }]))
+      : null
+    if (!perHost) notChecked.push({ what: 'the answers host by host', why: opts.accessLog ? 'one local access log was given (--access-log)' : NO_INVENTORY })
 
     const results = {
-      target,
+      target: targets[0],
+      targets,
       prometheus,
       load: { duration: opts.duration.text, duration_seconds: opts.duration.seconds, concurrency: opts.concurrency, delay_seconds: DELAY_SECONDS, urls: urls.map((u) => u.siegeLine), user_agent: userAgent },
       window: {
@@ -170,6 +201,7 @@ async function main() {
       },
       queries: QUERIES,
       exact_query: RAW_COUNTERS,
+      queries_by_host: BY_INSTANCE,
 
       p99_seconds: p99,
       exact_p99_seconds: exactP99,
@@ -195,6 +227,8 @@ async function main() {
       siege_requests_total: siege.transactions + siege.failed_transactions,
       // the counter delta against siege's tally, class by class (see scripts/lib/siege.mjs)
       siege_accounting: reconcileWithSiege({ exact: exactRequests, siege, concurrency: opts.concurrency }),
+      // each nginx host's share: PromQL by instance beside the exact values from that host's own log
+      per_host: perHost,
       exporter_source: opts.exporterUrl ?? (inventory ? `${inventory.nginx[0].name} (${inventory.nginx[0].address}), from 127.0.0.1` : null),
       screenshots: null, // taken after this is first written
       not_checked: notChecked,
@@ -232,6 +266,9 @@ async function main() {
     if (exactP99 !== null) say(`p99: PromQL ${p99.toFixed(4)} s, exact ${exactP99.toFixed(4)} s over ${times.length} lines: error ${(results.p99_error_seconds * 1000).toFixed(2)} ms (${(results.p99_relative_error * 100).toFixed(2)} %), ${results.p99_within_bound ? 'within' : 'OUTSIDE'} max(5 %, 1 ms)`)
     else say(`p99: PromQL ${p99.toFixed(4)} s (no exact p99: ${NO_INVENTORY})`)
     say(`requests by status, PromQL increase: ${format(requestsByStatus, 1)}; exact in the window: ${format(windowRequests)}`)
+    for (const [name, h] of Object.entries(perHost ?? {})) {
+      say(`${name}: p99 PromQL ${h.p99_seconds?.toFixed(4) ?? '?'} s, exact ${h.exact_p99_seconds?.toFixed(4) ?? '?'} s; this run: counter delta ${format(h.exact_requests_by_status)}, its log ${format(h.logged_requests_by_status)}`)
+    }
     say(`this run: counter delta ${format(exactRequests)} = ${results.exact_requests_total}; siege counted ${siege.transactions} + ${siege.failed_transactions} failed, ${results.siege_accounting.cut_off_total} cut off at the end`)
     say(`took ${clock(timings.total_seconds)} (warm-up ${timings.warm_up_seconds.toFixed(0)} s, siege ${timings.siege_seconds.toFixed(0)} s, the rest ${(timings.total_seconds - timings.warm_up_seconds - timings.siege_seconds).toFixed(0)} s)`)
     say(`report: ${path.relative(process.cwd(), dir) || dir}/summary.md (also ${path.relative(process.cwd(), `${opts.out}/latest`)})`)
@@ -239,6 +276,8 @@ async function main() {
     const problems = [
       ...(results.p99_within_bound === false ? [`the PromQL p99 is ${(results.p99_error_seconds * 1000).toFixed(2)} ms from the exact one, more than max(5 %, 1 ms)`] : []),
       ...(results.logged_requests_by_status === null || sameCounts(exactRequests, results.logged_requests_by_status) ? [] : [`the counters grew by ${format(exactRequests)}, nginx logged ${format(results.logged_requests_by_status)} for this run`]),
+      ...Object.entries(perHost ?? {}).filter(([, h]) => !sameCounts(h.exact_requests_by_status, h.logged_requests_by_status))
+        .map(([name, h]) => `${name}: the counters grew by ${format(h.exact_requests_by_status)}, its log has ${format(h.logged_requests_by_status)} for this run`),
       ...results.siege_accounting.problems,
       ...results.report_failures,
     ]

@@ -133,8 +133,12 @@ describe('options', () => {
     assert.equal(opts.inventoryFile, `${ROOT}/inventory/lab/hosts.yml`);
     assert.equal(opts.urlsFile, `${ROOT}/scripts/urls.txt`);
     assert.equal(opts.out, `${ROOT}/report`);
-    assert.equal(opts.target, null);
+    assert.equal(opts.targets, null);
     assert.equal(opts.help, false);
+  });
+
+  test('--target once per host spreads the load over them', () => {
+    assert.deepEqual(parseOptions({ _: [], target: ['http://10.0.0.21', 'http://10.0.0.22/', 'http://10.0.0.21/'] }, ROOT).targets, ['http://10.0.0.21/', 'http://10.0.0.22/']);
   });
 
   test('durations in s, m and h', () => {
@@ -148,6 +152,7 @@ describe('options', () => {
     ['a zero duration', { _: [], duration: '0s' }, /got "0s"/],
     ['a fractional duration', { _: [], duration: '1.5m' }, /got "1.5m"/],
     ['a flag with no value', { _: [], target: true }, /^--target needs a value$/],
+    ['a second --target with no value', { _: [], target: ['http://10.0.0.21/', true] }, /^--target needs a value$/],
     ['a flag twice', { _: [], duration: ['1m', '2m'] }, /^--duration given more than once$/],
     ['too many users', { _: [], concurrency: 1000 }, /^--concurrency takes a whole number from 1 to 500, got "1000"$/],
     ['users that are not a number', { _: [], concurrency: 'ten' }, /got "ten"/],
@@ -265,12 +270,14 @@ describe('inventory, read through ansible-inventory', () => {
     assert.equal(exporterLocalUrl({ stand_av_exporter_port: 8100, av_exporter_listen_host: 'fd00::21' }), 'http://[fd00::21]:8100/metrics');
   });
 
-  test("the stand's URLs: nginx and Prometheus at their hosts' shared ports, IPv6 in brackets", () => {
+  test("the stand's URLs: nginx on every nginx host and Prometheus, at their hosts' shared ports, IPv6 in brackets", () => {
     const host = (address, vars) => ({ address, vars });
     assert.deepEqual(standUrls({ nginx: [host('10.0.0.21', { stand_nginx_port: 80 })], prometheus: [host('10.0.0.10', { stand_prometheus_port: 9090 })] }),
-      { target: 'http://10.0.0.21/', prometheus: 'http://10.0.0.10:9090/' });
-    assert.deepEqual(standUrls({ nginx: [host('web', { stand_nginx_port: 8080 })], prometheus: [host('fd00::10', { stand_prometheus_port: 9091 })] }),
-      { target: 'http://web:8080/', prometheus: 'http://[fd00::10]:9091/' });
+      { targets: ['http://10.0.0.21/'], prometheus: 'http://10.0.0.10:9090/' });
+    assert.deepEqual(standUrls({
+      nginx: [host('web', { stand_nginx_port: 8080 }), host('fd00::22', { stand_nginx_port: 80 })],
+      prometheus: [host('fd00::10', { stand_prometheus_port: 9091 })],
+    }), { targets: ['http://web:8080/', 'http://[fd00::22]/'], prometheus: 'http://[fd00::10]:9091/' });
   });
 });
 
@@ -332,6 +339,20 @@ describe('summary.md', () => {
     screenshots: { p99: { queryVisible: true, shownSeries: { "{}": 0.1776 } }, status_codes: { queryVisible: true, shownSeries: { "{status=\"200\"}": 101.7, "{status=\"404\"}": 20.34 } } },
     not_checked: [], report_failures: [],
   };
+
+  test('a section host by host when the report has them', () => {
+    const perHost = {
+      web1: { address: '10.77.0.21', p99_seconds: 0.18, exact_p99_seconds: 0.179, requests_by_status: { 200: 50.8, 201: 0 }, window_requests_by_status: { 200: 50 }, exact_requests_by_status: { 200: 50 }, logged_requests_by_status: { 200: 50 } },
+      web2: { address: '10.77.0.22', p99_seconds: 0.17, exact_p99_seconds: 0.17, requests_by_status: { 200: 50.8, 404: 20.3 }, window_requests_by_status: { 200: 50, 404: 20 }, exact_requests_by_status: { 200: 50, 404: 20 }, logged_requests_by_status: { 200: 50, 404: 19 } },
+    };
+    const md = summaryMarkdown({ ...results, targets: ['http://10.77.0.21/', 'http://10.77.0.22/'], per_host: perHost, queries_by_host: { p99: 'P99_BY_HOST', requests_by_status: 'STATUS_BY_HOST' } });
+    assert.match(md, /against http:\/\/10\.77\.0\.21\/, http:\/\/10\.77\.0\.22\/ \(/);
+    assert.match(md, /^\| web1 \| 0\.1800 s \| 0\.1790 s \| \+0\.56 % \|$/m);
+    assert.match(md, /^\| web2 \| 404 \| 20\.3 \| 20 \| 20 \| 19 \|$/m);
+    assert.doesNotMatch(md, /\| web1 \| 201 \|/, 'a preset series nobody got has a row');
+    assert.match(md, /\*\*A host's counter delta differs from the run's lines in its log\*\*/);
+    assert.doesNotMatch(summaryMarkdown(results), /Host by host/);
+  });
 
   test('both answers beside the exact ones, the error, the accounting and the images', () => {
     const md = summaryMarkdown(results);

@@ -214,14 +214,14 @@ function standScenario(release, { alsoTrixieControl = false, alsoWithoutInventor
     });
     assert.ok(rotation, 'the log was not rotated during the run');
     await rotation;
-    const results = await checkReport(`${ROOT}report/latest`);
+    const results = await checkReport(`${ROOT}report/latest`, { nginxHosts: (await standHosts(INVENTORY)).nginx.map((h) => h.name) });
     // the run's lines are in both files, and the report counted them in both
     const agent = results.load.user_agent;
     const counts = await onHosts(INVENTORY, web.name, `grep -c '${agent}' ${log}.1 || true; grep -c '${agent}' ${log} || true`);
     const [inRotated, inCurrent] = (counts.match(/\(stdout\) (\d+)\\n(\d+)/) ?? []).slice(1).map(Number); // ansible -o: one line, \n escaped
     assert.ok(inRotated > 0 && inCurrent > 0, `the run's lines: ${inRotated} in ${log}.1, ${inCurrent} in ${log}`);
-    const logged = Object.values(results.logged_requests_by_status).reduce((a, b) => a + b, 0);
-    assert.equal(logged, inRotated + inCurrent, "the report's logged lines vs the run's lines in both files");
+    const logged = Object.values(results.per_host[web.name].logged_requests_by_status).reduce((a, b) => a + b, 0);
+    assert.equal(logged, inRotated + inCurrent, `the report's logged lines of ${web.name} vs the run's lines in both its files`);
   });
 
   if (alsoWithoutInventory) {
@@ -234,7 +234,7 @@ function standScenario(release, { alsoTrixieControl = false, alsoWithoutInventor
         const results = JSON.parse(await readFile(join(out, 'latest/results.json'), 'utf8'));
         assert.equal(results.exact_p99_seconds, null);
         assert.equal(results.logged_requests_by_status, null);
-        assert.deepEqual(results.not_checked.map((n) => n.what), ["the exact p99, and the run's lines in nginx's log", "exporter-metrics.txt, av-exporter's metrics"]);
+        assert.deepEqual(results.not_checked.map((n) => n.what), ["the exact p99, and the run's lines in nginx's log", 'the answers host by host', "exporter-metrics.txt, av-exporter's metrics"]);
         assert.deepEqual(results.report_failures, []);
         assert.equal(results.screenshots.p99.queryVisible, true);
         assert.match(await readFile(join(out, 'latest/summary.md'), 'utf8'), /\*\*Not checked:\*\*/);

@@ -46,15 +46,19 @@ export function readInventory(file, list = listInventory(file)) {
   return inventory
 }
 
-/** The stand's URLs: nginx on the first nginx host, Prometheus on the first Prometheus host, at their own ports. */
+/** The stand's URLs: nginx on every nginx host (`targets`, in inventory order), Prometheus on the first Prometheus host. */
 export function standUrls(inventory) {
-  const [nginx] = inventory.nginx
   const [prometheus] = inventory.prometheus
-  const nginxPort = Number(nginx.vars.stand_nginx_port)
   return {
-    target: `http://${urlHost(nginx.address)}${nginxPort === 80 ? '' : `:${nginxPort}`}/`,
+    targets: inventory.nginx.map(nginxUrl),
     prometheus: `http://${urlHost(prometheus.address)}:${Number(prometheus.vars.stand_prometheus_port)}/`,
   }
+}
+
+/** nginx's base URL on an nginx host of the inventory, at its own port. */
+export function nginxUrl(host) {
+  const port = Number(host.vars.stand_nginx_port)
+  return `http://${urlHost(host.address)}${port === 80 ? '' : `:${port}`}/`
 }
 
 const urlHost = (address) => (address.includes(':') ? `[${address}]` : address)

@@ -90,11 +90,15 @@ export async function checkNginxHosts(hosts) {
   }))
 }
 
-/** The access-log lines logged after `sinceSeconds` on every nginx host, as one text. */
-export async function accessLogSince(hosts, sinceSeconds, localFile = null) {
+/**
+ * The access log's lines since `sinceSeconds` on each nginx host: { [host name]: text }, read over SSH
+ * (the rotated `.1` file, then the current one). With `localFile`, that file's text under the first
+ * host's name (or "local").
+ */
+export async function accessLogsSince(hosts, sinceSeconds, localFile = null) {
   if (localFile) {
     try {
-      return await readFile(localFile, 'utf8')
+      return { [hosts[0]?.name ?? 'local']: await readFile(localFile, 'utf8') }
     } catch (error) {
       throw new Error(`cannot read the access log ${localFile}: ${error.message}`)
     }
@@ -106,7 +110,7 @@ export async function accessLogSince(hosts, sinceSeconds, localFile = null) {
         throw new Error(`cannot read ${log} on ${host.name} (${host.address}) over SSH: ${lastLine(error.stderr ?? error.message)}; check: ssh ${host.ssh.join(' ')} true`)
       })
   }))
-  return texts.join('')
+  return Object.fromEntries(hosts.map((host, i) => [host.name, texts[i]]))
 }
 
 /** av-exporter's /metrics as the first nginx host serves it on loopback (or from `localUrl`). */

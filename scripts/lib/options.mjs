@@ -8,7 +8,7 @@ export const USAGE = `usage: npx zx scripts/load.mjs [--duration 5m] [--concurre
   --concurrency  siege's simulated users, 1 to 500 (default 10)
   --urls         URL paths, one per line, relative to the target (default scripts/urls.txt)
   --inventory    Ansible inventory with groups prometheus and nginx (default inventory/lab/hosts.yml)
-  --target       nginx base URL (default http://<first nginx host>/)
+  --target       nginx base URL; give it once per host to spread the load (default: every nginx host)
   --prometheus   Prometheus base URL (default http://<first prometheus host>:9090/)
   --out          where reports go (default report/)
   --help         this text
@@ -34,7 +34,8 @@ export function parseOptions(argv, root) {
   }
   for (const flag of FLAGS.filter((f) => f !== 'help')) {
     if (argv[flag] === true || argv[flag] === '') throw new UsageError(`--${flag} needs a value`)
-    if (Array.isArray(argv[flag])) throw new UsageError(`--${flag} given more than once`)
+    if (Array.isArray(argv[flag]) && flag !== 'target') throw new UsageError(`--${flag} given more than once`)
+    if (Array.isArray(argv[flag]) && argv[flag].some((value) => value === true || value === '')) throw new UsageError(`--${flag} needs a value`)
   }
   const local = (flag) => (argv[flag] === undefined ? null : path.resolve(String(argv[flag])))
   return {
@@ -44,7 +45,7 @@ export function parseOptions(argv, root) {
     urlsFile: path.resolve(String(argv.urls ?? `${root}/scripts/urls.txt`)),
     inventoryFile: path.resolve(String(argv.inventory ?? `${root}/inventory/lab/hosts.yml`)),
     inventoryGiven: argv.inventory !== undefined,
-    target: argv.target === undefined ? null : baseUrl(String(argv.target), '--target'),
+    targets: argv.target === undefined ? null : [...new Set([argv.target].flat().map((t) => baseUrl(String(t), '--target')))],
     prometheus: argv.prometheus === undefined ? null : baseUrl(String(argv.prometheus), '--prometheus'),
     out: path.resolve(String(argv.out ?? `${root}/report`)),
     accessLog: local('access-log'),

@@ -24,6 +24,17 @@ export async function scalarQuery(base, query, timeSeconds) {
   return first ? Number(first.value[1]) : null
 }
 
+/** { [instance]: { [label value]: number } } of a query that returns one series per instance and value of `label`. */
+export async function byInstanceAndLabel(base, query, label, timeSeconds) {
+  const nested = {}
+  for (const series of await instantQuery(base, query, timeSeconds)) {
+    const instance = series.metric.instance
+    nested[instance] ??= {}
+    nested[instance][series.metric[label]] = Number(series.value[1])
+  }
+  return nested
+}
+
 /** { [label value]: number } of a query that returns one series per value of `label`. */
 export async function byLabel(base, query, label, timeSeconds) {
   const result = await instantQuery(base, query, timeSeconds)

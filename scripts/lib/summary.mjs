@@ -31,7 +31,7 @@ export function summaryMarkdown(r) {
   const image = (shot, file, alt) => (shot?.error ? `**The screenshot ${file} failed:** ${shot.error}` : shot ? `![${alt}](${file})` : `(${file}: not taken yet)`)
   return `# Prometheus + exporters: load test report / Отчёт о нагрузочном тестировании
 ${failures.length > 0 ? `\n**Not all of this report could be made:**\n${failures.map((f) => `- ${f}`).join('\n')}\n` : ''}${notChecked.length > 0 ? `\n**Not checked:**\n${notChecked.map((n) => `- ${n.what}: ${n.why}`).join('\n')}\n` : ''}
-siege ${r.load.concurrency} users for ${r.load.duration} against ${r.target} (${r.load.urls.length} URLs at random, up to ${r.load.delay_seconds} s between a user's requests).
+siege ${r.load.concurrency} users for ${r.load.duration} against ${(r.targets ?? [r.target]).join(', ')} (${r.load.urls.length} URLs at random, up to ${r.load.delay_seconds} s between a user's requests).
 Run: ${r.window.start} → ${r.window.end} (UTC). Prometheus ${r.prometheus}, both queries evaluated at **${r.window.evaluated_at}**,
 so their 5-minute window is (${r.window.promql_from}, ${r.window.promql_to}].
 
@@ -81,7 +81,7 @@ Against siege's own tally, class by class:
 siege cancels its ${r.load.concurrency} users where they are when its time is up: each may leave one request that nginx
 logged (as 499 if it had not answered yet) and siege never counted. ${a.problems.length === 0 ? `${a.cut_off_total} such here: all accounted for.` : `**Not accounted for:** ${a.problems.join('; ')}.`}
 
-## siege
+${perHostSection(r)}## siege
 
 | transactions | failed (5xx) | successful (< 400) | availability | elapsed | rate | mean response | longest |
 | --- | --- | --- | --- | --- | --- | --- | --- |
@@ -93,5 +93,40 @@ it counts nothing by status.
 ## The exporter's metrics / Метрики экспортера
 
 ${r.exporter_source === null ? "exporter-metrics.txt was not written: av-exporter is read over SSH from the inventory's nginx hosts." : (r.report_failures ?? []).some((f) => f.startsWith('exporter-metrics.txt')) ? '**exporter-metrics.txt could not be written** (see above).' : `[exporter-metrics.txt](exporter-metrics.txt): av-exporter's \`/metrics\` on ${r.exporter_source}, read at the end of the run.`}
+`
+}
+
+/** Both answers host by host: PromQL `by (instance)` beside the exact values from each host's own log. */
+function perHostSection(r) {
+  const hosts = Object.entries(r.per_host ?? {})
+  if (hosts.length === 0) return ''
+  const p99Rows = hosts.map(([name, h]) => {
+    const error = h.p99_seconds !== null && h.exact_p99_seconds ? pct(h.p99_seconds / h.exact_p99_seconds - 1) : '—'
+    return `| ${name} | ${h.p99_seconds === null ? '—' : seconds(h.p99_seconds)} | ${h.exact_p99_seconds === null ? '—' : seconds(h.exact_p99_seconds)} | ${error} |`
+  })
+  const statusRows = hosts.flatMap(([name, h]) => {
+    const statuses = [...new Set([h.requests_by_status, h.window_requests_by_status, h.exact_requests_by_status, h.logged_requests_by_status]
+      .flatMap((o) => Object.keys(o ?? {})))].sort()
+      .filter((status) => [h.requests_by_status, h.window_requests_by_status, h.exact_requests_by_status, h.logged_requests_by_status].some((o) => o?.[status]))
+    return statuses.map((status) => `| ${name} | ${status} | ${(h.requests_by_status[status] ?? 0).toFixed(1)} | ${count(h.window_requests_by_status[status])} | ${count(h.exact_requests_by_status[status])} | ${count(h.logged_requests_by_status[status])} |`)
+  })
+  const same = hosts.every(([, h]) => sameCounts(h.exact_requests_by_status, h.logged_requests_by_status))
+  return `## Host by host / По хостам
+
+\`\`\`promql
+${r.queries_by_host.p99}
+${r.queries_by_host.requests_by_status}
+\`\`\`
+
+| host | p99 PromQL | p99 exact (its log, same window) | error |
+| --- | --- | --- | --- |
+${p99Rows.join('\n')}
+
+| host | status | PromQL \`increase\` | exact: raw counters at both ends of the window | this run (counter delta) | this run in the host's log |
+| --- | --- | --- | --- | --- | --- |
+${statusRows.join('\n')}
+
+${same ? "Each host's counter delta equals the run's lines in that host's own log, status by status." : "**A host's counter delta differs from the run's lines in its log** (see the table)."}
+
 `
 }

@@ -21,8 +21,9 @@ const QUERIES = {
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 const sum = (object, keep = () => true) => Object.entries(object).filter(([key]) => keep(key)).reduce((total, [, n]) => total + n, 0);
 
-export async function checkReport(reportDir) {
+export async function checkReport(reportDir, { nginxHosts = null } = {}) {
   const results = JSON.parse(await readFile(join(reportDir, 'results.json'), 'utf8'));
+  if (nginxHosts) checkPerHost(results, nginxHosts);
 
   for (const [field, type] of Object.entries(REQUIRED_FIELDS)) {
     assert.equal(typeof results[field], type, `results.json: ${field} should be a ${type}, is ${JSON.stringify(results[field])}`);
@@ -108,4 +109,22 @@ export async function checkReport(reportDir) {
   assert.equal(lint.status, 0, `promtool check metrics on exporter-metrics.txt:\n${lint.stdout}${lint.stderr}`);
   assert.equal(`${lint.stdout}${lint.stderr}`.trim(), '', `promtool check metrics on exporter-metrics.txt:\n${lint.stdout}${lint.stderr}`);
   return results;
+}
+
+/**
+ * The load reached every nginx host, and each host's answers hold: its counter delta equals the run's
+ * lines in its own log, the hosts add up to the stand-wide figures, its p99 is within the same bound.
+ */
+function checkPerHost(results, nginxHosts) {
+  assert.deepEqual(Object.keys(results.per_host ?? {}).sort(), [...nginxHosts].sort(), 'results.json: per_host should name every nginx host');
+  const summed = {};
+  for (const [name, host] of Object.entries(results.per_host)) {
+    assert.deepEqual(host.exact_requests_by_status, host.logged_requests_by_status, `${name}: the counter delta vs the run's lines in its log`);
+    const requests = sum(host.exact_requests_by_status);
+    assert.ok(requests >= results.exact_requests_total / nginxHosts.length / 2, `${name} got ${requests} of ${results.exact_requests_total} requests: the load did not spread`);
+    for (const [status, n] of Object.entries(host.exact_requests_by_status)) summed[status] = (summed[status] ?? 0) + n;
+    const bound = Math.max(0.05 * host.exact_p99_seconds, 0.001);
+    assert.ok(Math.abs(host.p99_seconds - host.exact_p99_seconds) <= bound + 1e-12, `${name}: PromQL p99 ${host.p99_seconds} s is more than ${bound} s from the exact ${host.exact_p99_seconds} s`);
+  }
+  assert.deepEqual(summed, results.exact_requests_by_status, 'the hosts\' counter deltas do not add up to the stand-wide one');
 }
