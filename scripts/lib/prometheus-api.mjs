@@ -42,16 +42,18 @@ export async function byLabel(base, query, label, timeSeconds) {
 }
 
 /**
- * Waits until every av-exporter target has been scraped after `afterSeconds` (Unix time); returns
- * the oldest of those scrapes' times. The lines nginx logged before `afterSeconds` are then in
- * Prometheus (av-exporter reads its log within a poll interval, 250 ms by default).
+ * Waits until every av-exporter target has been scraped after `afterSeconds` (Unix time); returns the
+ * newest of those scrapes' times. The lines nginx logged before `afterSeconds` are then in Prometheus
+ * (av-exporter reads its log within a poll interval, 250 ms by default), and a query at the returned
+ * time sees, for every target, a scrape after `afterSeconds`: at the oldest one, a target scraped
+ * later would still show its scrape from before.
  */
 export async function waitForScrapeAfter(base, afterSeconds, timeoutMs = 90_000) {
   const deadline = Date.now() + timeoutMs
   let oldest = null
   while (Date.now() < deadline) {
     oldest = await scalarQuery(base, 'min(timestamp(av_nginx_log_lines_total))')
-    if (oldest !== null && oldest > afterSeconds) return oldest
+    if (oldest !== null && oldest > afterSeconds) return scalarQuery(base, 'max(timestamp(av_nginx_log_lines_total))')
     await new Promise((resolve) => setTimeout(resolve, 1000))
   }
   throw new Error(oldest === null
