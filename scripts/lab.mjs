@@ -2,7 +2,7 @@
 // The local lab: a Prometheus host and nginx host(s) as systemd-nspawn machines on a private bridge, each booted
 // with its own systemd from a cached Debian root, set up like a cloud VM, ready for the playbook.
 //
-//   npx zx scripts/lab.mjs up [--release trixie|bookworm] [--nginx N]
+//   npx zx scripts/lab.mjs up [--release trixie|bookworm] [--nginx N] [--prometheus N] [--victoriametrics]
 //   npx zx scripts/lab.mjs status
 //   npx zx scripts/lab.mjs down [--purge]
 //
@@ -14,7 +14,7 @@ import { thisMachinesDebianSources } from './lab/apt-sources.mjs';
 import { ensureAptProxy, proxyIsAnswering, stopAptProxy } from './lab/apt-proxy.mjs';
 import { removeInventory, writeInventory } from './lab/inventory.mjs';
 import {
-  BRIDGE, BRIDGE_ADDRESS, CACHE, DEFAULT_RELEASE, INVENTORY, MAX_NGINX_HOSTS, PROXY_URL, RELEASE_NAMES, RELEASES, SSH_USER, STATE,
+  BRIDGE, BRIDGE_ADDRESS, CACHE, DEFAULT_RELEASE, INVENTORY, MAX_NGINX_HOSTS, MAX_PROMETHEUS_HOSTS, PROXY_URL, RELEASE_NAMES, RELEASES, SSH_USER, STATE,
   claimDirectory, labDescription, ownedDirectory, paths, planHosts, readLabFile,
 } from './lab/layout.mjs';
 import {
@@ -24,12 +24,16 @@ import {
 import { bridgeIsUp, ensureBridge, ensureFirewall, removeBridge, removeFirewall } from './lab/network.mjs';
 import { LabError, canConnect, fail, removeTree, say, secondsSince } from './lab/processes.mjs';
 
-const USAGE = `usage: npx zx scripts/lab.mjs up [--release trixie|bookworm] [--nginx N] | status | down [--purge]
-  up        make the lab (or complete it): hosts prom1 and web1[, web2 ...] on bridge ${BRIDGE}, set up like
+const USAGE = `usage: npx zx scripts/lab.mjs up [--release trixie|bookworm] [--nginx N] [--prometheus N] [--victoriametrics] | status | down [--purge]
+  up        make the lab (or complete it): hosts prom1[, prom2 ...], web1[, web2 ...] [and vm1] on bridge ${BRIDGE}, set up like
             Debian cloud VMs (user ${SSH_USER} with sudo, no root login, logrotate and cron)
             --release: the hosts' Debian, trixie (13, default for a new lab) or bookworm (12); a lab of
                        another release is remade
             --nginx N: N nginx hosts (default: as many as the lab has, 1 for a new lab)
+            --prometheus N: N Prometheus hosts, each scraping its share of the targets (default: as the lab
+                       has, 1 for a new lab)
+            --victoriametrics: also vm1, the global view every Prometheus writes to; --no-victoriametrics
+                       drops it (default: as the lab has, none for a new lab)
   status    one line per host, the bridge and the apt proxy; exit code 0 only if the whole lab is up
   down      stop and remove everything up made; keeps the caches unless --purge
 environment: AV_LAB_DIR (state, default /var/lib/av-lab), AV_LAB_CACHE (caches, default /var/cache/av-lab);
@@ -66,16 +70,20 @@ async function up() {
   say(`inventory: ${path.relative(process.cwd(), `${INVENTORY}/hosts.yml`)} (ssh as ${SSH_USER}, become with sudo)`);
 }
 
-/** The release and the number of nginx hosts: from the flags, else as the lab is, else the defaults. */
+/** The release and the hosts of each group: from the flags, else as the lab is, else the defaults. */
 function requestedShape() {
   const lab = readLabFile();
+  const inLab = (group) => lab?.hosts.filter((host) => host.group === group).length ?? 0;
   const release = argv.release ?? lab?.hosts[0]?.release ?? DEFAULT_RELEASE;
   if (!RELEASES.includes(release)) fail(`--release takes ${RELEASES.join(' or ')}, got ${JSON.stringify(argv.release)}`);
-  const nginx = argv.nginx ?? (lab?.hosts.filter((host) => host.group === 'nginx').length || 1);
-  if (!Number.isInteger(nginx) || nginx < 1 || nginx > MAX_NGINX_HOSTS) {
-    fail(`--nginx takes a whole number from 1 to ${MAX_NGINX_HOSTS}, got ${JSON.stringify(argv.nginx)}`);
-  }
-  return { release, nginx };
+  const count = (flag, max) => {
+    const n = argv[flag] ?? (inLab(flag) || 1);
+    if (!Number.isInteger(n) || n < 1 || n > max) fail(`--${flag} takes a whole number from 1 to ${max}, got ${JSON.stringify(argv[flag])}`);
+    return n;
+  };
+  const victoriametrics = argv.victoriametrics ?? inLab('victoriametrics') > 0;
+  if (typeof victoriametrics !== 'boolean') fail(`--victoriametrics takes no value, got ${JSON.stringify(argv.victoriametrics)}`);
+  return { release, nginx: count('nginx', MAX_NGINX_HOSTS), prometheus: count('prometheus', MAX_PROMETHEUS_HOSTS), victoriametrics };
 }
 
 async function ensureLabKey() {

@@ -3,9 +3,12 @@
 // the exact ones, screenshots of Prometheus showing them, and the exporter's metrics.
 //
 //   npx zx scripts/load.mjs [--duration 5m] [--concurrency 10] [--urls scripts/urls.txt]
-//                           [--inventory inventory/lab/hosts.yml] [--target URL] [--prometheus URL] [--out report]
+//                           [--inventory inventory/lab/hosts.yml] [--target URL] [--prometheus URL]
+//                           [--victoriametrics URL] [--out report]
 //
 // With no arguments it targets the lab (its inventory). Writes report/<UTC time>/ and points report/latest at it.
+// With several Prometheus shards, each question is asked of every shard and the answers merged
+// (scripts/lib/shards.mjs); with VictoriaMetrics, it is asked there too (scripts/lib/victoriametrics.mjs).
 import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { fileURLToPath } from 'node:url'
@@ -14,7 +17,9 @@ import { counterDelta, exactQuantile, logLinesByStatus, reconcileWithSiege, rela
 import { readInventory, standUrls } from './lib/inventory.mjs'
 import { accessLogPath, accessLogsSince, checkNginxHosts, exporterMetrics } from './lib/nginx-hosts.mjs'
 import { parseOptions, readUrlList, UsageError, USAGE } from './lib/options.mjs'
-import { byInstanceAndLabel, byLabel, scalarQuery, waitForScrapeAfter } from './lib/prometheus-api.mjs'
+import { byLabel, scalarQuery } from './lib/prometheus-api.mjs'
+import { shardedPrometheus } from './lib/shards.mjs'
+import { globalAnswers, waitUntilWritten } from './lib/victoriametrics.mjs'
 import { findGraphPage, launchBrowser, screenshotQuery } from './lib/screenshot.mjs'
 import { runSiege } from './lib/siege.mjs'
 import { summaryMarkdown } from './lib/summary.mjs'
@@ -56,15 +61,23 @@ async function step(title, work) {
   return result
 }
 
-/** The stand's addresses, from the flags or the inventory; no inventory when both URLs are given without one. */
+/**
+ * The stand's addresses, from the flags or the inventory; no inventory when nginx's and Prometheus' URLs
+ * are both given without one. `prometheus`: the shards, [{ name, url }]; `victoriametrics`: a URL or null.
+ */
 function resolveStand(opts) {
   const needsInventory = opts.inventoryGiven || !(opts.targets && opts.prometheus)
   const inventory = needsInventory ? readInventory(opts.inventoryFile) : null
-  const fromInventory = inventory ? standUrls(inventory) : {}
-  return { inventory, targets: opts.targets ?? fromInventory.targets, prometheus: opts.prometheus ?? fromInventory.prometheus }
+  const fromInventory = inventory ? standUrls(inventory) : { victoriametrics: null }
+  return {
+    inventory,
+    targets: opts.targets ?? fromInventory.targets,
+    prometheus: opts.prometheus ?? fromInventory.prometheus,
+    victoriametrics: opts.victoriametrics ?? fromInventory.victoriametrics,
+  }
 }
 
-async function checkReachable(targets, prometheus) {
+async function checkReachable(targets, shards, victoriametrics) {
   const status = (url) => fetch(url, { redirect: 'manual', signal: AbortSignal.timeout(5_000) }).then(
     async (response) => { await response.arrayBuffer(); return response.status },
     (error) => error.cause?.code ?? error.name)
@@ -77,11 +90,20 @@ async function checkReachable(targets, prometheus) {
       throw new Error(`nginx does not answer at ${target} (${answer}): is the host up and provisioned (ansible-playbook site.yml), and its port open to this machine?`)
     })
   }
+  for (const { url: prometheus } of shards) {
+    await retry(3, '2s', async () => {
+      answer = await status(new URL('-/ready', prometheus))
+      if (answer !== 200) throw new Error(String(answer))
+    }).catch(() => {
+      throw new Error(`Prometheus is not ready at ${prometheus} (${typeof answer === 'number' ? `HTTP ${answer}` : answer}): check systemctl status prometheus on its host, and that its port is open to this machine`)
+    })
+  }
+  if (!victoriametrics) return
   await retry(3, '2s', async () => {
-    answer = await status(new URL('-/ready', prometheus))
+    answer = await status(new URL('health', victoriametrics))
     if (answer !== 200) throw new Error(String(answer))
   }).catch(() => {
-    throw new Error(`Prometheus is not ready at ${prometheus} (${typeof answer === 'number' ? `HTTP ${answer}` : answer}): check systemctl status prometheus on its host, and that its port is open to this machine`)
+    throw new Error(`VictoriaMetrics does not answer at ${victoriametrics} (${typeof answer === 'number' ? `HTTP ${answer}` : answer}): check systemctl status victoria-metrics on its host, and that its port is open to this machine`)
   })
 }
 
@@ -105,25 +127,26 @@ async function warmUp(urls) {
 async function main() {
   const opts = parseOptions(argv, ROOT)
   if (opts.help) return echo(USAGE)
-  const { inventory, targets, prometheus } = resolveStand(opts)
+  const { inventory, targets, prometheus: shards, victoriametrics } = resolveStand(opts)
+  const stand = shardedPrometheus(shards)
   // every path on every nginx host: siege picks URLs at random, so the load spreads evenly
   const urls = targets.flatMap((target) => readUrlList(opts.urlsFile, target))
-  await checkReachable(targets, prometheus)
+  await checkReachable(targets, shards, victoriametrics)
   if (inventory && !opts.accessLog) await checkNginxHosts(inventory.nginx)
   const userAgent = `av-load/${new Date().toISOString().replace(/[-:.]/g, '')}-${process.pid}` // marks this run's lines in nginx's log
   const timings = {}
   const began = Date.now()
   const work = await mkdtemp(`${tmpdir()}/av-load-`)
   try {
-    say(`nginx ${targets.join(', ')}, Prometheus ${prometheus}; ${opts.duration.text} of siege with ${opts.concurrency} users over ${urls.length} URLs`)
+    say(`nginx ${targets.join(', ')}, Prometheus ${shards.map((s) => s.url).join(', ')}${victoriametrics ? `, VictoriaMetrics ${victoriametrics}` : ''}; ${opts.duration.text} of siege with ${opts.concurrency} users over ${urls.length} URLs`)
     const startScrape = await step(`warming up: every URL once, then the next scrape`, async () => {
       await warmUp(urls)
-      return waitForScrapeAfter(prometheus, Date.now() / 1000 + 1)
+      return stand.waitForScrapeAfter(Date.now() / 1000 + 1)
     })
     // the run's counter delta starts here: after the warm-up's lines are in Prometheus, before siege's first request
     const [startCounters, startByHost] = await Promise.all([
-      byLabel(prometheus, RAW_COUNTERS, 'status', startScrape),
-      byInstanceAndLabel(prometheus, BY_INSTANCE.raw_counters, 'status', startScrape),
+      stand.byLabel(RAW_COUNTERS, 'status', startScrape),
+      stand.byInstanceAndLabel(BY_INSTANCE.raw_counters, 'status', startScrape),
     ])
     timings.warm_up_seconds = (Date.now() - began) / 1000
 
@@ -133,7 +156,7 @@ async function main() {
       workDir: work, urls, concurrency: opts.concurrency, seconds: opts.duration.seconds, delaySeconds: DELAY_SECONDS, userAgent,
       onTick: async (seconds) => {
         const elapsed = Math.round(seconds)
-        const rate = await scalarQuery(prometheus, LIVE_RATE).catch(() => null)
+        const rate = await stand.sum(LIVE_RATE).catch(() => null)
         say(`siege: ${clock(elapsed)} of ${clock(opts.duration.seconds)}, ${clock(Math.max(0, opts.duration.seconds - elapsed))} left; nginx answers ${rate === null ? '?' : rate.toFixed(1)} requests/s (Prometheus)`)
       },
     })
@@ -144,19 +167,26 @@ async function main() {
     // The last requests reach the counters at the next scrape; both queries are evaluated at a whole
     // second after it (the console page takes its moment in whole seconds, and the screenshots must
     // show the very values of results.json).
-    const evaluatedAt = Math.ceil(await step('waiting for the scrape after the last request', () => waitForScrapeAfter(prometheus, end.getTime() / 1000 + 2)))
+    const evaluatedAt = Math.ceil(await step('waiting for the scrape after the last request', () => stand.waitForScrapeAfter(end.getTime() / 1000 + 2)))
     const windowFrom = evaluatedAt - WINDOW_SECONDS
-    const [p99, requestsByStatus, endCounters, windowStartCounters, p99ByHost, requestsByHost, endByHost, windowStartByHost] = await Promise.all([
-      scalarQuery(prometheus, QUERIES.p99, evaluatedAt),
-      byLabel(prometheus, QUERIES.requests_by_status, 'status', evaluatedAt),
-      byLabel(prometheus, RAW_COUNTERS, 'status', evaluatedAt),
-      byLabel(prometheus, RAW_COUNTERS, 'status', windowFrom),
-      byLabel(prometheus, BY_INSTANCE.p99, 'instance', evaluatedAt),
-      byInstanceAndLabel(prometheus, BY_INSTANCE.requests_by_status, 'status', evaluatedAt),
-      byInstanceAndLabel(prometheus, BY_INSTANCE.raw_counters, 'status', evaluatedAt),
-      byInstanceAndLabel(prometheus, BY_INSTANCE.raw_counters, 'status', windowFrom),
+    const [p99, requestsByStatus, endCounters, windowStartCounters, p99ByHost, requestsByHost, endByHost, windowStartByHost, shardAnswers] = await Promise.all([
+      stand.p99(QUERIES.p99, evaluatedAt),
+      stand.byLabel(QUERIES.requests_by_status, 'status', evaluatedAt),
+      stand.byLabel(RAW_COUNTERS, 'status', evaluatedAt),
+      stand.byLabel(RAW_COUNTERS, 'status', windowFrom),
+      stand.byLabel(BY_INSTANCE.p99, 'instance', evaluatedAt),
+      stand.byInstanceAndLabel(BY_INSTANCE.requests_by_status, 'status', evaluatedAt),
+      stand.byInstanceAndLabel(BY_INSTANCE.raw_counters, 'status', evaluatedAt),
+      stand.byInstanceAndLabel(BY_INSTANCE.raw_counters, 'status', windowFrom),
+      eachShardsAnswers(shards, evaluatedAt),
     ])
     if (p99 === null) throw new Error(`Prometheus has no answer to ${QUERIES.p99} at ${new Date(evaluatedAt * 1000).toISOString()}`)
+    const global = victoriametrics
+      ? await step('waiting for VictoriaMetrics to hold the run, then asking it the same questions', async () => {
+        await waitUntilWritten(victoriametrics, evaluatedAt)
+        return globalAnswers(victoriametrics, { queries: QUERIES, rawCounters: RAW_COUNTERS, evaluatedAt, windowFrom })
+      })
+      : null
 
     // Without an inventory (--target and --prometheus alone) nginx's log and the exporter cannot be reached
     const notChecked = []
@@ -190,7 +220,7 @@ async function main() {
     const results = {
       target: targets[0],
       targets,
-      prometheus,
+      prometheus: shards.map((shard) => shard.url).join(', '),
       load: { duration: opts.duration.text, duration_seconds: opts.duration.seconds, concurrency: opts.concurrency, delay_seconds: DELAY_SECONDS, urls: urls.map((u) => u.siegeLine), user_agent: userAgent },
       window: {
         start: start.toISOString(), // siege's first request; the run's counter delta starts just before it
@@ -229,6 +259,10 @@ async function main() {
       siege_accounting: reconcileWithSiege({ exact: exactRequests, siege, concurrency: opts.concurrency }),
       // each nginx host's share: PromQL by instance beside the exact values from that host's own log
       per_host: perHost,
+      // each Prometheus: the hosts it scrapes, its own answers over them, what it costs (one entry: the whole stand)
+      prometheus_shards: shardAnswers,
+      // the global view, where there is one: the same questions asked of VictoriaMetrics
+      victoriametrics: global && globalView(global, { exactP99, windowRequests, p99, requestsByStatus }),
       exporter_source: opts.exporterUrl ?? (inventory ? `${inventory.nginx[0].name} (${inventory.nginx[0].address}), from 127.0.0.1` : null),
       screenshots: null, // taken after this is first written
       not_checked: notChecked,
@@ -247,7 +281,7 @@ async function main() {
     await pointLatestAt(opts.out, stamp)
 
     const reportBegan = Date.now()
-    results.screenshots = await step('screenshots of Prometheus showing both queries', () => takeScreenshots(prometheus, evaluatedAt, dir))
+    results.screenshots = await step('screenshots of Prometheus showing both queries', () => takeScreenshots(shardAnswers, evaluatedAt, dir))
     for (const [name, shot] of Object.entries(results.screenshots)) {
       if (shot.error) results.report_failures.push(`the screenshot ${name}: ${shot.error}`)
     }
@@ -269,6 +303,12 @@ async function main() {
     for (const [name, h] of Object.entries(perHost ?? {})) {
       say(`${name}: p99 PromQL ${h.p99_seconds?.toFixed(4) ?? '?'} s, exact ${h.exact_p99_seconds?.toFixed(4) ?? '?'} s; this run: counter delta ${format(h.exact_requests_by_status)}, its log ${format(h.logged_requests_by_status)}`)
     }
+    if (!stand.single) {
+      for (const shard of shardAnswers) say(`${shard.name} scrapes ${shard.av_exporter_instances.join(', ') || 'no av-exporter'}: its p99 ${shard.p99_seconds?.toFixed(4) ?? '-'} s, its increase ${format(shard.requests_by_status, 1)}`)
+      say(`all shards merged: p99 ${p99.toFixed(4)} s from the summed bucket rates, increase ${format(requestsByStatus, 1)}`)
+    }
+    const vm = results.victoriametrics
+    if (vm) say(`VictoriaMetrics: p99 ${vm.p99_seconds?.toFixed(4) ?? '-'} s (${exactP99 === null ? 'no exact p99' : `${(vm.p99_relative_error * 100).toFixed(2)} % from the exact one`}), increase ${format(vm.requests_by_status, 1)}`)
     say(`this run: counter delta ${format(exactRequests)} = ${results.exact_requests_total}; siege counted ${siege.transactions} + ${siege.failed_transactions} failed, ${results.siege_accounting.cut_off_total} cut off at the end`)
     say(`took ${clock(timings.total_seconds)} (warm-up ${timings.warm_up_seconds.toFixed(0)} s, siege ${timings.siege_seconds.toFixed(0)} s, the rest ${(timings.total_seconds - timings.warm_up_seconds - timings.siege_seconds).toFixed(0)} s)`)
     say(`report: ${path.relative(process.cwd(), dir) || dir}/summary.md (also ${path.relative(process.cwd(), `${opts.out}/latest`)})`)
@@ -278,6 +318,8 @@ async function main() {
       ...(results.logged_requests_by_status === null || sameCounts(exactRequests, results.logged_requests_by_status) ? [] : [`the counters grew by ${format(exactRequests)}, nginx logged ${format(results.logged_requests_by_status)} for this run`]),
       ...Object.entries(perHost ?? {}).filter(([, h]) => !sameCounts(h.exact_requests_by_status, h.logged_requests_by_status))
         .map(([name, h]) => `${name}: the counters grew by ${format(h.exact_requests_by_status)}, its log has ${format(h.logged_requests_by_status)} for this run`),
+      ...(vm && vm.p99_within_bound === false ? [`VictoriaMetrics' p99 ${vm.p99_seconds} s is more than max(5 %, 1 ms) from the exact ${exactP99} s`] : []),
+      ...(vm && vm.p99_seconds === null ? ['VictoriaMetrics has no answer to the p99 query'] : []),
       ...results.siege_accounting.problems,
       ...results.report_failures,
     ]
@@ -289,22 +331,85 @@ async function main() {
 
 const NO_INVENTORY = "no inventory: nginx's log and av-exporter are read over SSH from the inventory's nginx hosts (--inventory FILE)"
 
-/** Both screenshots; each is { queryVisible, shownSeries, url } or { error }: a failure is reported, not thrown. */
-async function takeScreenshots(prometheus, evaluatedAt, dir) {
-  const shots = { p99: [QUERIES.p99, 'p99.png'], status_codes: [QUERIES.requests_by_status, 'status-codes.png'] }
+/**
+ * Both screenshots of every shard (p99.png and status-codes.png with one Prometheus; p99-<shard>.png and so
+ * on with several), keyed like their files without .png; each is { shard, file, queryVisible, shownSeries,
+ * url } or { shard, file, error }: a failure is reported, not thrown.
+ */
+async function takeScreenshots(shards, evaluatedAt, dir) {
+  const kinds = { p99: [QUERIES.p99, 'p99'], status_codes: [QUERIES.requests_by_status, 'status-codes'] }
+  const planned = shards.flatMap((shard) => Object.entries(kinds).map(([kind, [query, file]]) => {
+    const suffix = shards.length === 1 ? '' : `-${shard.name}`
+    return { key: `${kind}${suffix}`, shard, query, file: `${file}${suffix}.png` }
+  }))
+  const taken = {}
   let browser = null
   try {
-    const graphPage = await findGraphPage(prometheus)
     browser = await launchBrowser()
-    const taken = {}
-    for (const [name, [query, file]] of Object.entries(shots)) {
-      taken[name] = await screenshotQuery(browser, graphPage, query, evaluatedAt, `${dir}/${file}`).catch((error) => ({ error: firstLine(error.message) }))
+    for (const { key, shard, query, file } of planned) {
+      const graphPage = await findGraphPage(shard.url).catch((error) => ({ error }))
+      const shot = graphPage.error ? Promise.reject(graphPage.error) : screenshotQuery(browser, graphPage, query, evaluatedAt, `${dir}/${file}`)
+      taken[key] = await shot.then((result) => ({ shard: shard.name, file, ...result }), (error) => ({ shard: shard.name, file, error: firstLine(error.message) }))
     }
-    return taken
   } catch (error) {
-    return Object.fromEntries(Object.keys(shots).map((name) => [name, { error: firstLine(error.message) }]))
+    for (const { key, shard, file } of planned) taken[key] ??= { shard: shard.name, file, error: firstLine(error.message) }
   } finally {
     await browser?.close()
+  }
+  return taken
+}
+
+/**
+ * Each shard's own view, at `evaluatedAt`: the av-exporter instances it scrapes, its answers to both
+ * questions over them (what its screenshots show), and what it costs: samples ingested per second, head
+ * series, CPU seconds per second and per scrape, resident memory.
+ */
+async function eachShardsAnswers(shards, evaluatedAt) {
+  const value = (shard, query) => scalarQuery(shard.url, query, evaluatedAt)
+  return Promise.all(shards.map(async (shard) => {
+    const [instances, p99Seconds, requestsByStatus, samplesPerSecond, headSeries, cpuPerSecond, scrapesPerSecond, residentBytes] = await Promise.all([
+      byLabel(shard.url, 'up{job="av_exporter"}', 'instance', evaluatedAt).then(Object.keys),
+      value(shard, QUERIES.p99),
+      byLabel(shard.url, QUERIES.requests_by_status, 'status', evaluatedAt),
+      value(shard, 'sum(rate(prometheus_tsdb_head_samples_appended_total[1m]))'),
+      value(shard, 'sum(prometheus_tsdb_head_series)'),
+      value(shard, 'sum(rate(process_cpu_seconds_total{job="prometheus"}[1m]))'),
+      value(shard, 'sum(rate(prometheus_target_interval_length_seconds_count[1m]))'),
+      value(shard, 'sum(process_resident_memory_bytes{job="prometheus"})'),
+    ])
+    return {
+      name: shard.name,
+      url: shard.url,
+      av_exporter_instances: instances,
+      p99_seconds: p99Seconds,
+      requests_by_status: requestsByStatus,
+      costs: {
+        samples_per_second: samplesPerSecond,
+        head_series: headSeries,
+        cpu_seconds_per_second: cpuPerSecond,
+        scrapes_per_second: scrapesPerSecond,
+        cpu_seconds_per_scrape: cpuPerSecond !== null && scrapesPerSecond ? cpuPerSecond / scrapesPerSecond : null,
+        resident_bytes: residentBytes,
+      },
+    }
+  }))
+}
+
+/** VictoriaMetrics' answers beside the exact ones and Prometheus' own (the contract: p99_seconds, requests_by_status). */
+function globalView(global, { exactP99, windowRequests, p99, requestsByStatus }) {
+  const statuses = Object.keys(global.requests_by_status)
+  return {
+    url: global.url,
+    p99_seconds: global.p99_seconds,
+    requests_by_status: global.requests_by_status,
+    window_requests_by_status: counterDelta(global.window_start_counters, global.end_counters),
+    p99_relative_error: exactP99 === null ? null : relativeError(global.p99_seconds, exactP99),
+    p99_within_bound: exactP99 === null ? null : withinP99Bound(global.p99_seconds, exactP99),
+    requests_by_status_relative_error: Object.fromEntries(statuses.map((s) => [s, relativeError(global.requests_by_status[s], windowRequests[s] ?? 0)])),
+    vs_prometheus: {
+      p99_relative: relativeError(global.p99_seconds, p99),
+      requests_by_status_relative: Object.fromEntries(statuses.map((s) => [s, relativeError(global.requests_by_status[s], requestsByStatus[s] ?? 0)])),
+    },
   }
 }
 

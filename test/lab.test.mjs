@@ -7,7 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { hostSourcesFile, parseDeb822Sources, parseOneLineSources, parseOsRelease, pickDebianSources, repository } from '../scripts/lab/apt-sources.mjs';
+import { inventoryDocument } from '../scripts/lab/inventory.mjs';
 import { planHosts } from '../scripts/lab/layout.mjs';
+import { parse as parseYaml } from 'yaml';
 import { ROOT } from './support/ansible.mjs';
 
 describe("the lab's apt sources", () => {
@@ -90,6 +92,26 @@ describe("the lab's hosts", () => {
       'prom1/prometheus/10.77.0.10/bookworm', 'web1/nginx/10.77.0.21/bookworm', 'web2/nginx/10.77.0.22/bookworm', 'web3/nginx/10.77.0.23/bookworm',
     ]);
     assert.ok(hosts.every((h) => !['prometheus', 'nginx', 'all'].includes(h.name)));
+  });
+
+  test('several Prometheus hosts and a VictoriaMetrics host get their own names and addresses', () => {
+    const hosts = planHosts({ nginx: 3, prometheus: 2, victoriametrics: true, release: 'trixie' });
+    assert.deepEqual(hosts.map((h) => `${h.name}/${h.group}/${h.address}`), [
+      'prom1/prometheus/10.77.0.10', 'prom2/prometheus/10.77.0.11',
+      'web1/nginx/10.77.0.21', 'web2/nginx/10.77.0.22', 'web3/nginx/10.77.0.23',
+      'vm1/victoriametrics/10.77.0.50',
+    ]);
+    assert.equal(new Set(hosts.map((h) => h.address)).size, hosts.length);
+    assert.ok(hosts.every((h) => !['prometheus', 'nginx', 'victoriametrics', 'all'].includes(h.name)));
+  });
+
+  test('the inventory has a victoriametrics group only when the lab has that host', () => {
+    const without = parseYaml(inventoryDocument(planHosts({ nginx: 1, release: 'trixie' })));
+    assert.deepEqual(Object.keys(without.all.children), ['prometheus', 'nginx']);
+    const withVm = parseYaml(inventoryDocument(planHosts({ nginx: 1, prometheus: 2, victoriametrics: true, release: 'trixie' })));
+    assert.deepEqual(Object.keys(withVm.all.children), ['prometheus', 'nginx', 'victoriametrics']);
+    assert.deepEqual(Object.keys(withVm.all.children.prometheus.hosts), ['prom1', 'prom2']);
+    assert.deepEqual(withVm.all.children.victoriametrics.hosts, { vm1: { ansible_host: '10.77.0.50' } });
   });
 });
 

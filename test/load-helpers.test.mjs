@@ -8,6 +8,7 @@ import { counterDelta, exactQuantile, logLinesByStatus, reconcileWithSiege, requ
 import { readInventory, splitShellWords, sshArguments, standUrls, sudoPrefix } from '../scripts/lib/inventory.mjs';
 import { execFileSync } from 'node:child_process';
 import { accessLogPath, exporterLocalUrl, LOG_SINCE_SCRIPT } from '../scripts/lib/nginx-hosts.mjs';
+import { addUp, histogramQuantile } from '../scripts/lib/shards.mjs';
 import { summaryMarkdown } from '../scripts/lib/summary.mjs';
 import { baseUrl, parseDuration, parseOptions, parseUrlList, readUrlList } from '../scripts/lib/options.mjs';
 import { parseSiegeOutput, SIEGE_RC, siegeArguments, siegeCountsAsFailed } from '../scripts/lib/siege.mjs';
@@ -271,13 +272,18 @@ describe('inventory, read through ansible-inventory', () => {
   });
 
   test("the stand's URLs: nginx on every nginx host and Prometheus, at their hosts' shared ports, IPv6 in brackets", () => {
-    const host = (address, vars) => ({ address, vars });
-    assert.deepEqual(standUrls({ nginx: [host('10.0.0.21', { stand_nginx_port: 80 })], prometheus: [host('10.0.0.10', { stand_prometheus_port: 9090 })] }),
-      { targets: ['http://10.0.0.21/'], prometheus: 'http://10.0.0.10:9090/' });
+    const host = (name, address, vars) => ({ name, address, vars });
+    assert.deepEqual(standUrls({ nginx: [host('web1', '10.0.0.21', { stand_nginx_port: 80 })], prometheus: [host('prom1', '10.0.0.10', { stand_prometheus_port: 9090 })], victoriametrics: [] }),
+      { targets: ['http://10.0.0.21/'], prometheus: [{ name: 'prom1', url: 'http://10.0.0.10:9090/' }], victoriametrics: null });
     assert.deepEqual(standUrls({
-      nginx: [host('web', { stand_nginx_port: 8080 }), host('fd00::22', { stand_nginx_port: 80 })],
-      prometheus: [host('fd00::10', { stand_prometheus_port: 9091 })],
-    }), { targets: ['http://web:8080/', 'http://[fd00::22]/'], prometheus: 'http://[fd00::10]:9091/' });
+      nginx: [host('web1', 'web', { stand_nginx_port: 8080 }), host('web2', 'fd00::22', { stand_nginx_port: 80 })],
+      prometheus: [host('prom1', 'fd00::10', { stand_prometheus_port: 9091 }), host('prom2', '10.0.0.11', { stand_prometheus_port: 9090 })],
+      victoriametrics: [host('vm1', 'fd00::50', { stand_victoriametrics_port: 8428 })],
+    }), {
+      targets: ['http://web:8080/', 'http://[fd00::22]/'],
+      prometheus: [{ name: 'prom1', url: 'http://[fd00::10]:9091/' }, { name: 'prom2', url: 'http://10.0.0.11:9090/' }],
+      victoriametrics: 'http://[fd00::50]:8428/',
+    });
   });
 });
 
@@ -398,5 +404,44 @@ describe('summary.md', () => {
     assert.match(md, /nginx's log could not be read to compare it/);
     assert.match(md, /exporter-metrics\.txt was not written/);
     assert.doesNotMatch(md, /undefined|NaN|\*\*outside\*\*/);
+  });
+});
+
+describe('several Prometheus shards, merged', () => {
+  // two shards' buckets (cumulative, by le), as `sum by (le) (rate(..._bucket[5m]))` answers on each
+  const shardA = { 0.005: 10, 0.01: 40, 0.05: 90, 0.1: 99, 0.5: 100, '+Inf': 100 };
+  const shardB = { 0.005: 0, 0.01: 5, 0.05: 20, 0.1: 60, 0.5: 190, '+Inf': 200 };
+
+  test('counts add up status by status; a status on one shard only is kept', () => {
+    assert.deepEqual(addUp([{ 200: 5, 404: 1 }, { 200: 7, 500: 2 }, {}]), { 200: 12, 404: 1, 500: 2 });
+  });
+
+  test('histogram_quantile over the summed buckets equals what promtool computes over both shards together', async () => {
+    const cases = [
+      ['the p99 of both', 0.99, addUp([shardA, shardB])],
+      ['the median of both', 0.5, addUp([shardA, shardB])],
+      ['the p99 of one, in its first bucket', 0.05, shardA],
+      ['a rank in the +Inf bucket answers the highest finite bound', 0.999, { 0.1: 1, 1: 998, '+Inf': 1000 }],
+    ];
+    const dir = mkdtempSync(`${tmpdir()}/quantile-`);
+    const series = (name, buckets) => Object.entries(buckets).map(([le, n]) => ({ series: `${name}{le="${le}"}`, values: String(n) }));
+    const tests = cases.map(([, q, buckets], i) => {
+      const expected = histogramQuantile(q, buckets);
+      assert.ok(Number.isFinite(expected), `case ${i}: ${expected}`);
+      return {
+        interval: '1m',
+        input_series: series(`h${i}_bucket`, buckets),
+        promql_expr_test: [{ expr: `histogram_quantile(${q}, sum by (le) (h${i}_bucket))`, eval_time: '0m', exp_samples: [{ labels: '{}', value: expected }] }],
+      };
+    });
+    writeFileSync(`${dir}/rules.yml`, 'groups: []\n');
+    writeFileSync(`${dir}/test.yml`, JSON.stringify({ rule_files: ['rules.yml'], tests }));
+    assert.match(execFileSync('promtool', ['test', 'rules', `${dir}/test.yml`], { encoding: 'utf8' }), /SUCCESS/);
+  });
+
+  test('histogram_quantile has no answer where Prometheus answers NaN', () => {
+    assert.equal(histogramQuantile(0.99, { 0.1: 0, '+Inf': 0 }), null);
+    assert.equal(histogramQuantile(0.99, { 0.1: 5, 1: 9 }), null); // no +Inf bucket
+    assert.equal(histogramQuantile(0.99, { '+Inf': 9 }), null);
   });
 });

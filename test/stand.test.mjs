@@ -1,8 +1,10 @@
 // The stand end to end on the local lab, once on Debian 13 hosts (the default) and once on Debian 12 hosts,
 // each time with two nginx hosts set up like cloud VMs (a sudo user, no root login, logrotate): check mode on
 // fresh hosts, provisioning beside a foreign nftables table, idempotence, every service, target and firewall
-// rule, and a load run during which logrotate rotates nginx's log. Each phase prints how long it took; the
-// lab is taken down at the end whatever happened.
+// rule, and a load run during which logrotate rotates nginx's log. Then once past one Prometheus: three
+// nginx hosts, two Prometheus shards and VictoriaMetrics, the load over all of them, and the global view's
+// answers against the exact ones. Each phase prints how long it took; the lab is taken down at the end
+// whatever happened.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -18,7 +20,7 @@ import {
   checkEveryHostProvisioned, checkFirewall, checkIdempotent, checkNoWarnings, checkServicesActive, checkTargetsUp, onHosts,
   promValue, standHosts,
 } from './e2e/stand-checks.mjs';
-import { checkReport } from './e2e/report-checks.mjs';
+import { checkReport, checkShardsAndGlobalView } from './e2e/report-checks.mjs';
 
 const INVENTORY = 'inventory/lab/hosts.yml';
 const NGINX_HOSTS = 2;
@@ -256,7 +258,50 @@ function standScenario(release, { alsoTrixieControl = false, alsoWithoutInventor
   });
 }
 
-describe('the stand, end to end on the local lab', { timeout: 80 * 60_000 }, () => {
+/** Three nginx hosts, two Prometheus shards, VictoriaMetrics: sharded scraping and the global view. */
+function shardedScenario(release) {
+  const label = `${release}, 3 nginx hosts, 2 Prometheus shards, VictoriaMetrics`;
+  const shape = { nginx: 3, prometheus: 2 };
+  phase(label, 'lab up with fresh hosts', [], async () => {
+    await run('npx', ['zx', 'scripts/lab.mjs', 'down']);
+    await run('npx', ['zx', 'scripts/lab.mjs', 'up', '--release', release, '--nginx', String(shape.nginx), '--prometheus', String(shape.prometheus), '--victoriametrics']);
+    const { prometheus, nginx, victoriametrics } = await standHosts(INVENTORY);
+    assert.deepEqual([prometheus.length, nginx.length, victoriametrics.length], [shape.prometheus, shape.nginx, 1]);
+  });
+
+  phase(label, 'first provisioning reaches every member of every group', ['lab up with fresh hosts'], async () => {
+    await checkEveryHostProvisioned(await playbook(), INVENTORY);
+  });
+
+  phase(label, 'second provisioning changes nothing', ['first provisioning reaches every member of every group'], async () => {
+    checkIdempotent(await playbook());
+  });
+
+  phase(label, 'every service is active on every host', ['first provisioning reaches every member of every group'], () => checkServicesActive(INVENTORY));
+
+  phase(label, 'every target is scraped by exactly one shard, and is up', ['first provisioning reaches every member of every group'], async () => {
+    const split = await checkTargetsUp(INVENTORY);
+    console.log(`# av-exporter targets by shard: ${JSON.stringify(split)}`);
+    assert.ok(Object.values(split).every((instances) => instances.length > 0), `a shard scrapes no nginx host: ${JSON.stringify(split)}`);
+  });
+
+  phase(label, 'exporter ports answer only the Prometheus hosts, Prometheus and VictoriaMetrics answer the control machine', ['first provisioning reaches every member of every group'], () => checkFirewall(INVENTORY));
+
+  phase(label, 'a 60 s load run over every nginx host: exact per host and stand-wide, the global view within the bounds', ['every target is scraped by exactly one shard, and is up'], async () => {
+    await run('npx', ['zx', 'scripts/load.mjs', '--duration', '60s']);
+    const { prometheus, nginx } = await standHosts(INVENTORY);
+    const results = await checkReport(`${ROOT}report/latest`, { nginxHosts: nginx.map((h) => h.name) });
+    checkShardsAndGlobalView(results, { nginxHosts: nginx.map((h) => h.name), shardNames: prometheus.map((h) => h.name) });
+    const vm = results.victoriametrics;
+    console.log(`# p99: exact ${results.exact_p99_seconds} s, Prometheus shards merged ${results.p99_seconds} s, VictoriaMetrics ${vm.p99_seconds} s`);
+    console.log(`# per status, window exact / Prometheus / VictoriaMetrics: ${Object.keys(results.window_requests_by_status).map((s) => `${s} ${results.window_requests_by_status[s]}/${results.requests_by_status[s]?.toFixed(1)}/${vm.requests_by_status[s]?.toFixed(1)}`).join(', ')}`);
+    for (const shard of results.prometheus_shards) console.log(`# ${shard.name}: ${JSON.stringify(shard.costs)}`);
+  });
+
+  phase(label, 'lab down', ['lab up with fresh hosts'], () => run('npx', ['zx', 'scripts/lab.mjs', 'down']));
+}
+
+describe('the stand, end to end on the local lab', { timeout: 85 * 60_000 }, () => {
   after(async () => {
     // always leave the machine as it was; the last phase checks that this really removes everything
     await run('npx', ['zx', 'scripts/lab.mjs', 'down']).catch((error) => console.error(error.message));
@@ -266,4 +311,5 @@ describe('the stand, end to end on the local lab', { timeout: 80 * 60_000 }, () 
 
   standScenario('trixie', { alsoTrixieControl: true });
   standScenario('bookworm', { alsoWithoutInventory: true });
+  shardedScenario('trixie');
 });

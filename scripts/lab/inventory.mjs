@@ -15,7 +15,11 @@ export function inventoryDocument(hosts) {
         ansible_ssh_common_args: `-o UserKnownHostsFile=${paths.knownHosts} -o StrictHostKeyChecking=yes`,
         ansible_python_interpreter: '/usr/bin/python3',
       },
-      children: { prometheus: { hosts: group('prometheus') }, nginx: { hosts: group('nginx') } },
+      children: {
+        prometheus: { hosts: group('prometheus') },
+        nginx: { hosts: group('nginx') },
+        ...(hosts.some((h) => h.group === 'victoriametrics') ? { victoriametrics: { hosts: group('victoriametrics') } } : {}),
+      },
     },
   });
   inventory.commentBefore = ' The local lab: written by `npx zx scripts/lab.mjs up`, removed by `down`. Do not edit.';

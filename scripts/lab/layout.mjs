@@ -18,6 +18,7 @@ export const BRIDGE_ADDRESS = '10.77.0.1';
 export const PROXY_PORT = 3142;
 export const PROXY_URL = `http://${BRIDGE_ADDRESS}:${PROXY_PORT}`;
 export const MAX_NGINX_HOSTS = 20;
+export const MAX_PROMETHEUS_HOSTS = 9;
 
 export const STATE = path.resolve(process.env.AV_LAB_DIR || '/var/lib/av-lab');
 export const CACHE = path.resolve(process.env.AV_LAB_CACHE || '/var/cache/av-lab');
@@ -43,10 +44,18 @@ export const paths = {
   consoleLog: (name) => `${STATE}/logs/${name}.console.log`,
 };
 
-/** prom1 at .10; web1, web2, ... from .21. Host names never equal group names (Ansible would match the host). */
-export function planHosts({ nginx, release }) {
-  const web = Array.from({ length: nginx }, (_, i) => ({ name: `web${i + 1}`, group: 'nginx', address: `10.77.0.${21 + i}`, release }));
-  return [{ name: 'prom1', group: 'prometheus', address: '10.77.0.10', release }, ...web];
+/**
+ * prom1, prom2, ... from .10; web1, web2, ... from .21; vm1 at .50 when asked for. Host names never equal
+ * group names (Ansible would match the host).
+ */
+export function planHosts({ nginx, prometheus = 1, victoriametrics = false, release }) {
+  const numbered = (count, prefix, group, first) =>
+    Array.from({ length: count }, (_, i) => ({ name: `${prefix}${i + 1}`, group, address: `10.77.0.${first + i}`, release }));
+  return [
+    ...numbered(prometheus, 'prom', 'prometheus', 10),
+    ...numbered(nginx, 'web', 'nginx', 21),
+    ...numbered(victoriametrics ? 1 : 0, 'vm', 'victoriametrics', 50),
+  ];
 }
 
 // ---- ownership: `down` removes only what `up` made

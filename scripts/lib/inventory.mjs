@@ -43,15 +43,20 @@ export function readInventory(file, list = listInventory(file)) {
   const inventory = { prometheus: [...new Set(members('prometheus'))].map(host), nginx: [...new Set(members('nginx'))].map(host) }
   const empty = Object.keys(inventory).filter((group) => inventory[group].length === 0)
   if (empty.length > 0) throw new Error(`the inventory ${file} has no hosts in group ${empty.join(' and ')}`)
+  inventory.victoriametrics = [...new Set(members('victoriametrics'))].map(host) // optional: the global view
   return inventory
 }
 
-/** The stand's URLs: nginx on every nginx host (`targets`, in inventory order), Prometheus on the first Prometheus host. */
+/**
+ * The stand's URLs: nginx on every nginx host (`targets`, in inventory order), every Prometheus shard
+ * (`prometheus`: [{ name, url }]), and VictoriaMetrics on its host (null without one).
+ */
 export function standUrls(inventory) {
-  const [prometheus] = inventory.prometheus
+  const [victoriametrics] = inventory.victoriametrics ?? []
   return {
     targets: inventory.nginx.map(nginxUrl),
-    prometheus: `http://${urlHost(prometheus.address)}:${Number(prometheus.vars.stand_prometheus_port)}/`,
+    prometheus: inventory.prometheus.map((host) => ({ name: host.name, url: `http://${urlHost(host.address)}:${Number(host.vars.stand_prometheus_port)}/` })),
+    victoriametrics: victoriametrics ? `http://${urlHost(victoriametrics.address)}:${Number(victoriametrics.vars.stand_victoriametrics_port)}/` : null,
   }
 }
 

@@ -3,13 +3,14 @@ import { readFileSync } from 'node:fs'
 import path from 'node:path'
 
 export const USAGE = `usage: npx zx scripts/load.mjs [--duration 5m] [--concurrency 10] [--urls FILE]
-                         [--inventory FILE] [--target URL] [--prometheus URL] [--out DIR]
+                         [--inventory FILE] [--target URL] [--prometheus URL] [--victoriametrics URL] [--out DIR]
   --duration     how long siege runs: 60s, 5m, 1h (default 5m, as the assignment asks)
   --concurrency  siege's simulated users, 1 to 500 (default 10)
   --urls         URL paths, one per line, relative to the target (default scripts/urls.txt)
   --inventory    Ansible inventory with groups prometheus and nginx (default inventory/lab/hosts.yml)
   --target       nginx base URL; give it once per host to spread the load (default: every nginx host)
-  --prometheus   Prometheus base URL (default http://<first prometheus host>:9090/)
+  --prometheus   Prometheus base URL; give it once per shard (default: every prometheus host)
+  --victoriametrics  VictoriaMetrics base URL, the global view (default: the victoriametrics host, if any)
   --out          where reports go (default report/)
   --help         this text
 --target and --prometheus without --inventory: no inventory is read, so the access log and the exporter's
@@ -18,7 +19,8 @@ metrics cannot be read over SSH; the report says which checks it could not make.
 // Not in the usage: for a stand on this machine (no SSH), as the tests and development use it.
 //   --access-log FILE    read nginx's JSON access log here instead of over SSH
 //   --exporter-url URL   av-exporter's /metrics here instead of over SSH on the nginx host
-const FLAGS = ['duration', 'concurrency', 'urls', 'inventory', 'target', 'prometheus', 'out', 'help', 'access-log', 'exporter-url']
+const FLAGS = ['duration', 'concurrency', 'urls', 'inventory', 'target', 'prometheus', 'victoriametrics', 'out', 'help', 'access-log', 'exporter-url']
+const REPEATABLE = ['target', 'prometheus']
 
 export class UsageError extends Error {}
 
@@ -34,7 +36,7 @@ export function parseOptions(argv, root) {
   }
   for (const flag of FLAGS.filter((f) => f !== 'help')) {
     if (argv[flag] === true || argv[flag] === '') throw new UsageError(`--${flag} needs a value`)
-    if (Array.isArray(argv[flag]) && flag !== 'target') throw new UsageError(`--${flag} given more than once`)
+    if (Array.isArray(argv[flag]) && !REPEATABLE.includes(flag)) throw new UsageError(`--${flag} given more than once`)
     if (Array.isArray(argv[flag]) && argv[flag].some((value) => value === true || value === '')) throw new UsageError(`--${flag} needs a value`)
   }
   const local = (flag) => (argv[flag] === undefined ? null : path.resolve(String(argv[flag])))
@@ -46,7 +48,10 @@ export function parseOptions(argv, root) {
     inventoryFile: path.resolve(String(argv.inventory ?? `${root}/inventory/lab/hosts.yml`)),
     inventoryGiven: argv.inventory !== undefined,
     targets: argv.target === undefined ? null : [...new Set([argv.target].flat().map((t) => baseUrl(String(t), '--target')))],
-    prometheus: argv.prometheus === undefined ? null : baseUrl(String(argv.prometheus), '--prometheus'),
+    // each shard named by its URL's host, as the inventory would name it by its host name
+    prometheus: argv.prometheus === undefined ? null
+      : [...new Set([argv.prometheus].flat().map((p) => baseUrl(String(p), '--prometheus')))].map((url) => ({ name: new URL(url).host, url })),
+    victoriametrics: argv.victoriametrics === undefined ? null : baseUrl(String(argv.victoriametrics), '--victoriametrics'),
     out: path.resolve(String(argv.out ?? `${root}/report`)),
     accessLog: local('access-log'),
     exporterUrl: argv['exporter-url'] === undefined ? null : new URL('metrics', baseUrl(String(argv['exporter-url']), '--exporter-url')).href,

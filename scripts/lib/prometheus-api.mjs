@@ -1,26 +1,29 @@
-// The few calls to Prometheus' HTTP API the load script makes.
+// The few calls to Prometheus' HTTP API the load script makes (VictoriaMetrics answers the same API).
+// `engine`: { name, params } for another engine than Prometheus: its name in errors, extra query parameters.
+const PROMETHEUS = { name: 'Prometheus', params: {} }
 
 /** The result vector of an instant query at `timeSeconds` (now when undefined). */
-export async function instantQuery(base, query, timeSeconds) {
+export async function instantQuery(base, query, timeSeconds, engine = PROMETHEUS) {
   const url = new URL('api/v1/query', base)
   url.searchParams.set('query', query)
   if (timeSeconds !== undefined) url.searchParams.set('time', String(timeSeconds))
+  for (const [key, value] of Object.entries(engine.params)) url.searchParams.set(key, value)
   let response
   try {
     response = await fetch(url, { signal: AbortSignal.timeout(30_000) })
   } catch (error) {
-    throw new Error(`Prometheus does not answer at ${base} (${error.cause?.code ?? error.name}): is it running on its host?`)
+    throw new Error(`${engine.name} does not answer at ${base} (${error.cause?.code ?? error.name}): is it running on its host?`)
   }
   const body = await response.json().catch(() => null)
   if (!response.ok || body?.status !== 'success') {
-    throw new Error(`Prometheus could not evaluate ${query} (HTTP ${response.status}): ${body?.error ?? 'no JSON answer'}`)
+    throw new Error(`${engine.name} could not evaluate ${query} (HTTP ${response.status}): ${body?.error ?? 'no JSON answer'}`)
   }
   return body.data.result
 }
 
 /** The single value of a query, or null when it has no result. */
-export async function scalarQuery(base, query, timeSeconds) {
-  const [first] = await instantQuery(base, query, timeSeconds)
+export async function scalarQuery(base, query, timeSeconds, engine = PROMETHEUS) {
+  const [first] = await instantQuery(base, query, timeSeconds, engine)
   return first ? Number(first.value[1]) : null
 }
 
@@ -36,8 +39,8 @@ export async function byInstanceAndLabel(base, query, label, timeSeconds) {
 }
 
 /** { [label value]: number } of a query that returns one series per value of `label`. */
-export async function byLabel(base, query, label, timeSeconds) {
-  const result = await instantQuery(base, query, timeSeconds)
+export async function byLabel(base, query, label, timeSeconds, engine = PROMETHEUS) {
+  const result = await instantQuery(base, query, timeSeconds, engine)
   return Object.fromEntries(result.map((series) => [series.metric[label], Number(series.value[1])]).sort(([a], [b]) => a.localeCompare(b)))
 }
 

@@ -28,7 +28,7 @@ export function summaryMarkdown(r) {
     : ''
   const failures = r.report_failures ?? []
   const notChecked = r.not_checked ?? []
-  const image = (shot, file, alt) => (shot?.error ? `**The screenshot ${file} failed:** ${shot.error}` : shot ? `![${alt}](${file})` : `(${file}: not taken yet)`)
+  const images = (kind, file, alt) => screenshotsOf(r, kind, file, alt)
   return `# Prometheus + exporters: load test report / Отчёт о нагрузочном тестировании
 ${failures.length > 0 ? `\n**Not all of this report could be made:**\n${failures.map((f) => `- ${f}`).join('\n')}\n` : ''}${notChecked.length > 0 ? `\n**Not checked:**\n${notChecked.map((n) => `- ${n.what}: ${n.why}`).join('\n')}\n` : ''}
 siege ${r.load.concurrency} users for ${r.load.duration} against ${(r.targets ?? [r.target]).join(', ')} (${r.load.urls.length} URLs at random, up to ${r.load.delay_seconds} s between a user's requests).
@@ -47,7 +47,7 @@ ${r.queries.p99}
 ${r.exact_p99_seconds === null ? '| exact | not checked: nginx\'s log could not be read |' : `| exact: nearest rank over the ${r.exact_p99_sample_count} \`$request_time\` values nginx logged in the same window | ${seconds(r.exact_p99_seconds)} |
 | error | ${ms(r.p99_error_seconds)}, ${pct(r.p99_relative_error)}; bound max(5 %, 1 ms) = ${ms(r.p99_bound_seconds).replace('+', '')}: ${r.p99_within_bound ? 'within' : '**outside**'} |`}
 
-${image(r.screenshots?.p99, 'p99.png', 'p99 in Prometheus')}
+${images('p99', 'p99.png', 'p99 in Prometheus')}
 
 ## 2. Requests per response code over 5 minutes / Количество запросов по кодам ответа за 5 минут
 
@@ -60,7 +60,7 @@ ${r.queries.requests_by_status}
 ${statusRows.join('\n')}
 | all | ${total(r.requests_by_status).toFixed(1)} | ${total(r.window_requests_by_status)} | ${pct(total(r.window_requests_by_status) ? total(r.requests_by_status) / total(r.window_requests_by_status) - 1 : null)} | ${r.exact_requests_total} |
 
-${image(r.screenshots?.status_codes, 'status-codes.png', 'requests per status code in Prometheus')}
+${images('status_codes', 'status-codes.png', 'requests per status code in Prometheus')}
 
 \`increase()\` is the counters' growth between the first and the last sample inside the window, stretched to the
 window's whole length (extrapolated${factor ? `: here ×${factor.toFixed(4)} for every status alike` : ''}), so it is close to the exact count, not equal to it.${bornInWindow}
@@ -81,7 +81,7 @@ Against siege's own tally, class by class:
 siege cancels its ${r.load.concurrency} users where they are when its time is up: each may leave one request that nginx
 logged (as 499 if it had not answered yet) and siege never counted. ${a.problems.length === 0 ? `${a.cut_off_total} such here: all accounted for.` : `**Not accounted for:** ${a.problems.join('; ')}.`}
 
-${perHostSection(r)}## siege
+${perHostSection(r)}${shardsSection(r)}${globalViewSection(r)}## siege
 
 | transactions | failed (5xx) | successful (< 400) | availability | elapsed | rate | mean response | longest |
 | --- | --- | --- | --- | --- | --- | --- | --- |
@@ -93,6 +93,67 @@ it counts nothing by status.
 ## The exporter's metrics / Метрики экспортера
 
 ${r.exporter_source === null ? "exporter-metrics.txt was not written: av-exporter is read over SSH from the inventory's nginx hosts." : (r.report_failures ?? []).some((f) => f.startsWith('exporter-metrics.txt')) ? '**exporter-metrics.txt could not be written** (see above).' : `[exporter-metrics.txt](exporter-metrics.txt): av-exporter's \`/metrics\` on ${r.exporter_source}, read at the end of the run.`}
+`
+}
+
+/**
+ * The screenshots of one kind (p99, status_codes): one with one Prometheus; one per shard with several,
+ * each captioned with the hosts that shard scrapes (its answer covers those alone).
+ */
+function screenshotsOf(r, kind, file, alt) {
+  const shots = Object.entries(r.screenshots ?? {}).filter(([key]) => key === kind || key.startsWith(`${kind}-`)).map(([, shot]) => shot)
+  if (shots.length === 0) return `(${file}: not taken yet)`
+  const shards = Object.fromEntries((r.prometheus_shards ?? []).map((shard) => [shard.name, shard]))
+  return shots.map((shot) => {
+    const name = shot.file ?? file
+    const picture = shot.error ? `**The screenshot ${name} failed:** ${shot.error}` : `![${alt}${shots.length > 1 ? ` ${shot.shard}` : ''}](${name})`
+    return shots.length === 1 ? picture : `${shot.shard}, its share (${shards[shot.shard]?.av_exporter_instances.join(', ') || 'no nginx host'}):\n\n${picture}`
+  }).join('\n\n')
+}
+
+/** With several Prometheus shards: which hosts each scrapes, its own answers, and what it costs. */
+function shardsSection(r) {
+  const shards = r.prometheus_shards ?? []
+  if (shards.length < 2) return ''
+  const rows = shards.map((shard) => {
+    const c = shard.costs
+    const fixed = (value, digits) => (value === null || value === undefined ? '—' : value.toFixed(digits))
+    return `| ${shard.name} | ${shard.av_exporter_instances.join(', ') || '—'} | ${shard.p99_seconds === null ? '—' : seconds(shard.p99_seconds)} | ${total(shard.requests_by_status).toFixed(1)} | ${fixed(c.samples_per_second, 0)} | ${fixed(c.head_series, 0)} | ${fixed(c.cpu_seconds_per_scrape === null ? null : c.cpu_seconds_per_scrape * 1000, 2)} ms | ${fixed(c.resident_bytes / 2 ** 20, 0)} MiB |`
+  })
+  return `## Prometheus shards / Шарды Prometheus
+
+Each nginx host is scraped by exactly one shard (\`hashmod\` of its \`instance\` label); each shard answers for
+its own hosts, and the answers above merge them: the counts summed, the p99 from the shards' bucket rates
+summed by \`le\`, as one Prometheus over all hosts would compute it.
+
+| shard | av-exporter hosts | its p99 | its increase, all statuses | samples/s | head series | CPU per scrape | RSS |
+| --- | --- | --- | --- | --- | --- | --- | --- |
+${rows.join('\n')}
+
+`
+}
+
+/** VictoriaMetrics, the global view: the same two questions over every shard, beside the exact answers. */
+function globalViewSection(r) {
+  const vm = r.victoriametrics
+  if (!vm) return ''
+  const statuses = Object.keys(vm.requests_by_status).filter((status) => vm.requests_by_status[status] || vm.window_requests_by_status[status] || r.window_requests_by_status[status]).sort()
+  const rows = statuses.map((status) => `| ${status} | ${vm.requests_by_status[status].toFixed(1)} | ${(r.requests_by_status[status] ?? 0).toFixed(1)} | ${count(r.window_requests_by_status[status])} | ${pct(vm.requests_by_status_relative_error[status])} |`)
+  return `## The global view: VictoriaMetrics / Глобальное представление
+
+Every shard \`remote_write\`s to VictoriaMetrics (${vm.url}), which answers the same PromQL over all of them, at the same moment.
+
+| | VictoriaMetrics | Prometheus | exact | VictoriaMetrics vs exact |
+| --- | --- | --- | --- | --- |
+| p99 | ${seconds(vm.p99_seconds)} | ${seconds(r.p99_seconds)} | ${seconds(r.exact_p99_seconds)} | ${pct(vm.p99_relative_error)}${vm.p99_within_bound === null ? '' : vm.p99_within_bound ? ', within max(5 %, 1 ms)' : ', **outside** max(5 %, 1 ms)'} |
+
+| status | VictoriaMetrics \`increase\` | Prometheus \`increase\` | exact: raw counters at both ends of the window | VictoriaMetrics vs exact |
+| --- | --- | --- | --- | --- |
+${rows.join('\n')}
+
+VictoriaMetrics' \`increase()\` does not extrapolate to the window's edges as Prometheus' does: it takes the
+sample before the window as its start, so it is the counters' exact growth in the window.
+
 `
 }
 

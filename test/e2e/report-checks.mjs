@@ -79,10 +79,24 @@ export async function checkReport(reportDir, { nginxHosts = null } = {}) {
     assert.ok(Math.abs(promql - n) <= 0.1 * n, `status ${status}: increase() says ${promql}, the counters grew by ${n} in the window`);
   }
 
-  // Both screenshots: real PNGs of a page that showed the query and the very series and values of results.json
-  // (the classic UI lists series in Prometheus' order, not ours).
-  const byStatus = Object.fromEntries(Object.entries(results.requests_by_status).map(([status, value]) => [`{status="${status}"}`, value]));
-  const shots = { 'p99.png': [results.screenshots.p99, { '{}': results.p99_seconds }], 'status-codes.png': [results.screenshots.status_codes, byStatus] };
+  // Both screenshots of every shard: real PNGs of a page that showed the query and the very series and
+  // values of results.json, that shard's own answers (the classic UI lists series in Prometheus' order, not ours).
+  // With one Prometheus, they are p99.png and status-codes.png, and its answers are the stand's.
+  const shards = results.prometheus_shards;
+  const byStatus = (counts) => Object.fromEntries(Object.entries(counts).map(([status, value]) => [`{status="${status}"}`, value]));
+  const expectedKeys = shards.length === 1 ? ['p99', 'status_codes'] : shards.flatMap((shard) => [`p99-${shard.name}`, `status_codes-${shard.name}`]);
+  assert.deepEqual(Object.keys(results.screenshots).sort(), expectedKeys.sort(), 'results.json: the screenshots taken');
+  if (shards.length === 1) {
+    assert.equal(shards[0].p99_seconds, results.p99_seconds, "one Prometheus: its own p99 is the stand's");
+    assert.deepEqual(shards[0].requests_by_status, results.requests_by_status, "one Prometheus: its own counts are the stand's");
+  }
+  const shots = {};
+  for (const shot of Object.values(results.screenshots)) {
+    const shard = shards.find((s) => s.name === shot.shard);
+    assert.ok(shard, `a screenshot of an unknown shard ${shot.shard}`);
+    shots[shot.file] = [shot, shot.file.startsWith('p99') ? { '{}': shard.p99_seconds } : byStatus(shard.requests_by_status)];
+  }
+  if (shards.length === 1) assert.deepEqual(Object.keys(shots).sort(), ['p99.png', 'status-codes.png']);
   for (const [name, [shot, expected]] of Object.entries(shots)) {
     const png = await readFile(join(reportDir, name));
     assert.deepEqual(png.subarray(0, 8), PNG_SIGNATURE, `${name} is not a PNG`);
@@ -109,6 +123,39 @@ export async function checkReport(reportDir, { nginxHosts = null } = {}) {
   assert.equal(lint.status, 0, `promtool check metrics on exporter-metrics.txt:\n${lint.stdout}${lint.stderr}`);
   assert.equal(`${lint.stdout}${lint.stderr}`.trim(), '', `promtool check metrics on exporter-metrics.txt:\n${lint.stdout}${lint.stderr}`);
   return results;
+}
+
+/**
+ * Sharded scraping and the global view: each shard answers for the hosts it scrapes, together they cover
+ * every nginx host once; the merged answers hold (checked by checkReport against the exact ones), and
+ * VictoriaMetrics' answers, over every shard, are the exact ones within the same bounds: its p99 within
+ * max(5 %, 1 ms), its increase() within 10 % of the raw counters' growth in the window (statuses with 100
+ * or more requests), and as it does not extrapolate, within 1 % of the growth it holds itself.
+ */
+export function checkShardsAndGlobalView(results, { nginxHosts, shardNames }) {
+  const shards = results.prometheus_shards;
+  assert.deepEqual(shards.map((s) => s.name), shardNames, 'results.json: prometheus_shards');
+  assert.deepEqual(shards.flatMap((s) => s.av_exporter_instances).sort(), [...nginxHosts].sort(), 'every nginx host is scraped by exactly one shard');
+  for (const shard of shards) {
+    assert.ok(shard.costs.samples_per_second > 0 && shard.costs.head_series > 0 && shard.costs.cpu_seconds_per_scrape > 0, `${shard.name}: costs ${JSON.stringify(shard.costs)}`);
+  }
+  const merged = {};
+  for (const shard of shards) for (const [status, n] of Object.entries(shard.requests_by_status)) merged[status] = (merged[status] ?? 0) + n;
+  for (const [status, n] of Object.entries(results.requests_by_status)) assert.ok(Math.abs(merged[status] - n) < 1e-6 * Math.max(1, n), `status ${status}: the shards add up to ${merged[status]}, the report says ${n}`);
+
+  const vm = results.victoriametrics;
+  assert.ok(vm && typeof vm.p99_seconds === 'number', `results.json: victoriametrics ${JSON.stringify(vm)}`);
+  assert.equal(typeof vm.requests_by_status, 'object');
+  const bound = Math.max(0.05 * results.exact_p99_seconds, 0.001);
+  assert.ok(Math.abs(vm.p99_seconds - results.exact_p99_seconds) <= bound + 1e-12,
+    `VictoriaMetrics' p99 ${vm.p99_seconds} s is more than ${bound} s from the exact ${results.exact_p99_seconds} s`);
+  for (const [status, n] of Object.entries(results.window_requests_by_status)) {
+    if (n < 100) continue;
+    const answer = vm.requests_by_status[status] ?? 0;
+    assert.ok(Math.abs(answer - n) <= 0.1 * n, `status ${status}: VictoriaMetrics' increase() says ${answer}, the counters grew by ${n} in the window`);
+    const own = vm.window_requests_by_status[status] ?? 0;
+    assert.ok(Math.abs(answer - own) <= 0.01 * own, `status ${status}: VictoriaMetrics' increase() says ${answer}, its own counters grew by ${own}`);
+  }
 }
 
 /**

@@ -1,0 +1,94 @@
+// Past one Prometheus, statically: the configs rendered for an inventory of two Prometheus shards, three
+// nginx hosts and a VictoriaMetrics host. The shards' relabelling is applied here as Prometheus applies it
+// (hashmod: the last 8 bytes of the MD5 of the instance label, modulo the shard count), so each target's
+// shard is known without hosts; with one Prometheus host the config has none of it.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { parse as parseYaml } from 'yaml';
+import { EXAMPLE_INVENTORY, renderConfigs, tool } from './support/ansible.mjs';
+
+const SHARDS = ['prom1', 'prom2'];
+const NGINX = ['web1', 'web2', 'web3'];
+const INVENTORY = `all:
+  vars: { ansible_user: debian, ansible_become: true }
+  children:
+    prometheus: { hosts: { prom1: { ansible_host: 192.0.2.10 }, prom2: { ansible_host: 192.0.2.11 } } }
+    nginx: { hosts: { web1: { ansible_host: 192.0.2.21 }, web2: { ansible_host: 192.0.2.22 }, web3: { ansible_host: 192.0.2.23 } } }
+    victoriametrics: { hosts: { vm1: { ansible_host: 192.0.2.50 } } }
+`;
+
+/** The target's labels after a job's relabel_configs, or null where they drop it (the three actions used). */
+function relabel(labels, rules = []) {
+  const out = { ...labels };
+  for (const rule of rules) {
+    const value = (rule.source_labels ?? []).map((name) => out[name] ?? '').join(rule.separator ?? ';');
+    const matches = new RegExp(`^(?:${rule.regex ?? '(.*)'})$`).test(value);
+    if (rule.action === 'hashmod') out[rule.target_label] = String(createHash('md5').update(value).digest().readBigUInt64BE(8) % BigInt(rule.modulus));
+    else if (rule.action === 'keep') { if (!matches) return null; }
+    else if ((rule.action ?? 'replace') === 'replace') { if (matches) out[rule.target_label] = rule.replacement; }
+    else throw new Error(`relabel action ${rule.action} is not modelled here`);
+  }
+  return out;
+}
+
+/** `job/instance` of every target a rendered prometheus.yml keeps. */
+const keptTargets = (config) => config.scrape_configs.flatMap((job) => job.static_configs
+  .filter((group) => relabel(group.labels, job.relabel_configs) !== null)
+  .map((group) => `${job.job_name}/${group.labels.instance}`));
+
+describe('two Prometheus shards and VictoriaMetrics, rendered', () => {
+  let inventoryDir;
+  let rendered;
+  let single;
+  const read = (dir, host, file) => readFile(join(dir, host, file), 'utf8');
+
+  before(async () => {
+    inventoryDir = await mkdtemp(join(tmpdir(), 'av-sharded-'));
+    await writeFile(join(inventoryDir, 'hosts.yml'), INVENTORY);
+    [rendered, single] = await Promise.all([renderConfigs(join(inventoryDir, 'hosts.yml')), renderConfigs(EXAMPLE_INVENTORY)]);
+  });
+  after(() => Promise.all([inventoryDir, rendered, single].map((dir) => rm(dir, { recursive: true, force: true }))));
+
+  test('every target is kept by exactly one shard, each shard keeps itself, and both configs pass promtool', async () => {
+    const kept = {};
+    for (const shard of SHARDS) {
+      await tool('promtool', ['check', 'config', '--syntax-only', join(rendered, shard, 'prometheus.yml')]);
+      kept[shard] = keptTargets(parseYaml(await read(rendered, shard, 'prometheus.yml')));
+      assert.ok(kept[shard].includes(`prometheus/${shard}`) && kept[shard].includes(`node/${shard}`), `${shard} keeps ${kept[shard]}`);
+    }
+    const everyTarget = [...SHARDS.flatMap((h) => [`prometheus/${h}`, `node/${h}`]), ...NGINX.flatMap((h) => [`node/${h}`, `nginx/${h}`, `av_exporter/${h}`]), 'node/vm1', 'victoriametrics/vm1'];
+    assert.deepEqual(Object.values(kept).flat().sort(), everyTarget.sort(), JSON.stringify(kept));
+    // a host's targets stay together, on one shard
+    for (const host of NGINX) assert.equal(SHARDS.filter((shard) => kept[shard].some((t) => t.endsWith(`/${host}`))).length, 1, host);
+  });
+
+  test('each shard labels what it writes with its name and writes to VictoriaMetrics', async () => {
+    for (const shard of SHARDS) {
+      const config = parseYaml(await read(rendered, shard, 'prometheus.yml'));
+      assert.deepEqual(config.global.external_labels, { shard });
+      assert.deepEqual(config.remote_write, [{ url: 'http://192.0.2.50:8428/api/v1/write', name: 'vm1' }]);
+    }
+  });
+
+  test('VictoriaMetrics gets its port, retention and latency offset, and its port only the shards and the control machine', async () => {
+    assert.match(await read(rendered, 'vm1', 'victoria-metrics.default'),
+      /^ARGS="-httpListenAddr=:8428 -storageDataPath=\/var\/lib\/victoria-metrics -retentionPeriod=90d -search\.latencyOffset=5s"$/m);
+    const nft = await read(rendered, 'vm1', 'av-stand.nft');
+    await tool('nft', ['-c', '-f', join(rendered, 'vm1', 'av-stand.nft')]);
+    assert.match(nft, /tcp dport \{ 8428 \} ip saddr \{ 192\.0\.2\.1, 192\.0\.2\.10, 192\.0\.2\.11 \} accept\n\s+tcp dport \{ 8428 \} drop/);
+    assert.match(nft, /tcp dport \{ 9100 \} ip saddr \{ 192\.0\.2\.10, 192\.0\.2\.11 \} accept/);
+    for (const web of NGINX) assert.match(await read(rendered, web, 'av-stand.nft'), /ip saddr \{ 192\.0\.2\.10, 192\.0\.2\.11 \} accept/, `${web}: both shards may scrape`);
+  });
+
+  test('one Prometheus host: no relabelling, no external labels, no remote_write, every target kept', async () => {
+    const config = parseYaml(await read(single, 'prom1', 'prometheus.yml'));
+    assert.equal(config.global.external_labels, undefined);
+    assert.equal(config.remote_write, undefined);
+    assert.ok(config.scrape_configs.every((job) => job.relabel_configs === undefined));
+    assert.deepEqual(config.scrape_configs.map((job) => job.job_name), ['prometheus', 'node', 'nginx', 'av_exporter']);
+  });
+});
