@@ -12,6 +12,7 @@
 import { fileURLToPath } from 'node:url'
 import { $, argv, echo, path, sleep } from 'zx'
 import { readInventory } from './lib/inventory.mjs'
+import { secretsDirOf, useStandSecrets } from './lib/stand-http.mjs'
 import { accessLogPath, exporterMetrics } from './lib/nginx-hosts.mjs'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
@@ -93,6 +94,7 @@ async function main() {
   const { nginx } = readInventory(opts.inventoryFile)
   const host = opts.hostName ? nginx.find((h) => h.name === opts.hostName) : nginx[0]
   if (!host) throw new Error(`no nginx host ${opts.hostName} in ${opts.inventoryFile} (there: ${nginx.map((h) => h.name).join(', ')})`)
+  useStandSecrets(secretsDirOf(opts.inventoryFile), host.vars.stand_web_user) // av-exporter's /metrics: HTTPS and basic auth
   const port = Number(host.vars.stand_nginx_port)
   const url = `http://${host.address.includes(':') ? `[${host.address}]` : host.address}${port === 80 ? '' : `:${port}`}${opts.path}`
   say(`wrk against ${url} (${host.name}): ${opts.rounds} rounds each with av-exporter running and stopped, ${opts.seconds} s, ${opts.connections} connections`)

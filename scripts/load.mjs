@@ -19,8 +19,9 @@ import { accessLogPath, accessLogsSince, checkNginxHosts, exporterMetrics } from
 import { parseOptions, readUrlList, UsageError, USAGE } from './lib/options.mjs'
 import { byLabel, scalarQuery } from './lib/prometheus-api.mjs'
 import { shardedPrometheus } from './lib/shards.mjs'
+import { secretsDirOf, standGet, useStandSecrets } from './lib/stand-http.mjs'
 import { globalAnswers, waitUntilWritten } from './lib/victoriametrics.mjs'
-import { findGraphPage, launchBrowser, screenshotQuery } from './lib/screenshot.mjs'
+import { findGraphPage, screenshotQuery, withBrowser } from './lib/screenshot.mjs'
 import { runSiege } from './lib/siege.mjs'
 import { summaryMarkdown } from './lib/summary.mjs'
 
@@ -90,9 +91,10 @@ async function checkReachable(targets, shards, victoriametrics) {
       throw new Error(`nginx does not answer at ${target} (${answer}): is the host up and provisioned (ansible-playbook site.yml), and its port open to this machine?`)
     })
   }
+  const standStatus = (url) => standGet(url.href, { timeoutMs: 5_000 }).then((response) => response.status, (error) => error.code ?? error.message)
   for (const { url: prometheus } of shards) {
     await retry(3, '2s', async () => {
-      answer = await status(new URL('-/ready', prometheus))
+      answer = await standStatus(new URL('-/ready', prometheus))
       if (answer !== 200) throw new Error(String(answer))
     }).catch(() => {
       throw new Error(`Prometheus is not ready at ${prometheus} (${typeof answer === 'number' ? `HTTP ${answer}` : answer}): check systemctl status prometheus on its host, and that its port is open to this machine`)
@@ -100,7 +102,7 @@ async function checkReachable(targets, shards, victoriametrics) {
   }
   if (!victoriametrics) return
   await retry(3, '2s', async () => {
-    answer = await status(new URL('health', victoriametrics))
+    answer = await standStatus(new URL('health', victoriametrics))
     if (answer !== 200) throw new Error(String(answer))
   }).catch(() => {
     throw new Error(`VictoriaMetrics does not answer at ${victoriametrics} (${typeof answer === 'number' ? `HTTP ${answer}` : answer}): check systemctl status victoria-metrics on its host, and that its port is open to this machine`)
@@ -128,6 +130,7 @@ async function main() {
   const opts = parseOptions(argv, ROOT)
   if (opts.help) return echo(USAGE)
   const { inventory, targets, prometheus: shards, victoriametrics } = resolveStand(opts)
+  useStandSecrets(opts.secrets ?? secretsDirOf(opts.inventoryFile), inventory?.prometheus[0].vars.stand_web_user ?? DEFAULT_WEB_USER)
   const stand = shardedPrometheus(shards)
   // every path on every nginx host: siege picks URLs at random, so the load spreads evenly
   const urls = targets.flatMap((target) => readUrlList(opts.urlsFile, target))
@@ -329,6 +332,7 @@ async function main() {
   }
 }
 
+const DEFAULT_WEB_USER = 'admin' // group_vars/all.yml's stand_web_user, when no inventory is read
 const NO_INVENTORY = "no inventory: nginx's log and av-exporter are read over SSH from the inventory's nginx hosts (--inventory FILE)"
 
 /**
@@ -343,18 +347,16 @@ async function takeScreenshots(shards, evaluatedAt, dir) {
     return { key: `${kind}${suffix}`, shard, query, file: `${file}${suffix}.png` }
   }))
   const taken = {}
-  let browser = null
   try {
-    browser = await launchBrowser()
-    for (const { key, shard, query, file } of planned) {
-      const graphPage = await findGraphPage(shard.url).catch((error) => ({ error }))
-      const shot = graphPage.error ? Promise.reject(graphPage.error) : screenshotQuery(browser, graphPage, query, evaluatedAt, `${dir}/${file}`)
-      taken[key] = await shot.then((result) => ({ shard: shard.name, file, ...result }), (error) => ({ shard: shard.name, file, error: firstLine(error.message) }))
-    }
+    await withBrowser(async (browser) => {
+      for (const { key, shard, query, file } of planned) {
+        const graphPage = await findGraphPage(shard.url).catch((error) => ({ error }))
+        const shot = graphPage.error ? Promise.reject(graphPage.error) : screenshotQuery(browser, graphPage, query, evaluatedAt, `${dir}/${file}`)
+        taken[key] = await shot.then((result) => ({ shard: shard.name, file, ...result }), (error) => ({ shard: shard.name, file, error: firstLine(error.message) }))
+      }
+    })
   } catch (error) {
     for (const { key, shard, file } of planned) taken[key] ??= { shard: shard.name, file, error: firstLine(error.message) }
-  } finally {
-    await browser?.close()
   }
   return taken
 }
@@ -362,12 +364,12 @@ async function takeScreenshots(shards, evaluatedAt, dir) {
 /**
  * Each shard's own view, at `evaluatedAt`: the av-exporter instances it scrapes, its answers to both
  * questions over them (what its screenshots show), and what it costs: samples ingested per second, head
- * series, CPU seconds per second and per scrape, resident memory.
+ * series, CPU seconds per second and per scrape, resident memory, samples per scrape of each job.
  */
 async function eachShardsAnswers(shards, evaluatedAt) {
   const value = (shard, query) => scalarQuery(shard.url, query, evaluatedAt)
   return Promise.all(shards.map(async (shard) => {
-    const [instances, p99Seconds, requestsByStatus, samplesPerSecond, headSeries, cpuPerSecond, scrapesPerSecond, residentBytes] = await Promise.all([
+    const [instances, p99Seconds, requestsByStatus, samplesPerSecond, headSeries, cpuPerSecond, scrapesPerSecond, residentBytes, samplesByJob] = await Promise.all([
       byLabel(shard.url, 'up{job="av_exporter"}', 'instance', evaluatedAt).then(Object.keys),
       value(shard, QUERIES.p99),
       byLabel(shard.url, QUERIES.requests_by_status, 'status', evaluatedAt),
@@ -376,6 +378,7 @@ async function eachShardsAnswers(shards, evaluatedAt) {
       value(shard, 'sum(rate(process_cpu_seconds_total{job="prometheus"}[1m]))'),
       value(shard, 'sum(rate(prometheus_target_interval_length_seconds_count[1m]))'),
       value(shard, 'sum(process_resident_memory_bytes{job="prometheus"})'),
+      byLabel(shard.url, 'avg by (job) (scrape_samples_scraped)', 'job', evaluatedAt),
     ])
     return {
       name: shard.name,
@@ -390,6 +393,8 @@ async function eachShardsAnswers(shards, evaluatedAt) {
         scrapes_per_second: scrapesPerSecond,
         cpu_seconds_per_scrape: cpuPerSecond !== null && scrapesPerSecond ? cpuPerSecond / scrapesPerSecond : null,
         resident_bytes: residentBytes,
+        // what one scrape of each kind of target brings: an nginx host is node + nginx + av_exporter
+        samples_per_scrape_by_job: samplesByJob,
       },
     }
   }))

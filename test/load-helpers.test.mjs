@@ -232,7 +232,7 @@ describe('inventory, read through ansible-inventory', () => {
     const { nginx } = readInventory(`${dir}/hosts.ini`);
     assert.deepEqual(nginx.map((h) => h.name), ['web1', 'web3']);
     const [web1, web3] = nginx;
-    assert.equal(exporterLocalUrl(web1.vars), 'http://127.0.0.1:9800/metrics');
+    assert.equal(exporterLocalUrl(web1.vars), 'https://127.0.0.1:9800/metrics');
     assert.equal(accessLogPath(web3.vars), '/var/log/nginx/edge.log');
     assert.deepEqual(web3.ssh, ['-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10', '-p', '2222',
       '-o', 'UserKnownHostsFile=/lab/known_hosts', '-o', 'ProxyCommand=ssh -W %h:%p bastion', 'debian@fd00::23']);
@@ -264,25 +264,25 @@ describe('inventory, read through ansible-inventory', () => {
     assert.deepEqual(sshArguments('web', {}).slice(-1), ['web']);
   });
 
-  test("av-exporter's /metrics is read on loopback unless it listens on one address", () => {
-    assert.equal(exporterLocalUrl({ stand_av_exporter_port: 8000 }), 'http://127.0.0.1:8000/metrics');
-    assert.equal(exporterLocalUrl({ stand_av_exporter_port: 8000, av_exporter_listen_host: '::' }), 'http://127.0.0.1:8000/metrics');
-    assert.equal(exporterLocalUrl({ stand_av_exporter_port: 8100, av_exporter_listen_host: '10.0.0.21' }), 'http://10.0.0.21:8100/metrics');
-    assert.equal(exporterLocalUrl({ stand_av_exporter_port: 8100, av_exporter_listen_host: 'fd00::21' }), 'http://[fd00::21]:8100/metrics');
+  test("av-exporter's /metrics is read over HTTPS on loopback unless it listens on one address", () => {
+    assert.equal(exporterLocalUrl({ stand_av_exporter_port: 8000 }), 'https://127.0.0.1:8000/metrics');
+    assert.equal(exporterLocalUrl({ stand_av_exporter_port: 8000, av_exporter_listen_host: '::' }), 'https://127.0.0.1:8000/metrics');
+    assert.equal(exporterLocalUrl({ stand_av_exporter_port: 8100, av_exporter_listen_host: '10.0.0.21' }), 'https://10.0.0.21:8100/metrics');
+    assert.equal(exporterLocalUrl({ stand_av_exporter_port: 8100, av_exporter_listen_host: 'fd00::21' }), 'https://[fd00::21]:8100/metrics');
   });
 
-  test("the stand's URLs: nginx on every nginx host and Prometheus, at their hosts' shared ports, IPv6 in brackets", () => {
+  test("the stand's URLs: nginx (plain HTTP) on every nginx host, Prometheus and VictoriaMetrics (HTTPS), at their hosts' shared ports, IPv6 in brackets", () => {
     const host = (name, address, vars) => ({ name, address, vars });
     assert.deepEqual(standUrls({ nginx: [host('web1', '10.0.0.21', { stand_nginx_port: 80 })], prometheus: [host('prom1', '10.0.0.10', { stand_prometheus_port: 9090 })], victoriametrics: [] }),
-      { targets: ['http://10.0.0.21/'], prometheus: [{ name: 'prom1', url: 'http://10.0.0.10:9090/' }], victoriametrics: null });
+      { targets: ['http://10.0.0.21/'], prometheus: [{ name: 'prom1', url: 'https://10.0.0.10:9090/' }], victoriametrics: null });
     assert.deepEqual(standUrls({
       nginx: [host('web1', 'web', { stand_nginx_port: 8080 }), host('web2', 'fd00::22', { stand_nginx_port: 80 })],
       prometheus: [host('prom1', 'fd00::10', { stand_prometheus_port: 9091 }), host('prom2', '10.0.0.11', { stand_prometheus_port: 9090 })],
       victoriametrics: [host('vm1', 'fd00::50', { stand_victoriametrics_port: 8428 })],
     }), {
       targets: ['http://web:8080/', 'http://[fd00::22]/'],
-      prometheus: [{ name: 'prom1', url: 'http://[fd00::10]:9091/' }, { name: 'prom2', url: 'http://10.0.0.11:9090/' }],
-      victoriametrics: 'http://[fd00::50]:8428/',
+      prometheus: [{ name: 'prom1', url: 'https://[fd00::10]:9091/' }, { name: 'prom2', url: 'https://10.0.0.11:9090/' }],
+      victoriametrics: 'https://[fd00::50]:8428/',
     });
   });
 });

@@ -70,13 +70,20 @@ describe('two Prometheus shards and VictoriaMetrics, rendered', () => {
     for (const shard of SHARDS) {
       const config = parseYaml(await read(rendered, shard, 'prometheus.yml'));
       assert.deepEqual(config.global.external_labels, { shard });
-      assert.deepEqual(config.remote_write, [{ url: 'http://192.0.2.50:8428/api/v1/write', name: 'vm1' }]);
+      assert.deepEqual(config.remote_write, [{
+        url: 'https://192.0.2.50:8428/api/v1/write', name: 'vm1',
+        tls_config: { ca_file: '/etc/av-stand/tls/ca.crt' }, basic_auth: { username: 'admin', password_file: '/etc/av-stand/admin.password' },
+      }]);
     }
   });
 
-  test('VictoriaMetrics gets its port, retention and latency offset, and its port only the shards and the control machine', async () => {
-    assert.match(await read(rendered, 'vm1', 'victoria-metrics.default'),
-      /^ARGS="-httpListenAddr=:8428 -storageDataPath=\/var\/lib\/victoria-metrics -retentionPeriod=90d -search\.latencyOffset=5s"$/m);
+  test('VictoriaMetrics gets its port, retention, latency offset, TLS and user, and its port only the shards and the control machine', async () => {
+    const args = await read(rendered, 'vm1', 'victoria-metrics.default');
+    assert.match(args, /^ARGS="-httpListenAddr=:8428 -storageDataPath=\/var\/lib\/victoria-metrics -retentionPeriod=90d -search\.latencyOffset=5s -tls -tlsCertFile=\/etc\/av-stand\/tls\/host\.crt -tlsKeyFile=\/etc\/av-stand\/tls\/host\.key -httpAuth\.username=admin -envflag\.enable"$/m);
+    // the password is in the environment (the file is 0600 on the host), never on the command line
+    const password = (await readFile(join(rendered, 'secrets/admin.password'), 'utf8')).trim();
+    assert.match(args, new RegExp(`^httpAuth_password=${password}$`, 'm'));
+    assert.doesNotMatch(args.split('\n').find((line) => line.startsWith('ARGS=')), new RegExp(password));
     const nft = await read(rendered, 'vm1', 'av-stand.nft');
     await tool('nft', ['-c', '-f', join(rendered, 'vm1', 'av-stand.nft')]);
     assert.match(nft, /tcp dport \{ 8428 \} ip saddr \{ 192\.0\.2\.1, 192\.0\.2\.10, 192\.0\.2\.11 \} accept\n\s+tcp dport \{ 8428 \} drop/);

@@ -67,19 +67,22 @@ describe('shared values agree across roles, rendered with non-default values', (
     for (const [host, avPort] of [['web1', 9800], ['web2', WEB2_EXPORTER_PORT]]) {
       assert.deepEqual(await guarded(host), [9200, 9213, avPort].sort(), `${host}'s firewall`);
       assert.equal(parseYaml(await read(host, 'av-exporter.yml')).listen, `0.0.0.0:${avPort}`, `${host}'s av-exporter`);
-      assert.match(await read(host, 'prometheus-nginx-exporter.default'), /--nginx\.scrape-uri=http:\/\/127\.0\.0\.1:8181\/nginx-status --web\.listen-address=:9213"/);
-      assert.match(await read(host, 'prometheus-node-exporter.default'), /--web\.listen-address=:9200"/);
+      // rendered as on Debian 12, whose nginx exporter has no web config: on loopback, with nginx's TLS front at its port
+      assert.match(await read(host, 'prometheus-nginx-exporter.default'), /--nginx\.scrape-uri=http:\/\/127\.0\.0\.1:8181\/nginx-status --web\.listen-address=127\.0\.0\.1:19113"/);
+      const front = await read(host, 'av-nginx-exporter-tls.conf');
+      assert.match(front, /listen 9213 ssl;[\s\S]*proxy_pass http:\/\/127\.0\.0\.1:19113;/, `${host}'s nginx exporter front`);
+      assert.match(await read(host, 'prometheus-node-exporter.default'), /--web\.listen-address=:9200 --web\.config\.file=\/etc\/av-stand\/web-config\.yml"/);
     }
-    assert.deepEqual(await guarded('prom1'), [9190, 9200]);
+    assert.deepEqual(await guarded('prom1'), [9093, 9190, 9200]);
   });
 
-  test('the firewalls let in the Prometheus host, and the control machine (IPv6 here) to Prometheus only', async () => {
+  test('the firewalls let in the Prometheus host, and the control machine (IPv6 here) to Prometheus and Alertmanager only', async () => {
     const web1 = await read('web1', 'av-stand.nft');
     assert.match(web1, /tcp dport \{ 9200, 9213, 9800 \} ip saddr \{ 192\.0\.2\.10 \} accept/);
     assert.doesNotMatch(web1, /2001:db8::1\b/);
     const prom1 = await read('prom1', 'av-stand.nft');
-    assert.match(prom1, /tcp dport \{ 9190 \} ip6 saddr \{ 2001:db8::1 \} accept/);
-    assert.match(prom1, /tcp dport \{ 9190 \} ip saddr \{ 192\.0\.2\.10 \} accept/);
+    assert.match(prom1, /tcp dport \{ 9190, 9093 \} ip6 saddr \{ 2001:db8::1 \} accept/);
+    assert.match(prom1, /tcp dport \{ 9190, 9093 \} ip saddr \{ 192\.0\.2\.10 \} accept/);
   });
 
   test('nginx writes the log av-exporter follows, serves stub_status where the nginx exporter reads it, and proxies to the demo service', async () => {

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -17,7 +17,8 @@ import { ROOT } from './support/ansible.mjs';
 import { thisMachinesDebianSources } from '../scripts/lab/apt-sources.mjs';
 import { trixieAnsibleCore } from './support/trixie-ansible.mjs';
 import {
-  checkEveryHostProvisioned, checkFirewall, checkIdempotent, checkNoWarnings, checkServicesActive, checkTargetsUp, onHosts,
+  checkAlertRoundTrip, checkEveryEndpointLockedDown, checkEveryHostProvisioned, checkFirewall, checkIdempotent, checkNoWarnings,
+  checkServicesActive, checkTargetsUp, loadStandSecrets, onHosts,
   promValue, standHosts,
 } from './e2e/stand-checks.mjs';
 import { checkReport, checkShardsAndGlobalView } from './e2e/report-checks.mjs';
@@ -75,6 +76,17 @@ function phase(release, name, needs, body) {
   });
 }
 
+/** The secrets site.yml made beside the lab's inventory: the contract's files there, the directory 0700, every file 0600. */
+async function checkSecretsKept() {
+  const dir = `${ROOT}inventory/lab/secrets`;
+  for (const file of ['ca.crt', 'admin.password']) assert.ok(existsSync(`${dir}/${file}`), `no ${dir}/${file}`);
+  assert.equal((await stat(dir)).mode & 0o777, 0o700, `${dir} is not 0700`);
+  for (const file of await readdir(dir, { recursive: true })) {
+    const mode = (await stat(`${dir}/${file}`)).mode;
+    if ((mode & 0o170000) === 0o100000) assert.equal(mode & 0o777, 0o600, `${dir}/${file} is not 0600`);
+  }
+}
+
 // As Docker or fail2ban would have: a table of their own, with a forward chain that drops by default.
 const FOREIGN_TABLE = 'table ip foreign_like_docker {\n\tchain forward {\n\t\ttype filter hook forward priority filter; policy drop;\n\t\tiifname "docker0" accept\n\t}\n}';
 
@@ -100,6 +112,8 @@ function standScenario(release, { alsoTrixieControl = false, alsoWithoutInventor
 
   phase(release, 'first provisioning reaches every member of every group', ['lab up with fresh hosts'], async () => {
     await checkEveryHostProvisioned(await playbook(), INVENTORY);
+    await loadStandSecrets(INVENTORY);
+    await checkSecretsKept();
   });
 
   phase(release, 'second provisioning changes nothing', ['first provisioning reaches every member of every group'], async () => {
@@ -135,6 +149,16 @@ function standScenario(release, { alsoTrixieControl = false, alsoWithoutInventor
   phase(release, 'every service is active on every host', ['first provisioning reaches every member of every group'], () => checkServicesActive(INVENTORY));
 
   phase(release, 'Prometheus scrapes every target of every host', ['first provisioning reaches every member of every group'], () => checkTargetsUp(INVENTORY));
+
+  phase(release, 'every endpoint: no plain HTTP, 401 without or with a wrong password, 200 with the right one, a certificate naming its host', ['first provisioning reaches every member of every group'], async () => {
+    const probes = await checkEveryEndpointLockedDown(INVENTORY);
+    console.log(`# ${probes.length} endpoints locked down; plain HTTP got: ${[...new Set(probes.map((p) => p.plain.replace(/\d+\.\d+\.\d+\.\d+/g, 'A')))].join(' | ')}`);
+  });
+
+  phase(release, 'an exporter going down reaches the webhook receiver through Alertmanager, and clears again', ['Prometheus scrapes every target of every host'], async () => {
+    const { firedAfter, resolvedAfter, bound } = await checkAlertRoundTrip(INVENTORY, { forSeconds: 60, evaluationSeconds: 5, scrapeSeconds: 5, groupWaitSeconds: 1 });
+    console.log(`# TargetDown reached the receiver ${firedAfter.toFixed(1)} s after av-exporter stopped (bound ${bound} s), resolved ${resolvedAfter.toFixed(1)} s after it started`);
+  });
 
   phase(release, 'exporter ports answer only the Prometheus host, Prometheus answers the control machine', ['first provisioning reaches every member of every group'], () => checkFirewall(INVENTORY));
 
@@ -232,7 +256,8 @@ function standScenario(release, { alsoTrixieControl = false, alsoWithoutInventor
       const out = await mkdtemp(join(tmpdir(), 'av-report-'));
       try {
         await run('npx', ['zx', 'scripts/load.mjs', '--duration', '15s', '--out', out,
-          '--target', `http://${web.address}:${web.vars.stand_nginx_port}/`, '--prometheus', `http://${prom.address}:${prom.vars.stand_prometheus_port}/`]);
+          '--target', `http://${web.address}:${web.vars.stand_nginx_port}/`, '--prometheus', `https://${prom.address}:${prom.vars.stand_prometheus_port}/`,
+          '--secrets', `${ROOT}inventory/lab/secrets`]);
         const results = JSON.parse(await readFile(join(out, 'latest/results.json'), 'utf8'));
         assert.equal(results.exact_p99_seconds, null);
         assert.equal(results.logged_requests_by_status, null);
@@ -271,6 +296,7 @@ function shardedScenario(release) {
 
   phase(label, 'first provisioning reaches every member of every group', ['lab up with fresh hosts'], async () => {
     await checkEveryHostProvisioned(await playbook(), INVENTORY);
+    await loadStandSecrets(INVENTORY);
   });
 
   phase(label, 'second provisioning changes nothing', ['first provisioning reaches every member of every group'], async () => {
@@ -286,6 +312,8 @@ function shardedScenario(release) {
   });
 
   phase(label, 'exporter ports answer only the Prometheus hosts, Prometheus and VictoriaMetrics answer the control machine', ['first provisioning reaches every member of every group'], () => checkFirewall(INVENTORY));
+
+  phase(label, 'every endpoint, VictoriaMetrics included, is HTTPS with basic auth', ['first provisioning reaches every member of every group'], () => checkEveryEndpointLockedDown(INVENTORY));
 
   phase(label, 'a 60 s load run over every nginx host: exact per host and stand-wide, the global view within the bounds', ['every target is scraped by exactly one shard, and is up'], async () => {
     await run('npx', ['zx', 'scripts/load.mjs', '--duration', '60s']);

@@ -1,7 +1,7 @@
 // Static checks of the Ansible side, with the real tools and no hosts: lint, syntax, the rendered configs
 // (promtool, nginx -t, nft -c), the rule unit tests, the roles' variable documentation, the inventories.
 import assert from 'node:assert/strict';
-import { copyFile, readdir, readFile, rm } from 'node:fs/promises';
+import { copyFile, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parse as parseYaml } from 'yaml';
@@ -45,6 +45,45 @@ describe('Ansible, statically', () => {
 
   test('the generated nginx site passes nginx -t', async () => {
     await tool('sh', ['roles/nginx/files/nginx-check-site', join(rendered, 'web1/av-stand.conf')]);
+  });
+
+  test("every host's web config passes promtool check web-config, with its own certificate, for the stand's user", async () => {
+    for (const host of ['prom1', 'web1']) {
+      const file = join(rendered, host, 'web-config.yml');
+      assert.match(await tool('promtool', ['check', 'web-config', file]), /SUCCESS/);
+      const config = parseYaml(await readFile(file, 'utf8'));
+      assert.deepEqual(Object.keys(config.basic_auth_users), ['admin']);
+      assert.match(config.basic_auth_users.admin, /^\$2[aby]\$10\$/);
+      assert.match(config.tls_server_config.cert_file, new RegExp(`/hosts/${host}\\.crt$`));
+    }
+  });
+
+  test("the certificates verify against the stand's CA and name their host, its address and loopback", async () => {
+    const secrets = join(rendered, 'secrets');
+    for (const [host, address] of [['prom1', '192.0.2.10'], ['web1', '192.0.2.21']]) {
+      const cert = join(secrets, 'hosts', `${host}.crt`);
+      assert.match(await tool('openssl', ['verify', '-CAfile', join(secrets, 'ca.crt'), cert]), /: OK/);
+      const names = await tool('openssl', ['x509', '-in', cert, '-noout', '-ext', 'subjectAltName']);
+      assert.match(names, new RegExp(`DNS:${host}, IP Address:${address.replace(/\./g, '\\.')}, DNS:localhost, IP Address:127\\.0\\.0\\.1`));
+    }
+  });
+
+  test("the nginx exporter's TLS front (Debian 12's exporter has no web config) passes nginx -t", async () => {
+    // the front names the host's certificate where the host keeps it; here, the control machine's copies
+    const front = (await readFile(join(rendered, 'web1/av-nginx-exporter-tls.conf'), 'utf8'))
+      .replace('/etc/av-stand/tls/host.crt', join(rendered, 'secrets/hosts/web1.crt'))
+      .replace('/etc/av-stand/tls/host.key', join(rendered, 'secrets/hosts/web1.key'))
+      .replace(/auth_basic_user_file \S+;/, `auth_basic_user_file ${join(rendered, 'secrets/admin.bcrypt')};`);
+    await writeFile(join(rendered, 'web1/front-for-check.conf'), front);
+    await tool('sh', ['roles/nginx/files/nginx-check-site', join(rendered, 'web1/front-for-check.conf')]);
+  });
+
+  test("Alertmanager's config passes amtool check-config, and sends every alert to the stand's receiver", async () => {
+    const file = join(rendered, 'prom1/alertmanager.yml');
+    assert.match(await tool('amtool', ['check-config', file]), /SUCCESS/);
+    const config = parseYaml(await readFile(file, 'utf8'));
+    assert.deepEqual(config.receivers[0].webhook_configs, [{ url: 'http://127.0.0.1:9095/alerts', send_resolved: true }]);
+    assert.match(await readFile(join(rendered, 'prom1/prometheus-alertmanager.default'), 'utf8'), /--web\.config\.file=\/etc\/av-stand\/web-config\.yml --cluster\.listen-address="/);
   });
 
   test('the generated nftables tables pass nft -c, and touch no table but their own', async () => {

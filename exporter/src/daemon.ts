@@ -10,8 +10,11 @@ import { metricsApp } from './metrics-server.js';
 import type { ExporterOptions } from './options.js';
 import { registryWithProcessMetrics } from './process-metrics.js';
 import { loadState, saveState, type SavedState } from './state-file.js';
+import { webHandlers } from './web-access.js';
+import { describeWeb, type WebConfig } from './web-config.js';
 
-export async function runDaemon(options: ExporterOptions): Promise<void> {
+/** `web`: the loaded --web-config (HTTPS, basic auth, headers), or null for plain HTTP. */
+export async function runDaemon(options: ExporterOptions, web: WebConfig | null): Promise<void> {
   const { tally, newSplitter } = createLogPipeline(options);
   const saved = options.positionsFile ? restoreState(options.positionsFile, (state) => tally.restore(state.tally)) : null;
   const resumeFrom = saved?.files ?? null;
@@ -43,6 +46,8 @@ export async function runDaemon(options: ExporterOptions): Promise<void> {
     return snapshot;
   };
   save(); // fail now, not at the first scrape, if the state file cannot be written
+  if (web) logInfo(`web config ${web.file}: ${describeWeb(web)}`);
+  if (web && web.users.size > 0 && !web.tls) logWarning(`web config ${web.file}: basic auth without tls_server_config sends passwords in clear text`);
 
   const server = await listen(
     metricsApp({
@@ -62,9 +67,10 @@ export async function runDaemon(options: ExporterOptions): Promise<void> {
         unread_bytes: follower.unreadBytes(),
         positions: follower.positions(),
       }),
-    }),
+    }, web ? await webHandlers(web) : []),
     options.listen,
     'metrics',
+    web?.tls ? { cert: web.tls.cert, key: web.tls.key, minVersion: web.tls.minVersion } : null,
   );
   poller.start();
 

@@ -1,16 +1,20 @@
 // Starting the HTTP servers of either mode, and stopping them on SIGTERM/SIGINT.
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { SecureContextOptions } from 'node:tls';
 import type { Express } from 'express';
 import { logInfo } from './log.js';
 import type { Endpoint } from './options.js';
 
-export function listen(app: Express, endpoint: Endpoint, what: string): Promise<Server> {
+/** Serves `app` on `endpoint`: over HTTPS with `tls` (then plain HTTP to that port gets no answer), else plain HTTP. */
+export function listen(app: Express, endpoint: Endpoint, what: string, tls: SecureContextOptions | null = null): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const server = app.listen(endpoint.port, endpoint.host, () => {
-      logInfo(`${what} listening on ${endpoint.host}:${endpoint.port}`);
+    const server: Server = tls ? createHttpsServer(tls, app) : createServer(app);
+    server.once('error', (error: Error) => reject(new Error(`cannot listen on ${endpoint.host}:${endpoint.port} for the ${what}: ${error.message}`)));
+    server.listen(endpoint.port, endpoint.host, () => {
+      logInfo(`${what} listening on ${endpoint.host}:${endpoint.port}${tls ? ' (HTTPS)' : ''}`);
       resolve(server);
     });
-    server.once('error', (error: Error) => reject(new Error(`cannot listen on ${endpoint.host}:${endpoint.port} for the ${what}: ${error.message}`)));
   });
 }
 

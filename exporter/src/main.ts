@@ -1,10 +1,13 @@
 // av-exporter: follows nginx's access log and exposes request counts and latency histograms.
-import { OptionError, readOptions } from './options.js';
+import { OptionError, readOptions, type CommandLine } from './options.js';
+import { describeWeb, loadWebConfig, type WebConfig } from './web-config.js';
 
 async function main(): Promise<number | null> {
-  let commandLine;
+  let commandLine: CommandLine;
+  let web: WebConfig | null = null;
   try {
     commandLine = readOptions(process.argv.slice(2), process.env);
+    if (commandLine.kind === 'run' && commandLine.options.webConfig) web = loadWebConfig(commandLine.options.webConfig);
   } catch (error) {
     if (!(error instanceof OptionError)) throw error;
     process.stderr.write(`av-exporter: ${error.message}\n`);
@@ -18,7 +21,7 @@ async function main(): Promise<number | null> {
   if (options.checkConfig) {
     const what = options.mode === 'demo'
       ? `demo service on ${options.demoListen?.host}:${options.demoListen?.port}`
-      : `following ${options.logFile} (${options.logFormat}), metrics on ${options.listen.host}:${options.listen.port}`;
+      : `following ${options.logFile} (${options.logFormat}), metrics on ${options.listen.host}:${options.listen.port}${web ? ` (${describeWeb(web)})` : ''}`;
     process.stdout.write(`av-exporter: options OK: ${what}\n`);
     return 0;
   }
@@ -28,7 +31,7 @@ async function main(): Promise<number | null> {
   }
   // loaded on demand: --one-shot then starts without evaluating express and prom-client
   if (options.oneShot) return (await import('./one-shot.js')).runOneShot(options);
-  await (await import('./daemon.js')).runDaemon(options);
+  await (await import('./daemon.js')).runDaemon(options, web);
   return null; // keeps running until a signal
 }
 

@@ -1,5 +1,5 @@
 // The HTTP face of the exporter: /metrics and /healthz.
-import express from 'express';
+import express, { type RequestHandler } from 'express';
 import type { Registry } from 'prom-client';
 
 export interface Health {
@@ -14,9 +14,11 @@ export interface MetricsSources {
   health: () => Health;
 }
 
-export function metricsApp({ registry, savedLogMetrics, health }: MetricsSources) {
+/** `front` runs before every path (the web config's headers and basic auth). */
+export function metricsApp({ registry, savedLogMetrics, health }: MetricsSources, front: RequestHandler[] = []) {
   const app = express();
   app.disable('x-powered-by');
+  if (front.length > 0) app.use(...front);
   app.get('/metrics', async (_req, res) => {
     let logMetrics: string;
     try {

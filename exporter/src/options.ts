@@ -42,6 +42,8 @@ export interface ExporterOptions {
   logFormat: LogFormat;
   /** Where /metrics and /healthz answer. Default 0.0.0.0:8000. */
   listen: Endpoint;
+  /** exporter-toolkit web config file (HTTPS, basic auth) of the listen address; null: plain HTTP. Default null. */
+  webConfig: string | null;
   /** Where the demo service answers (its own process: --mode demo). Default off (null). */
   demoListen: Endpoint | null;
   /** Where reading starts in a log that is already there when there is no usable state. Default end. */
@@ -92,6 +94,7 @@ const SPECS: readonly OptionSpec[] = [
   spec('log-file', 'nginx access log to follow (required in exporter mode)', readText, (o, v) => (o.logFile = v)),
   spec('log-format', 'json | timed-combined (default json)', readLogFormat, (o, v) => (o.logFormat = v)),
   spec('listen', 'HOST:PORT of /metrics and /healthz (default 0.0.0.0:8000)', readEndpoint, (o, v) => (o.listen = v)),
+  spec('web-config', 'exporter-toolkit web config file: HTTPS, basic auth, headers of --listen (default: none, plain HTTP)', readText, (o, v) => (o.webConfig = v)),
   spec('demo-listen', 'HOST:PORT of the demo service (--mode demo only; default off)', readEndpointOrOff, (o, v) => (o.demoListen = v)),
   spec('prefix', 'prefix of every metric name (default av)', readPrefix, (o, v) => (o.prefix = v)),
   spec('positions-file', 'state file: position in the log and totals (default: none)', readText, (o, v) => (o.positionsFile = v)),
@@ -115,6 +118,7 @@ export function defaultOptions(): ExporterOptions {
     logFile: '',
     logFormat: 'json',
     listen: { host: '0.0.0.0', port: 8000 },
+    webConfig: null,
     demoListen: null,
     startAt: 'end',
     rotateWaitSeconds: 5,
@@ -170,7 +174,7 @@ export function usage(): string {
     `  --${'config'.padEnd(30)} YAML config file (env AV_EXPORTER_CONFIG)`,
     ...lines,
     `  --${'one-shot'.padEnd(30)} read the whole file once, print its metrics to stdout, exit`,
-    `  --${'check-config'.padEnd(30)} check the options (and config file) and exit`,
+    `  --${'check-config'.padEnd(30)} check the options (and the config and web config files) and exit`,
     `  --${'help'.padEnd(30)} this text`,
   ].join('\n');
 }
@@ -214,6 +218,7 @@ function applyConfigFile(options: ExporterOptions, path: string): void {
 function checkWhole(options: ExporterOptions): void {
   if (options.mode === 'demo') {
     if (!options.demoListen) throw new OptionError('--mode demo needs --demo-listen HOST:PORT (or AV_EXPORTER_DEMO_LISTEN, or demo_listen in the config file)');
+    if (options.webConfig) throw new OptionError('--web-config is for the exporter\'s /metrics listener: the demo service stays plain HTTP, on loopback behind nginx');
   } else {
     if (!options.logFile) throw new OptionError('--log-file is required (or AV_EXPORTER_LOG_FILE, or log_file in the config file)');
     if (options.demoListen) {

@@ -32,6 +32,7 @@ describe('options', () => {
     assert.equal(options.logFormat, 'json');
     assert.equal(options.prefix, 'av');
     assert.equal(options.positionsFile, null);
+    assert.equal(options.webConfig, null);
     assert.equal(options.buckets.length, 156);
   });
 
@@ -44,6 +45,14 @@ describe('options', () => {
     assert.equal(options.prefix, 'flag');
     assert.equal(options.demoListen, null);
     assert.deepEqual(options.presetStatuses, [200, 404]);
+  });
+
+  test('the web config comes from --web-config, AV_EXPORTER_WEB_CONFIG or web_config, flags winning', async () => {
+    const config = join(dir, 'web.yml');
+    await writeFile(config, 'log_file: /x.log\nweb_config: /from-config/web.yml\n');
+    assert.equal(run(['--config', config]).webConfig, '/from-config/web.yml');
+    assert.equal(run(['--config', config], { AV_EXPORTER_WEB_CONFIG: '/from-env/web.yml' }).webConfig, '/from-env/web.yml');
+    assert.equal(run(['--config', config, '--web-config', 'web.yml'], { AV_EXPORTER_WEB_CONFIG: '/from-env/web.yml' }).webConfig, 'web.yml');
   });
 
   test('the demo service is its own mode, without a log file', () => {
@@ -77,6 +86,8 @@ describe('options', () => {
     ['the demo service inside the exporter', ['--log-file', 'x', '--demo-listen', '0.0.0.0:9'], {}, /^--demo-listen is for --mode demo: the demo service runs as its own process/],
     ['demo mode without an address', ['--mode', 'demo'], {}, /^--mode demo needs --demo-listen HOST:PORT/],
     ['a bad mode', ['--mode', 'both'], {}, /^--mode: expected exporter or demo, got "both"$/],
+    ['an empty --web-config', ['--log-file', 'x', '--web-config', ''], {}, /^--web-config: expected a non-empty string, got ""$/],
+    ['a web config for the demo service', ['--mode', 'demo', '--demo-listen', '127.0.0.1:8001', '--web-config', 'web.yml'], {}, /^--web-config is for the exporter's \/metrics listener: the demo service stays plain HTTP/],
     ['a bad --start-at', ['--log-file', 'x', '--start-at', 'middle'], {}, /^--start-at: expected end or beginning, got "middle"$/],
     ['a status out of range', ['--log-file', 'x', '--preset-statuses', '200,600'], {}, /^--preset-statuses: expected HTTP statuses \(100-599\), got "600" in "200,600"$/],
     ['an empty status', ['--log-file', 'x', '--preset-statuses', '200,,404'], {}, /^--preset-statuses: expected HTTP statuses \(100-599\), comma-separated, or none, got "200,,404"$/],

@@ -34,6 +34,7 @@ export function writeInventory(hosts) {
 
 export function removeInventory() {
   for (const file of ['hosts.yml', 'lab.json']) fs.rmSync(`${INVENTORY}/${file}`, { force: true });
+  fs.rmSync(`${INVENTORY}/secrets`, { recursive: true, force: true }); // the lab's CA and password (site.yml made them)
   try {
     fs.rmdirSync(INVENTORY); // only if empty
   } catch {

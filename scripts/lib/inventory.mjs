@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url'
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 
 // The shared values the script reads, from group_vars/all.yml (or the inventory, per group or host)
-const SHARED_VALUES = ['stand_nginx_port', 'stand_prometheus_port', 'stand_av_exporter_port', 'stand_access_log_path']
+const SHARED_VALUES = ['stand_nginx_port', 'stand_prometheus_port', 'stand_av_exporter_port', 'stand_access_log_path', 'stand_web_user', 'stand_web_ca_file']
 
 /**
  * `ansible-inventory --list` of `file` with this repository as the playbook directory, so that INI, YAML,
@@ -48,15 +48,16 @@ export function readInventory(file, list = listInventory(file)) {
 }
 
 /**
- * The stand's URLs: nginx on every nginx host (`targets`, in inventory order), every Prometheus shard
- * (`prometheus`: [{ name, url }]), and VictoriaMetrics on its host (null without one).
+ * The stand's URLs: nginx on every nginx host (`targets`, in inventory order; its demo site is plain HTTP),
+ * every Prometheus shard (`prometheus`: [{ name, url }]) and VictoriaMetrics on its host (null without
+ * one), both HTTPS with the stand's CA and user.
  */
 export function standUrls(inventory) {
   const [victoriametrics] = inventory.victoriametrics ?? []
   return {
     targets: inventory.nginx.map(nginxUrl),
-    prometheus: inventory.prometheus.map((host) => ({ name: host.name, url: `http://${urlHost(host.address)}:${Number(host.vars.stand_prometheus_port)}/` })),
-    victoriametrics: victoriametrics ? `http://${urlHost(victoriametrics.address)}:${Number(victoriametrics.vars.stand_victoriametrics_port)}/` : null,
+    prometheus: inventory.prometheus.map((host) => ({ name: host.name, url: `https://${urlHost(host.address)}:${Number(host.vars.stand_prometheus_port)}/` })),
+    victoriametrics: victoriametrics ? `https://${urlHost(victoriametrics.address)}:${Number(victoriametrics.vars.stand_victoriametrics_port)}/` : null,
   }
 }
 

@@ -3,6 +3,7 @@
 // so it is read on the nginx host, from loopback). Each also has a local form for a stand on this machine.
 import { readFile } from 'node:fs/promises'
 import { $, retry } from 'zx'
+import { standGet, standSecrets } from './stand-http.mjs'
 
 /** The JSON access log of an nginx host: the shared value stand_access_log_path, as the inventory gives it. */
 export const accessLogPath = (vars) => String(vars.stand_access_log_path)
@@ -113,18 +114,29 @@ export async function accessLogsSince(hosts, sinceSeconds, localFile = null) {
   return Object.fromEntries(hosts.map((host, i) => [host.name, texts[i]]))
 }
 
-/** av-exporter's /metrics as the first nginx host serves it on loopback (or from `localUrl`). */
+/**
+ * av-exporter's /metrics as the first nginx host serves it on loopback (or from `localUrl`): HTTPS, checked
+ * against the stand's CA as the host has it, with the stand's user. The script, password included, goes to
+ * the host's python3 on standard input, never on a command line.
+ */
 export async function exporterMetrics(hosts, localUrl = null) {
   if (localUrl) {
-    const response = await fetch(localUrl, { signal: AbortSignal.timeout(10_000) }).catch((error) => {
-      throw new Error(`av-exporter does not answer at ${localUrl}: ${error.cause?.code ?? error.message}`)
+    const response = await standGet(localUrl, { timeoutMs: 10_000 }).catch((error) => {
+      throw new Error(`av-exporter does not answer at ${localUrl}: ${error.code ?? error.message}`)
     })
-    if (!response.ok) throw new Error(`av-exporter answered ${response.status} at ${localUrl}`)
-    return response.text()
+    if (response.status !== 200) throw new Error(`av-exporter answered ${response.status} at ${localUrl}`)
+    return response.text
   }
   const [host] = hosts
   const url = exporterLocalUrl(host.vars)
-  const script = `import sys, urllib.request\nsys.stdout.write(urllib.request.urlopen(${JSON.stringify(url)}, timeout=10).read().decode())\n`
+  const { user, password } = standSecrets()
+  const script = [
+    'import base64, ssl, sys, urllib.request',
+    `context = ssl.create_default_context(cafile=${JSON.stringify(String(host.vars.stand_web_ca_file))})`,
+    `request = urllib.request.Request(${JSON.stringify(url)}, headers={'Authorization': 'Basic ' + base64.b64encode(${JSON.stringify(`${user}:${password}`)}.encode()).decode()})`,
+    'sys.stdout.write(urllib.request.urlopen(request, timeout=10, context=context).read().decode())',
+    '',
+  ].join('\n')
   try {
     return (await retry(3, '2s', () => $({ input: script, quiet: true })`ssh ${host.ssh} python3 -`)).stdout
   } catch (error) {
@@ -136,7 +148,7 @@ export async function exporterMetrics(hosts, localUrl = null) {
 export function exporterLocalUrl(vars) {
   const host = String(vars.av_exporter_listen_host ?? '0.0.0.0')
   const local = ['', '0.0.0.0', '::', '[::]'].includes(host) ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host
-  return `http://${local}:${Number(vars.stand_av_exporter_port)}/metrics`
+  return `https://${local}:${Number(vars.stand_av_exporter_port)}/metrics`
 }
 
 const lastLine = (text) => String(text).trim().split('\n').pop()

@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs'
 import path from 'node:path'
 
 export const USAGE = `usage: npx zx scripts/load.mjs [--duration 5m] [--concurrency 10] [--urls FILE]
-                         [--inventory FILE] [--target URL] [--prometheus URL] [--victoriametrics URL] [--out DIR]
+                         [--inventory FILE] [--target URL] [--prometheus URL] [--victoriametrics URL]
+                         [--secrets DIR] [--out DIR]
   --duration     how long siege runs: 60s, 5m, 1h (default 5m, as the assignment asks)
   --concurrency  siege's simulated users, 1 to 500 (default 10)
   --urls         URL paths, one per line, relative to the target (default scripts/urls.txt)
@@ -11,6 +12,7 @@ export const USAGE = `usage: npx zx scripts/load.mjs [--duration 5m] [--concurre
   --target       nginx base URL; give it once per host to spread the load (default: every nginx host)
   --prometheus   Prometheus base URL; give it once per shard (default: every prometheus host)
   --victoriametrics  VictoriaMetrics base URL, the global view (default: the victoriametrics host, if any)
+  --secrets      the stand's CA and password, as site.yml made them (default: secrets/ beside the inventory)
   --out          where reports go (default report/)
   --help         this text
 --target and --prometheus without --inventory: no inventory is read, so the access log and the exporter's
@@ -19,7 +21,7 @@ metrics cannot be read over SSH; the report says which checks it could not make.
 // Not in the usage: for a stand on this machine (no SSH), as the tests and development use it.
 //   --access-log FILE    read nginx's JSON access log here instead of over SSH
 //   --exporter-url URL   av-exporter's /metrics here instead of over SSH on the nginx host
-const FLAGS = ['duration', 'concurrency', 'urls', 'inventory', 'target', 'prometheus', 'victoriametrics', 'out', 'help', 'access-log', 'exporter-url']
+const FLAGS = ['duration', 'concurrency', 'urls', 'inventory', 'target', 'prometheus', 'victoriametrics', 'secrets', 'out', 'help', 'access-log', 'exporter-url']
 const REPEATABLE = ['target', 'prometheus']
 
 export class UsageError extends Error {}
@@ -52,6 +54,7 @@ export function parseOptions(argv, root) {
     prometheus: argv.prometheus === undefined ? null
       : [...new Set([argv.prometheus].flat().map((p) => baseUrl(String(p), '--prometheus')))].map((url) => ({ name: new URL(url).host, url })),
     victoriametrics: argv.victoriametrics === undefined ? null : baseUrl(String(argv.victoriametrics), '--victoriametrics'),
+    secrets: local('secrets'),
     out: path.resolve(String(argv.out ?? `${root}/report`)),
     accessLog: local('access-log'),
     exporterUrl: argv['exporter-url'] === undefined ? null : new URL('metrics', baseUrl(String(argv['exporter-url']), '--exporter-url')).href,

@@ -1,5 +1,8 @@
 // The few calls to Prometheus' HTTP API the load script makes (VictoriaMetrics answers the same API).
 // `engine`: { name, params } for another engine than Prometheus: its name in errors, extra query parameters.
+// Every request goes through stand-http: HTTPS with the stand's CA and user.
+import { standGetJson, standSecrets } from './stand-http.mjs'
+
 const PROMETHEUS = { name: 'Prometheus', params: {} }
 
 /** The result vector of an instant query at `timeSeconds` (now when undefined). */
@@ -10,13 +13,14 @@ export async function instantQuery(base, query, timeSeconds, engine = PROMETHEUS
   for (const [key, value] of Object.entries(engine.params)) url.searchParams.set(key, value)
   let response
   try {
-    response = await fetch(url, { signal: AbortSignal.timeout(30_000) })
+    response = await standGetJson(url.href)
   } catch (error) {
-    throw new Error(`${engine.name} does not answer at ${base} (${error.cause?.code ?? error.name}): is it running on its host?`)
+    throw new Error(`${engine.name} does not answer at ${base} (${error.code ?? error.message}): is it running on its host?`)
   }
-  const body = await response.json().catch(() => null)
-  if (!response.ok || body?.status !== 'success') {
-    throw new Error(`${engine.name} could not evaluate ${query} (HTTP ${response.status}): ${body?.error ?? 'no JSON answer'}`)
+  const { status, body } = response
+  if (status === 401) throw new Error(`${engine.name} at ${base} refused the stand's user (HTTP 401): is the password in ${standSecrets()?.dir}/admin.password the one site.yml set?`)
+  if (status !== 200 || body?.status !== 'success') {
+    throw new Error(`${engine.name} could not evaluate ${query} (HTTP ${status}): ${body?.error ?? 'no JSON answer'}`)
   }
   return body.data.result
 }

@@ -1,6 +1,12 @@
 // Screenshots of Prometheus' own web UI showing a query and its result, taken with Debian's Chromium
-// (driven by playwright-core; no browser is ever downloaded).
+// (driven by playwright-core; no browser is ever downloaded). Prometheus speaks HTTPS with the stand's CA
+// and asks for its user: Chromium trusts that CA through a throw-away NSS database (certutil) in a HOME of
+// its own, and answers the login with the stand's credentials; no certificate error is ever ignored.
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { chromium } from 'playwright-core'
+import { $ } from 'zx'
+import { standGet, standSecrets } from './stand-http.mjs'
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 // A closed network: no background fetches, no update checks, no first-run pages.
@@ -18,7 +24,7 @@ export async function findGraphPage(prometheusUrl) {
   const seen = []
   for (const page of GRAPH_PAGES) {
     const url = new URL(page, prometheusUrl).href
-    const html = await fetch(url, { signal: AbortSignal.timeout(10_000) }).then((r) => (r.ok ? r.text() : `HTTP ${r.status}`), (e) => e.cause?.code ?? e.message)
+    const html = await standGet(url, { timeoutMs: 10_000 }).then((r) => (r.status === 200 ? r.text : `HTTP ${r.status}`), (e) => e.code ?? e.message)
     if (html.includes(CLASSIC_MARK)) return { url, ui: 'classic' }
     if (html.includes(REACT_MARK)) return { url, ui: 'react' }
     seen.push(`${url} (${html.startsWith('HTTP') || html.length < 40 ? html : 'no graph page'})`)
@@ -33,7 +39,8 @@ export async function findGraphPage(prometheusUrl) {
  */
 export async function screenshotQuery(browser, graphPage, query, timeSeconds, file) {
   // the moment in the URL is written in UTC, so the page must read it in UTC too
-  const page = await browser.newPage({ viewport: { width: 1400, height: 640 }, deviceScaleFactor: 1, timezoneId: 'UTC' })
+  const { user, password } = standSecrets()
+  const page = await browser.newPage({ viewport: { width: 1400, height: 640 }, deviceScaleFactor: 1, timezoneId: 'UTC', httpCredentials: { username: user, password } })
   try {
     const url = new URL(graphPage.url)
     url.searchParams.set('g0.expr', query)
@@ -58,6 +65,23 @@ export async function screenshotQuery(browser, graphPage, query, timeSeconds, fi
   }
 }
 
-export function launchBrowser() {
-  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS })
+/** Runs `work(browser)` with a Chromium that trusts the stand's CA (and nothing added besides); then closes it and removes its NSS database. */
+export async function withBrowser(work) {
+  const home = await mkdtemp(`${tmpdir()}/av-chromium-`)
+  let browser = null
+  try {
+    const db = `sql:${home}/.pki/nssdb`
+    try {
+      await $({ quiet: true })`mkdir -p ${home}/.pki/nssdb`
+      await $({ quiet: true })`certutil -N -d ${db} --empty-password`
+      await $({ quiet: true })`certutil -A -d ${db} -t ${'C,,'} -n ${'av-stand CA'} -i ${standSecrets().caFile}`
+    } catch (error) {
+      throw new Error(`cannot make Chromium trust the stand's CA (certutil, from libnss3-tools): ${error.stderr?.trim() || error.message}`)
+    }
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, env: { ...process.env, HOME: home } })
+    return await work(browser)
+  } finally {
+    await browser?.close()
+    await rm(home, { recursive: true, force: true })
+  }
 }

@@ -5,10 +5,11 @@ import { readFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { secretsDirOf, standGetJson, useStandSecrets } from '../../scripts/lib/stand-http.mjs';
 import { ROOT, inventoryList, tool } from '../support/ansible.mjs';
 
 const SERVICES = {
-  prometheus: ['prometheus', 'prometheus-node-exporter', 'av-stand-firewall'],
+  prometheus: ['prometheus', 'prometheus-alertmanager', 'av-alert-receiver', 'prometheus-node-exporter', 'av-stand-firewall'],
   nginx: ['nginx', 'prometheus-nginx-exporter', 'prometheus-node-exporter', 'av-exporter', 'av-demo', 'av-stand-firewall'],
   victoriametrics: ['victoria-metrics', 'prometheus-node-exporter', 'av-stand-firewall'],
 };
@@ -101,7 +102,18 @@ export async function checkServicesActive(inventory) {
   }
 }
 
-const promUrl = (host) => `http://${host.address}:${host.vars.stand_prometheus_port}`;
+const promUrl = (host) => `https://${host.address}:${host.vars.stand_prometheus_port}`;
+
+/** The checks' requests trust the stand's CA and log in as its user, from the secrets site.yml made beside the inventory. */
+export async function loadStandSecrets(inventory) {
+  const { prometheus: [prom] } = await standHosts(inventory);
+  return useStandSecrets(secretsDirOf(join(ROOT, inventory)), prom.vars.stand_web_user);
+}
+
+const activeTargets = async (shard) => {
+  const { status, body } = await standGetJson(`${promUrl(shard)}/api/v1/targets?state=active`).catch(() => ({ status: null, body: null }));
+  return status === 200 ? body.data.activeTargets : [];
+};
 
 /**
  * Every exporter of every host is a target of exactly one Prometheus shard, and up (retried for up to a
@@ -119,10 +131,7 @@ export async function checkTargetsUp(inventory) {
   const deadline = Date.now() + 60_000;
   let scraped = [];
   while (Date.now() < deadline) {
-    scraped = await Promise.all(prometheus.map(async (shard) => {
-      const response = await fetch(`${promUrl(shard)}/api/v1/targets?state=active`).catch(() => null);
-      return { shard, targets: response?.ok ? (await response.json()).data.activeTargets : [] };
-    }));
+    scraped = await Promise.all(prometheus.map(async (shard) => ({ shard, targets: await activeTargets(shard) })));
     const all = scraped.flatMap(({ targets }) => targets);
     const names = all.map((t) => `${t.labels.job}/${t.labels.instance}`).sort();
     if (names.join() === expected.join() && all.every((t) => t.health === 'up')) {
@@ -168,7 +177,10 @@ export async function checkFirewall(inventory) {
     }
   }
   for (const host of nginx) assert.equal(await tcpAnswers(host.address, host.vars.stand_nginx_port), true, `${host.name}:${host.vars.stand_nginx_port} does not answer this machine`);
-  for (const host of prometheus) assert.equal(await tcpAnswers(host.address, host.vars.stand_prometheus_port), true, `${host.name}'s Prometheus does not answer the control machine`);
+  for (const host of prometheus) {
+    assert.equal(await tcpAnswers(host.address, host.vars.stand_prometheus_port), true, `${host.name}'s Prometheus does not answer the control machine`);
+    assert.equal(await tcpAnswers(host.address, host.vars.stand_alertmanager_port), true, `${host.name}'s Alertmanager does not answer the control machine`);
+  }
   for (const host of victoriametrics) {
     assert.equal(await tcpAnswers(host.address, host.vars.stand_victoriametrics_port), true, `${host.name}'s VictoriaMetrics does not answer the control machine`);
     for (const shard of prometheus) {
@@ -179,7 +191,90 @@ export async function checkFirewall(inventory) {
 }
 
 export async function promValue(prometheusHost, query) {
-  const response = await fetch(`${promUrl(prometheusHost)}/api/v1/query?query=${encodeURIComponent(query)}`);
-  const body = await response.json();
+  const { status, body } = await standGetJson(`${promUrl(prometheusHost)}/api/v1/query?query=${encodeURIComponent(query)}`);
+  assert.equal(status, 200, `Prometheus on ${prometheusHost.name} answered ${status} to ${query}`);
   return Number(body.data.result[0]?.value[1] ?? 0);
+}
+
+/**
+ * Every HTTP endpoint of every host, probed from the first Prometheus host (which the firewall lets
+ * through everywhere) by test/e2e/probe_endpoints.py: plain HTTP gets no 200, HTTPS without credentials
+ * or with a wrong password 401, with the stand's user 200, and the certificate verifies against the
+ * stand's CA for the host's inventory name and for its address. Resolves with the probes.
+ */
+export async function checkEveryEndpointLockedDown(inventory) {
+  const { prometheus, nginx, victoriametrics } = await standHosts(inventory);
+  const endpoint = (host, name, portVariable) => ({ name: `${host.name} ${name}`, host: host.name, address: host.address, port: Number(host.vars[portVariable]), path: '/metrics' });
+  const endpoints = [
+    ...prometheus.flatMap((h) => [endpoint(h, 'prometheus', 'stand_prometheus_port'), endpoint(h, 'alertmanager', 'stand_alertmanager_port'), endpoint(h, 'node exporter', 'stand_node_exporter_port')]),
+    ...nginx.flatMap((h) => [endpoint(h, 'node exporter', 'stand_node_exporter_port'), endpoint(h, 'nginx exporter', 'stand_nginx_exporter_port'), endpoint(h, 'av-exporter', 'stand_av_exporter_port')]),
+    ...victoriametrics.flatMap((h) => [endpoint(h, 'victoriametrics', 'stand_victoriametrics_port'), endpoint(h, 'node exporter', 'stand_node_exporter_port')]),
+  ];
+  const argument = Buffer.from(JSON.stringify(endpoints)).toString('base64');
+  const result = await ansible(inventory, prometheus[0].name, ['-b', '-m', 'ansible.builtin.script', '-a', `test/e2e/probe_endpoints.py ${argument} ${prometheus[0].vars.stand_web_user}`]);
+  assert.ok(result.ok, `the probe failed on ${prometheus[0].name}:\n${result.output}`);
+  const stdout = JSON.parse(result.output.slice(result.output.indexOf('{'))).stdout;
+  const probes = stdout.trim().split('\n').map((line) => JSON.parse(line));
+  assert.deepEqual(probes.map((p) => p.name), endpoints.map((e) => e.name), 'every endpoint probed');
+  for (const probe of probes) {
+    const verdict = JSON.stringify(probe);
+    assert.doesNotMatch(probe.plain, /^HTTP\/1\.[01] 2\d\d/, `${probe.name}: plain HTTP is answered: ${verdict}`);
+    assert.equal(probe.anonymous, 401, `${probe.name}: HTTPS without credentials: ${verdict}`);
+    assert.equal(probe.wrong, 401, `${probe.name}: HTTPS with a wrong password: ${verdict}`);
+    assert.equal(probe.right, 200, `${probe.name}: HTTPS with the stand's user: ${verdict}`);
+    assert.deepEqual(probe.names, { host: true, address: true }, `${probe.name}: the certificate for the host's name and address: ${verdict}`);
+  }
+  return probes;
+}
+
+/** What the webhook receiver on a Prometheus host got for one alert of one instance: { firing, resolved } receive times (s). */
+async function receivedNotifications(inventory, host, alertname, instance) {
+  const script = [
+    'import json, os',
+    `path = ${JSON.stringify(host.vars.alert_receiver_file ?? '/var/lib/av-alert-receiver/notifications.jsonl')}`,
+    'seen = {"firing": [], "resolved": []}',
+    'for line in (open(path) if os.path.exists(path) else []):',
+    '    entry = json.loads(line)',
+    '    for alert in entry["notification"].get("alerts", []):',
+    `        if alert["labels"].get("alertname") == ${JSON.stringify(alertname)} and alert["labels"].get("instance") == ${JSON.stringify(instance)}:`,
+    '            seen[alert["status"]].append(entry["received_at"])',
+    'print("RECEIVED" + json.dumps(seen).replace(" ", ""))',
+  ].join('\n');
+  const output = await onHosts(inventory, host.name, `echo ${Buffer.from(script).toString('base64')} | base64 -d | python3 -`);
+  const match = /RECEIVED(\{[^}]*\})/.exec(output); // two lists of numbers: no brace inside
+  assert.ok(match, `the receiver's notifications on ${host.name}: ${output}`);
+  return JSON.parse(match[1].replace(/\\"/g, '"'));
+}
+
+/**
+ * av-exporter stopped on the first nginx host: TargetDown for it reaches the webhook receiver (through
+ * Prometheus and Alertmanager, both over HTTPS with basic auth) within the rule's `for` plus two evaluation
+ * intervals, plus the scrape interval that notices it and Alertmanager's group_wait; started again, the
+ * alert is resolved. Resolves with { firedAfter, resolvedAfter } in seconds.
+ */
+export async function checkAlertRoundTrip(inventory, { forSeconds, evaluationSeconds, scrapeSeconds, groupWaitSeconds }) {
+  const { prometheus: [prom], nginx: [web] } = await standHosts(inventory);
+  const before = await receivedNotifications(inventory, prom, 'TargetDown', web.name);
+  const bound = forSeconds + 2 * evaluationSeconds + scrapeSeconds + groupWaitSeconds;
+  const waitFor = async (status, fromSeconds, limitSeconds) => {
+    for (const deadline = Date.now() + limitSeconds * 1000 + 30_000; Date.now() < deadline;) {
+      const seen = await receivedNotifications(inventory, prom, 'TargetDown', web.name);
+      const fresh = seen[status].filter((at) => !before[status].includes(at) && at >= fromSeconds);
+      if (fresh.length > 0) return Math.min(...fresh) - fromSeconds;
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+    }
+    assert.fail(`no ${status} TargetDown for ${web.name} reached the receiver on ${prom.name} within ${limitSeconds + 30} s`);
+  };
+  const stoppedAt = Date.now() / 1000;
+  await onHosts(inventory, web.name, 'systemctl stop av-exporter');
+  let firedAfter;
+  try {
+    firedAfter = await waitFor('firing', stoppedAt, bound);
+  } finally {
+    await onHosts(inventory, web.name, 'systemctl start av-exporter');
+  }
+  const startedAt = Date.now() / 1000;
+  assert.ok(firedAfter <= bound, `TargetDown reached the receiver ${firedAfter.toFixed(1)} s after the stop; the bound is ${bound} s`);
+  const resolvedAfter = await waitFor('resolved', startedAt, 120);
+  return { firedAfter, resolvedAfter, bound };
 }

@@ -28,7 +28,8 @@ export async function tool(command, args) {
 export async function renderConfigs(inventory, extraVars = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'av-rendered-'));
   const varsFile = join(dir, 'extra-vars.json');
-  await writeFile(varsFile, JSON.stringify({ render_dir: dir, ...extraVars }));
+  // the stand's secrets (CA, certificates, password) are made in there too, not beside the inventory
+  await writeFile(varsFile, JSON.stringify({ render_dir: dir, stand_secrets_dir: join(dir, 'secrets'), ...extraVars }));
   const output = await tool('ansible-playbook', ['-i', inventory, 'ansible/render-configs.yml', '-e', `@${varsFile}`]);
   if (/\[WARNING\]/.test(output)) throw new Error(`ansible-playbook warned while rendering:\n${output}`);
   return dir;
