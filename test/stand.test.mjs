@@ -155,6 +155,16 @@ function standScenario(release, { alsoTrixieControl = false, alsoWithoutInventor
     console.log(`# ${probes.length} endpoints locked down; plain HTTP got: ${[...new Set(probes.map((p) => p.plain.replace(/\d+\.\d+\.\d+\.\d+/g, 'A')))].join(' | ')}`);
   });
 
+  phase(release, 'tls_auth_renew_certificates=true: every endpoint serves its new certificate, every target stays up', ['every endpoint: no plain HTTP, 401 without or with a wrong password, 200 with the right one, a certificate naming its host'], async () => {
+    const certificate = (host) => readFile(`${ROOT}inventory/lab/secrets/hosts/${host}.crt`, 'utf8');
+    const before = await certificate('web1');
+    await playbook('-e', 'tls_auth_renew_certificates=true');
+    assert.notEqual(await certificate('web1'), before, "web1's certificate was not renewed");
+    await checkEveryEndpointLockedDown(INVENTORY); // each endpoint serves the new file's certificate
+    await checkTargetsUp(INVENTORY);
+    checkIdempotent(await playbook());
+  });
+
   phase(release, 'an exporter going down reaches the webhook receiver through Alertmanager, and clears again', ['Prometheus scrapes every target of every host'], async () => {
     const { firedAfter, resolvedAfter, bound } = await checkAlertRoundTrip(INVENTORY, { forSeconds: 60, evaluationSeconds: 5, scrapeSeconds: 5, groupWaitSeconds: 1 });
     console.log(`# TargetDown reached the receiver ${firedAfter.toFixed(1)} s after av-exporter stopped (bound ${bound} s), resolved ${resolvedAfter.toFixed(1)} s after it started`);

@@ -8,8 +8,9 @@ where the tls_auth role put them. For each endpoint:
   wrong      ... with a wrong password
   right      ... with the stand's user and password
   names      whether the certificate verifies against the CA for the host's inventory name, and for its address
+  served     the SHA-256 fingerprint of the certificate it serves
 """
-import base64, json, socket, ssl, sys, urllib.error, urllib.request
+import base64, hashlib, json, socket, ssl, sys, urllib.error, urllib.request
 
 CA_FILE = "/etc/av-stand/tls/ca.crt"
 USER = sys.argv[2] if len(sys.argv) > 2 else "admin"
@@ -38,6 +39,14 @@ def https_status(url, user, password):
         return f"error: {getattr(error, 'reason', error)}"
 
 
+def fingerprint(address, port):
+    context = ssl.create_default_context(cafile=CA_FILE)
+    context.check_hostname = False  # only which certificate it is; verify_for checks the names
+    with socket.create_connection((address, port), timeout=5) as sock:
+        with context.wrap_socket(sock) as tls:
+            return hashlib.sha256(tls.getpeercert(binary_form=True)).hexdigest()
+
+
 def verifies_for(address, port, name):
     context = ssl.create_default_context(cafile=CA_FILE)
     try:
@@ -59,4 +68,5 @@ for endpoint in json.loads(base64.b64decode(sys.argv[1])):
         "wrong": https_status(url, USER, PASSWORD + "-wrong"),
         "right": https_status(url, USER, PASSWORD),
         "names": {"host": verifies_for(address, port, endpoint["host"]), "address": verifies_for(address, port, address)},
+        "served": fingerprint(address, port),
     }))

@@ -1,6 +1,7 @@
 // Checks of a provisioned stand, for the end-to-end test. Each throws with a message that says what is
 // wrong (and, for a dead service, its journal). The inventory is read as Ansible reads it.
 import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -223,8 +224,15 @@ export async function checkEveryEndpointLockedDown(inventory) {
     assert.equal(probe.wrong, 401, `${probe.name}: HTTPS with a wrong password: ${verdict}`);
     assert.equal(probe.right, 200, `${probe.name}: HTTPS with the stand's user: ${verdict}`);
     assert.deepEqual(probe.names, { host: true, address: true }, `${probe.name}: the certificate for the host's name and address: ${verdict}`);
+    const host = endpoints.find((e) => e.name === probe.name).host;
+    assert.equal(probe.served, await certificateFingerprint(join(ROOT, inventory, '..', 'secrets', 'hosts', `${host}.crt`)), `${probe.name} serves another certificate than ${host}'s`);
   }
   return probes;
+}
+
+/** The SHA-256 fingerprint of a PEM certificate file, as lower-case hex. */
+async function certificateFingerprint(file) {
+  return new X509Certificate(await readFile(file)).fingerprint256.replace(/:/g, '').toLowerCase();
 }
 
 /** What the webhook receiver on a Prometheus host got for one alert of one instance: { firing, resolved } receive times (s). */
