@@ -18,7 +18,7 @@ import { thisMachinesDebianSources } from '../scripts/lab/apt-sources.mjs';
 import { trixieAnsibleCore } from './support/trixie-ansible.mjs';
 import {
   checkAlertRoundTrip, checkEveryEndpointLockedDown, checkEveryHostProvisioned, checkFirewall, checkIdempotent, checkNoWarnings,
-  checkServicesActive, checkTargetsUp, loadStandSecrets, onHosts,
+  checkNothingElseListens, checkServicesActive, checkTargetsUp, loadStandSecrets, onHosts,
   promValue, standHosts,
 } from './e2e/stand-checks.mjs';
 import { checkReport, checkShardsAndGlobalView } from './e2e/report-checks.mjs';
@@ -153,6 +153,10 @@ function standScenario(release, { alsoTrixieControl = false, alsoWithoutInventor
   phase(release, 'every endpoint: no plain HTTP, 401 without or with a wrong password, 200 with the right one, a certificate naming its host', ['first provisioning reaches every member of every group'], async () => {
     const probes = await checkEveryEndpointLockedDown(INVENTORY);
     console.log(`# ${probes.length} endpoints locked down; plain HTTP got: ${[...new Set(probes.map((p) => p.plain.replace(/\d+\.\d+\.\d+\.\d+/g, 'A')))].join(' | ')}`);
+  });
+
+  phase(release, "a scan of every host's listening ports finds only SSH, nginx's demo site and the locked-down endpoints", ['first provisioning reaches every member of every group'], async () => {
+    console.log(`# listening beyond loopback: ${JSON.stringify(await checkNothingElseListens(INVENTORY))}`);
   });
 
   phase(release, 'tls_auth_renew_certificates=true: every endpoint serves its new certificate, every target stays up', ['every endpoint: no plain HTTP, 401 without or with a wrong password, 200 with the right one, a certificate naming its host'], async () => {

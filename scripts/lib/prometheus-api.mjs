@@ -68,3 +68,13 @@ export async function waitForScrapeAfter(base, afterSeconds, timeoutMs = 90_000)
     : `Prometheus did not scrape av-exporter within ${timeoutMs / 1000} s (last at ${new Date(oldest * 1000).toISOString()}; check ${new URL('targets', base)})`)
 }
 
+/** The instances of a job's active targets, as Prometheus has them configured (scraped yet or not). */
+export async function targetInstances(base, job) {
+  const url = new URL('api/v1/targets', base)
+  url.searchParams.set('state', 'active')
+  const { status, body } = await standGetJson(url.href).catch((error) => {
+    throw new Error(`Prometheus does not answer at ${base} (${error.code ?? error.message}): is it running on its host?`)
+  })
+  if (status !== 200 || body?.status !== 'success') throw new Error(`Prometheus at ${base} answered ${status} for its targets`)
+  return body.data.activeTargets.filter((target) => target.labels.job === job).map((target) => target.labels.instance).sort()
+}

@@ -1,7 +1,7 @@
 // The stand's Prometheus as one: with several shards (each scraping its share of the targets), every
 // question is asked of each shard and the answers merged. The queries it merges are sums (by a label, or
 // by instance and a label), so the merge is a sum too; the p99 is merged from the shards' bucket rates.
-import { byInstanceAndLabel, byLabel, instantQuery, scalarQuery, waitForScrapeAfter } from './prometheus-api.mjs'
+import { byInstanceAndLabel, byLabel, scalarQuery, targetInstances, waitForScrapeAfter } from './prometheus-api.mjs'
 
 const P99_BUCKETS = 'sum by (le) (rate(av_nginx_http_request_duration_seconds_bucket[5m]))'
 
@@ -41,14 +41,10 @@ export function shardedPrometheus(shards) {
      */
     waitForScrapeAfter: async (afterSeconds) => {
       const scraping = []
-      for (const shard of shards) if ((await scalarQuery(shard.url, 'count(up{job="av_exporter"})')) !== null) scraping.push(shard)
+      for (const shard of shards) if ((await targetInstances(shard.url, 'av_exporter')).length > 0) scraping.push(shard)
       if (scraping.length === 0) throw new Error(`no Prometheus scrapes av-exporter: check ${shards.map((s) => new URL('targets', s.url)).join(', ')}`)
       return Math.max(...(await Promise.all(scraping.map((shard) => waitForScrapeAfter(shard.url, afterSeconds)))))
     },
-    /** The av-exporter instances each shard scrapes: { [shard name]: [instance] }. */
-    instancesByShard: async () => Object.fromEntries(await Promise.all(shards.map(async (shard) => [
-      shard.name, (await instantQuery(shard.url, 'up{job="av_exporter"}')).map((series) => series.metric.instance).sort(),
-    ]))),
   }
 }
 

@@ -230,6 +230,32 @@ export async function checkEveryEndpointLockedDown(inventory) {
   return probes;
 }
 
+/**
+ * A scan of every host's listening TCP sockets (ss, on the host): besides loopback, nothing listens but
+ * SSH, nginx's demo site on the nginx hosts and the endpoints that checkEveryEndpointLockedDown probes.
+ * Resolves with { [host]: [port] } of what listens beyond loopback.
+ */
+export async function checkNothingElseListens(inventory) {
+  const { prometheus, nginx, victoriametrics } = await standHosts(inventory);
+  const ports = (host, ...variables) => variables.map((name) => Number(host.vars[name]));
+  const allowed = new Map([
+    ...prometheus.map((h) => [h.name, ports(h, 'stand_prometheus_port', 'stand_alertmanager_port', 'stand_node_exporter_port')]),
+    ...nginx.map((h) => [h.name, ports(h, 'stand_nginx_port', 'stand_nginx_exporter_port', 'stand_av_exporter_port', 'stand_node_exporter_port')]),
+    ...victoriametrics.map((h) => [h.name, ports(h, 'stand_victoriametrics_port', 'stand_node_exporter_port')]),
+  ]);
+  const found = {};
+  for (const [name, expected] of allowed) {
+    const output = await onHosts(inventory, name, "ss -H -ltn | awk '{print $4}'");
+    const listening = [...output.replace(/\\n/g, '\n').matchAll(/(\S+):(\d+)(?=\s|$)/g)]
+      .filter(([, address]) => !/^(127\.|\[::1\]|::1$|\[::ffff:127\.)/.test(address.replace(/^.*\(stdout\) /, '')))
+      .map(([, , port]) => Number(port));
+    found[name] = [...new Set(listening)].sort((a, b) => a - b);
+    const unexpected = found[name].filter((port) => port !== 22 && !expected.includes(port));
+    assert.deepEqual(unexpected, [], `${name} listens beyond loopback on ports the stand does not lock down: ${output}`);
+  }
+  return found;
+}
+
 /** The SHA-256 fingerprint of a PEM certificate file, as lower-case hex. */
 async function certificateFingerprint(file) {
   return new X509Certificate(await readFile(file)).fingerprint256.replace(/:/g, '').toLowerCase();
