@@ -17,10 +17,9 @@ import { counterDelta, exactQuantile, logLinesByStatus, reconcileWithSiege, rela
 import { readInventory, standUrls } from './lib/inventory.mjs'
 import { accessLogPath, accessLogsSince, checkNginxHosts, exporterMetrics } from './lib/nginx-hosts.mjs'
 import { parseOptions, readUrlList, UsageError, USAGE } from './lib/options.mjs'
-import { byLabel, scalarQuery } from './lib/prometheus-api.mjs'
-import { shardedPrometheus } from './lib/shards.mjs'
+import { eachShardsView, shardedPrometheus } from './lib/shards.mjs'
 import { secretsDirOf, standGet, useStandSecrets } from './lib/stand-http.mjs'
-import { globalAnswers, waitUntilWritten } from './lib/victoriametrics.mjs'
+import { globalAnswers, globalView, waitUntilWritten } from './lib/victoriametrics.mjs'
 import { findGraphPage, screenshotQuery, withBrowser } from './lib/screenshot.mjs'
 import { runSiege } from './lib/siege.mjs'
 import { summaryMarkdown } from './lib/summary.mjs'
@@ -181,7 +180,7 @@ async function main() {
       stand.byInstanceAndLabel(BY_INSTANCE.requests_by_status, 'status', evaluatedAt),
       stand.byInstanceAndLabel(BY_INSTANCE.raw_counters, 'status', evaluatedAt),
       stand.byInstanceAndLabel(BY_INSTANCE.raw_counters, 'status', windowFrom),
-      eachShardsAnswers(shards, evaluatedAt),
+      eachShardsView(shards, QUERIES, evaluatedAt),
     ])
     if (p99 === null) throw new Error(`Prometheus has no answer to ${QUERIES.p99} at ${new Date(evaluatedAt * 1000).toISOString()}`)
     const global = victoriametrics
@@ -359,63 +358,6 @@ async function takeScreenshots(shards, evaluatedAt, dir) {
     for (const { key, shard, file } of planned) taken[key] ??= { shard: shard.name, file, error: firstLine(error.message) }
   }
   return taken
-}
-
-/**
- * Each shard's own view, at `evaluatedAt`: the av-exporter instances it scrapes, its answers to both
- * questions over them (what its screenshots show), and what it costs: samples ingested per second, head
- * series, CPU seconds per second and per scrape, resident memory, samples per scrape of each job.
- */
-async function eachShardsAnswers(shards, evaluatedAt) {
-  const value = (shard, query) => scalarQuery(shard.url, query, evaluatedAt)
-  return Promise.all(shards.map(async (shard) => {
-    const [instances, p99Seconds, requestsByStatus, samplesPerSecond, headSeries, cpuPerSecond, scrapesPerSecond, residentBytes, samplesByJob] = await Promise.all([
-      byLabel(shard.url, 'up{job="av_exporter"}', 'instance', evaluatedAt).then(Object.keys),
-      value(shard, QUERIES.p99),
-      byLabel(shard.url, QUERIES.requests_by_status, 'status', evaluatedAt),
-      value(shard, 'sum(rate(prometheus_tsdb_head_samples_appended_total[1m]))'),
-      value(shard, 'sum(prometheus_tsdb_head_series)'),
-      value(shard, 'sum(rate(process_cpu_seconds_total{job="prometheus"}[1m]))'),
-      value(shard, 'sum(rate(prometheus_target_interval_length_seconds_count[1m]))'),
-      value(shard, 'sum(process_resident_memory_bytes{job="prometheus"})'),
-      byLabel(shard.url, 'avg by (job) (scrape_samples_scraped)', 'job', evaluatedAt),
-    ])
-    return {
-      name: shard.name,
-      url: shard.url,
-      av_exporter_instances: instances,
-      p99_seconds: p99Seconds,
-      requests_by_status: requestsByStatus,
-      costs: {
-        samples_per_second: samplesPerSecond,
-        head_series: headSeries,
-        cpu_seconds_per_second: cpuPerSecond,
-        scrapes_per_second: scrapesPerSecond,
-        cpu_seconds_per_scrape: cpuPerSecond !== null && scrapesPerSecond ? cpuPerSecond / scrapesPerSecond : null,
-        resident_bytes: residentBytes,
-        // what one scrape of each kind of target brings: an nginx host is node + nginx + av_exporter
-        samples_per_scrape_by_job: samplesByJob,
-      },
-    }
-  }))
-}
-
-/** VictoriaMetrics' answers beside the exact ones and Prometheus' own (the contract: p99_seconds, requests_by_status). */
-function globalView(global, { exactP99, windowRequests, p99, requestsByStatus }) {
-  const statuses = Object.keys(global.requests_by_status)
-  return {
-    url: global.url,
-    p99_seconds: global.p99_seconds,
-    requests_by_status: global.requests_by_status,
-    window_requests_by_status: counterDelta(global.window_start_counters, global.end_counters),
-    p99_relative_error: exactP99 === null ? null : relativeError(global.p99_seconds, exactP99),
-    p99_within_bound: exactP99 === null ? null : withinP99Bound(global.p99_seconds, exactP99),
-    requests_by_status_relative_error: Object.fromEntries(statuses.map((s) => [s, relativeError(global.requests_by_status[s], windowRequests[s] ?? 0)])),
-    vs_prometheus: {
-      p99_relative: relativeError(global.p99_seconds, p99),
-      requests_by_status_relative: Object.fromEntries(statuses.map((s) => [s, relativeError(global.requests_by_status[s], requestsByStatus[s] ?? 0)])),
-    },
-  }
 }
 
 const firstLine = (text) => String(text).split('\n')[0]

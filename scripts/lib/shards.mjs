@@ -1,6 +1,7 @@
 // The stand's Prometheus as one: with several shards (each scraping its share of the targets), every
 // question is asked of each shard and the answers merged. The queries it merges are sums (by a label, or
 // by instance and a label), so the merge is a sum too; the p99 is merged from the shards' bucket rates.
+// Also each shard's own view (its hosts, its answers, what it costs), for the report and its screenshots.
 import { byInstanceAndLabel, byLabel, scalarQuery, targetInstances, waitForScrapeAfter } from './prometheus-api.mjs'
 
 const P99_BUCKETS = 'sum by (le) (rate(av_nginx_http_request_duration_seconds_bucket[5m]))'
@@ -46,6 +47,45 @@ export function shardedPrometheus(shards) {
       return Math.max(...(await Promise.all(scraping.map((shard) => waitForScrapeAfter(shard.url, afterSeconds)))))
     },
   }
+}
+
+/**
+ * Each shard's own view, at `evaluatedAt`: the av-exporter instances it scrapes, its answers to both
+ * questions over them (what its screenshots show), and what it costs: samples ingested per second, head
+ * series, CPU seconds per second and per scrape, resident memory, samples per scrape of each job.
+ */
+export async function eachShardsView(shards, queries, evaluatedAt) {
+  const value = (shard, query) => scalarQuery(shard.url, query, evaluatedAt)
+  return Promise.all(shards.map(async (shard) => {
+    const [instances, p99Seconds, requestsByStatus, samplesPerSecond, headSeries, cpuPerSecond, scrapesPerSecond, residentBytes, samplesByJob] = await Promise.all([
+      byLabel(shard.url, 'up{job="av_exporter"}', 'instance', evaluatedAt).then(Object.keys),
+      value(shard, queries.p99),
+      byLabel(shard.url, queries.requests_by_status, 'status', evaluatedAt),
+      value(shard, 'sum(rate(prometheus_tsdb_head_samples_appended_total[1m]))'),
+      value(shard, 'sum(prometheus_tsdb_head_series)'),
+      value(shard, 'sum(rate(process_cpu_seconds_total{job="prometheus"}[1m]))'),
+      value(shard, 'sum(rate(prometheus_target_interval_length_seconds_count[1m]))'),
+      value(shard, 'sum(process_resident_memory_bytes{job="prometheus"})'),
+      byLabel(shard.url, 'avg by (job) (scrape_samples_scraped)', 'job', evaluatedAt),
+    ])
+    return {
+      name: shard.name,
+      url: shard.url,
+      av_exporter_instances: instances,
+      p99_seconds: p99Seconds,
+      requests_by_status: requestsByStatus,
+      costs: {
+        samples_per_second: samplesPerSecond,
+        head_series: headSeries,
+        cpu_seconds_per_second: cpuPerSecond,
+        scrapes_per_second: scrapesPerSecond,
+        cpu_seconds_per_scrape: cpuPerSecond !== null && scrapesPerSecond ? cpuPerSecond / scrapesPerSecond : null,
+        resident_bytes: residentBytes,
+        // what one scrape of each kind of target brings: an nginx host is node + nginx + av_exporter
+        samples_per_scrape_by_job: samplesByJob,
+      },
+    }
+  }))
 }
 
 /** { key: number } objects added up key by key. */

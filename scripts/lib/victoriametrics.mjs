@@ -1,5 +1,6 @@
 // The global view: the assignment's two questions asked of VictoriaMetrics, which every Prometheus shard
 // remote_writes to, beside the raw counters it holds at both ends of the window.
+import { counterDelta, relativeError, withinP99Bound } from './exact-answers.mjs'
 import { byLabel, scalarQuery } from './prometheus-api.mjs'
 
 // its caches would answer from what it had before the last samples arrived
@@ -32,4 +33,22 @@ export async function globalAnswers(url, { queries, rawCounters, evaluatedAt, wi
     byLabel(url, rawCounters, 'status', windowFrom, VICTORIAMETRICS),
   ])
   return { url, p99_seconds: p99, requests_by_status: requestsByStatus, end_counters: endCounters, window_start_counters: windowStartCounters }
+}
+
+/** VictoriaMetrics' answers beside the exact ones and Prometheus' own (the contract: p99_seconds, requests_by_status). */
+export function globalView(global, { exactP99, windowRequests, p99, requestsByStatus }) {
+  const statuses = Object.keys(global.requests_by_status)
+  return {
+    url: global.url,
+    p99_seconds: global.p99_seconds,
+    requests_by_status: global.requests_by_status,
+    window_requests_by_status: counterDelta(global.window_start_counters, global.end_counters),
+    p99_relative_error: exactP99 === null ? null : relativeError(global.p99_seconds, exactP99),
+    p99_within_bound: exactP99 === null ? null : withinP99Bound(global.p99_seconds, exactP99),
+    requests_by_status_relative_error: Object.fromEntries(statuses.map((s) => [s, relativeError(global.requests_by_status[s], windowRequests[s] ?? 0)])),
+    vs_prometheus: {
+      p99_relative: relativeError(global.p99_seconds, p99),
+      requests_by_status_relative: Object.fromEntries(statuses.map((s) => [s, relativeError(global.requests_by_status[s], requestsByStatus[s] ?? 0)])),
+    },
+  }
 }
