@@ -327,7 +327,10 @@ function shardedScenario(release) {
 
   phase(label, 'exporter ports answer only the Prometheus hosts, Prometheus and VictoriaMetrics answer the control machine', ['first provisioning reaches every member of every group'], () => checkFirewall(INVENTORY));
 
-  phase(label, 'every endpoint, VictoriaMetrics included, is HTTPS with basic auth', ['first provisioning reaches every member of every group'], () => checkEveryEndpointLockedDown(INVENTORY));
+  phase(label, 'every endpoint, VictoriaMetrics included, is HTTPS with basic auth, and nothing else listens beyond loopback', ['first provisioning reaches every member of every group'], async () => {
+    await checkEveryEndpointLockedDown(INVENTORY);
+    console.log(`# listening beyond loopback: ${JSON.stringify(await checkNothingElseListens(INVENTORY))}`);
+  });
 
   phase(label, 'a 60 s load run over every nginx host: exact per host and stand-wide, the global view within the bounds', ['every target is scraped by exactly one shard, and is up'], async () => {
     await run('npx', ['zx', 'scripts/load.mjs', '--duration', '60s']);
