@@ -90,22 +90,17 @@ async function checkReachable(targets, shards, victoriametrics) {
       throw new Error(`nginx does not answer at ${target} (${answer}): is the host up and provisioned (ansible-playbook site.yml), and its port open to this machine?`)
     })
   }
-  const standStatus = (url) => standGet(url.href, { timeoutMs: 5_000 }).then((response) => response.status, (error) => error.code ?? error.message)
-  for (const { url: prometheus } of shards) {
+  // the stand's own endpoints: HTTPS with its CA and user, each until it answers 200
+  const answersOk = async (url, trouble, unit) => {
     await retry(3, '2s', async () => {
-      answer = await standStatus(new URL('-/ready', prometheus))
+      answer = await standGet(url.href, { timeoutMs: 5_000 }).then((response) => response.status, (error) => error.code ?? error.message)
       if (answer !== 200) throw new Error(String(answer))
     }).catch(() => {
-      throw new Error(`Prometheus is not ready at ${prometheus} (${typeof answer === 'number' ? `HTTP ${answer}` : answer}): check systemctl status prometheus on its host, and that its port is open to this machine`)
+      throw new Error(`${trouble} (${typeof answer === 'number' ? `HTTP ${answer}` : answer}): check systemctl status ${unit} on its host, and that its port is open to this machine`)
     })
   }
-  if (!victoriametrics) return
-  await retry(3, '2s', async () => {
-    answer = await standStatus(new URL('health', victoriametrics))
-    if (answer !== 200) throw new Error(String(answer))
-  }).catch(() => {
-    throw new Error(`VictoriaMetrics does not answer at ${victoriametrics} (${typeof answer === 'number' ? `HTTP ${answer}` : answer}): check systemctl status victoria-metrics on its host, and that its port is open to this machine`)
-  })
+  for (const { url } of shards) await answersOk(new URL('-/ready', url), `Prometheus is not ready at ${url}`, 'prometheus')
+  if (victoriametrics) await answersOk(new URL('health', victoriametrics), `VictoriaMetrics does not answer at ${victoriametrics}`, 'victoria-metrics')
 }
 
 /**
@@ -341,21 +336,31 @@ const NO_INVENTORY = "no inventory: nginx's log and av-exporter are read over SS
  */
 async function takeScreenshots(shards, evaluatedAt, dir) {
   const kinds = { p99: [QUERIES.p99, 'p99'], status_codes: [QUERIES.requests_by_status, 'status-codes'] }
-  const planned = shards.flatMap((shard) => Object.entries(kinds).map(([kind, [query, file]]) => {
-    const suffix = shards.length === 1 ? '' : `-${shard.name}`
-    return { key: `${kind}${suffix}`, shard, query, file: `${file}${suffix}.png` }
-  }))
+  const suffix = (shard) => (shards.length === 1 ? '' : `-${shard.name}`)
+  const planned = (shard) => Object.entries(kinds).map(([kind, [query, file]]) => ({ key: `${kind}${suffix(shard)}`, query, file: `${file}${suffix(shard)}.png` }))
   const taken = {}
+  const failed = (shard, error) => {
+    for (const { key, file } of planned(shard)) taken[key] ??= { shard: shard.name, file, error: firstLine(error.message) }
+  }
   try {
     await withBrowser(async (browser) => {
-      for (const { key, shard, query, file } of planned) {
-        const graphPage = await findGraphPage(shard.url).catch((error) => ({ error }))
-        const shot = graphPage.error ? Promise.reject(graphPage.error) : screenshotQuery(browser, graphPage, query, evaluatedAt, `${dir}/${file}`)
-        taken[key] = await shot.then((result) => ({ shard: shard.name, file, ...result }), (error) => ({ shard: shard.name, file, error: firstLine(error.message) }))
+      for (const shard of shards) {
+        let graphPage
+        try {
+          graphPage = await findGraphPage(shard.url)
+        } catch (error) {
+          failed(shard, error)
+          continue
+        }
+        for (const { key, query, file } of planned(shard)) {
+          taken[key] = await screenshotQuery(browser, graphPage, query, evaluatedAt, `${dir}/${file}`).then(
+            (result) => ({ shard: shard.name, file, ...result }),
+            (error) => ({ shard: shard.name, file, error: firstLine(error.message) }))
+        }
       }
     })
   } catch (error) {
-    for (const { key, shard, file } of planned) taken[key] ??= { shard: shard.name, file, error: firstLine(error.message) }
+    for (const shard of shards) failed(shard, error)
   }
   return taken
 }

@@ -68,13 +68,18 @@ export async function waitForScrapeAfter(base, afterSeconds, timeoutMs = 90_000)
     : `Prometheus did not scrape av-exporter within ${timeoutMs / 1000} s (last at ${new Date(oldest * 1000).toISOString()}; check ${new URL('targets', base)})`)
 }
 
-/** The instances of a job's active targets, as Prometheus has them configured (scraped yet or not). */
-export async function targetInstances(base, job) {
+/** Prometheus' active targets, as its /api/v1/targets lists them (scraped yet or not, with their health). */
+export async function activeTargets(base) {
   const url = new URL('api/v1/targets', base)
   url.searchParams.set('state', 'active')
   const { status, body } = await standGetJson(url.href).catch((error) => {
     throw new Error(`Prometheus does not answer at ${base} (${error.code ?? error.message}): is it running on its host?`)
   })
   if (status !== 200 || body?.status !== 'success') throw new Error(`Prometheus at ${base} answered ${status} for its targets`)
-  return body.data.activeTargets.filter((target) => target.labels.job === job).map((target) => target.labels.instance).sort()
+  return body.data.activeTargets
+}
+
+/** The instances of a job's active targets, sorted. */
+export async function targetInstances(base, job) {
+  return (await activeTargets(base)).filter((target) => target.labels.job === job).map((target) => target.labels.instance).sort()
 }

@@ -58,7 +58,7 @@ export async function eachShardsView(shards, queries, evaluatedAt) {
   const value = (shard, query) => scalarQuery(shard.url, query, evaluatedAt)
   return Promise.all(shards.map(async (shard) => {
     const [instances, p99Seconds, requestsByStatus, samplesPerSecond, headSeries, cpuPerSecond, scrapesPerSecond, residentBytes, samplesByJob] = await Promise.all([
-      byLabel(shard.url, 'up{job="av_exporter"}', 'instance', evaluatedAt).then(Object.keys),
+      targetInstances(shard.url, 'av_exporter'),
       value(shard, queries.p99),
       byLabel(shard.url, queries.requests_by_status, 'status', evaluatedAt),
       value(shard, 'sum(rate(prometheus_tsdb_head_samples_appended_total[1m]))'),

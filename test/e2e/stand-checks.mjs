@@ -6,7 +6,8 @@ import { readFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { secretsDirOf, standGetJson, useStandSecrets } from '../../scripts/lib/stand-http.mjs';
+import { activeTargets, scalarQuery } from '../../scripts/lib/prometheus-api.mjs';
+import { secretsDirOf, useStandSecrets } from '../../scripts/lib/stand-http.mjs';
 import { ROOT, inventoryList, tool } from '../support/ansible.mjs';
 
 const SERVICES = {
@@ -111,10 +112,7 @@ export async function loadStandSecrets(inventory) {
   return useStandSecrets(secretsDirOf(join(ROOT, inventory)), prom.vars.stand_web_user);
 }
 
-const activeTargets = async (shard) => {
-  const { status, body } = await standGetJson(`${promUrl(shard)}/api/v1/targets?state=active`).catch(() => ({ status: null, body: null }));
-  return status === 200 ? body.data.activeTargets : [];
-};
+
 
 /**
  * Every exporter of every host is a target of exactly one Prometheus shard, and up (retried for up to a
@@ -132,7 +130,7 @@ export async function checkTargetsUp(inventory) {
   const deadline = Date.now() + 60_000;
   let scraped = [];
   while (Date.now() < deadline) {
-    scraped = await Promise.all(prometheus.map(async (shard) => ({ shard, targets: await activeTargets(shard) })));
+    scraped = await Promise.all(prometheus.map(async (shard) => ({ shard, targets: await activeTargets(promUrl(shard)).catch(() => []) })));
     const all = scraped.flatMap(({ targets }) => targets);
     const names = all.map((t) => `${t.labels.job}/${t.labels.instance}`).sort();
     if (names.join() === expected.join() && all.every((t) => t.health === 'up')) {
@@ -192,9 +190,7 @@ export async function checkFirewall(inventory) {
 }
 
 export async function promValue(prometheusHost, query) {
-  const { status, body } = await standGetJson(`${promUrl(prometheusHost)}/api/v1/query?query=${encodeURIComponent(query)}`);
-  assert.equal(status, 200, `Prometheus on ${prometheusHost.name} answered ${status} to ${query}`);
-  return Number(body.data.result[0]?.value[1] ?? 0);
+  return (await scalarQuery(promUrl(prometheusHost), query)) ?? 0;
 }
 
 /**
@@ -225,7 +221,7 @@ export async function checkEveryEndpointLockedDown(inventory) {
     assert.equal(probe.right, 200, `${probe.name}: HTTPS with the stand's user: ${verdict}`);
     assert.deepEqual(probe.names, { host: true, address: true }, `${probe.name}: the certificate for the host's name and address: ${verdict}`);
     const host = endpoints.find((e) => e.name === probe.name).host;
-    assert.equal(probe.served, await certificateFingerprint(join(ROOT, inventory, '..', 'secrets', 'hosts', `${host}.crt`)), `${probe.name} serves another certificate than ${host}'s`);
+    assert.equal(probe.served, await certificateFingerprint(join(secretsDirOf(join(ROOT, inventory)), 'hosts', `${host}.crt`)), `${probe.name} serves another certificate than ${host}'s`);
   }
   return probes;
 }
