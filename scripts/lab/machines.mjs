@@ -2,7 +2,7 @@
 // (a sudo user, root login off, its own keys and address), booted with systemd-nspawn and reached over SSH.
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import { $, glob, retry } from 'zx';
+import { $, glob } from 'zx';
 import { BASE_PACKAGES, BRIDGE, PROXY_URL, RELEASE_NAMES, SSH_USER, paths } from './layout.mjs';
 import { hostSourcesFile } from './apt-sources.mjs';
 import { disableIpv6, linkExists } from './network.mjs';
@@ -12,6 +12,7 @@ import {
 } from './processes.mjs';
 
 const SSH_TIMEOUT_S = 120;
+const STILL_BOOTING = /System is booting up|pam_nologin/;
 
 /** Runs debootstrap once per release, through the apt proxy; later `up`s copy the cached root. */
 export async function ensureBaseRoot(release, sources, withProgress) {
@@ -176,10 +177,17 @@ export async function waitForSsh(host, bootedAt) {
   const listening = await waitUntil(() => !hostPid(host.name) || canConnect(host.address, 22), SSH_TIMEOUT_S * 1000);
   if (!hostPid(host.name)) fail(`${host.name}: systemd-nspawn exited; console log ${log}:\n${tail(readText(log).split('\n--- ').at(-1))}`);
   if (!listening) fail(`${host.name} (${host.address}): no SSH after ${SSH_TIMEOUT_S} s; see its console log ${log}`);
-  try {
-    await retry(5, '1s', () => sshAsUser(host.address, ['sudo', '-n', 'true'], { nothrow: false }));
-  } catch (error) {
-    const why = error.stderr?.trim() || `exit code ${error.exitCode}`;
+  // sshd answers before boot is over: until systemd-user-sessions runs, pam_nologin turns users away.
+  // That is waited out (to the same timeout); any other refusal fails after a few tries.
+  let login = null;
+  let refusals = 0;
+  const loggedIn = await waitUntil(async () => {
+    login = await sshAsUser(host.address, ['sudo', '-n', 'true']);
+    if (login.exitCode !== 0 && !STILL_BOOTING.test(login.stderr)) refusals += 1;
+    return login.exitCode === 0 || refusals >= 5;
+  }, SSH_TIMEOUT_S * 1000, 1000);
+  if (!loggedIn || login.exitCode !== 0) {
+    const why = login.stderr?.trim() || `exit code ${login.exitCode}`;
     fail(`${host.name} (${host.address}): port 22 is open but ssh ${SSH_USER}@ with sudo fails (${why}); see ${log}`);
   }
   if (bootedAt) say(`${host.name}: SSH up ${secondsSince(started)} after boot`);
