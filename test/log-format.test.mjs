@@ -1,6 +1,7 @@
 // nginx's JSON access log as the nginx role renders it, written by the real nginx on loopback: every
 // line parses with JSON.parse, for the default field lists, an empty string list and other lists; and the
-// role's preflight refuses a numeric field that nginx may write as "-" or as a list.
+// role's preflight refuses a numeric field that nginx may write as "-" or as a list, and a log without a
+// field that av-exporter or the load report reads (naming it and what reads it).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -9,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { parse as parseYaml } from 'yaml';
 import { EXAMPLE_INVENTORY, ROOT, renderConfigs, tool } from './support/ansible.mjs';
 
 async function freePort() {
@@ -132,15 +134,40 @@ describe("the nginx role's preflight on the log's fields", () => {
     assert.match(error.output, /Move it to stand_access_log_string_fields/);
   });
 
-  test('refuses a log without status or request_time, a field twice, and a name that is no nginx variable', async () => {
+  test('refuses a field twice, and a name that is no nginx variable', async () => {
     for (const fields of [
-      { stand_access_log_numeric_fields: ['msec', 'status'] },
-      { stand_access_log_numeric_fields: ['msec', 'status', 'request_time'], stand_access_log_string_fields: ['status'] },
+      { stand_access_log_numeric_fields: ['msec', 'status', 'request_time'], stand_access_log_string_fields: ['http_user_agent', 'status'] },
       { stand_access_log_string_fields: ['http_user_agent', '$remote_addr'] },
     ]) {
       const error = await preflight(fields).then(() => null, (e) => e);
       assert.ok(error, `the preflight passed ${JSON.stringify(fields)}`);
-      assert.match(error.output, /The access log needs the fields status and request_time, each field once/);
+      assert.match(error.output, /Each field of the access log must come once and be an nginx variable name without \$/);
     }
+  });
+
+  test('refuses a log without a field that av-exporter or the load report reads, naming it and what reads it', async () => {
+    const shared = parseYaml(await readFile(join(ROOT, 'group_vars/all.yml'), 'utf8'));
+    const without = (...fields) => ({
+      stand_access_log_numeric_fields: shared.stand_access_log_numeric_fields.filter((f) => !fields.includes(f)),
+      stand_access_log_string_fields: shared.stand_access_log_string_fields.filter((f) => !fields.includes(f)),
+    });
+    const readers = {
+      msec: /msec: scripts\/load\.mjs bisects the log on it to find the run's lines/,
+      http_user_agent: /http_user_agent: scripts\/load\.mjs tells the run's lines from all others by siege's User-Agent/,
+      status: /status: av-exporter counts the requests by it \(av_nginx_http_requests_total\)/,
+      request_time: /request_time: av-exporter's latency histogram is made of it, and so is scripts\/load\.mjs's exact p99/,
+    };
+    for (const [field, reader] of Object.entries(readers)) {
+      const error = await preflight(without(field)).then(() => null, (e) => e);
+      assert.ok(error, `the preflight passed a log without ${field}`);
+      assert.match(error.output, new RegExp(`The access log lacks ${field}, which is read from it\\.`));
+      assert.match(error.output, reader);
+      for (const other of Object.keys(readers).filter((f) => f !== field)) assert.doesNotMatch(error.output, new RegExp(`${other}: `), `${other} named too`);
+    }
+    const error = await preflight(without('msec', 'http_user_agent')).then(() => null, (e) => e);
+    assert.ok(error, 'the preflight passed a log without msec and http_user_agent');
+    assert.match(error.output, /The access log lacks msec, http_user_agent, which are read from it\./);
+    assert.match(error.output, readers.msec);
+    assert.match(error.output, readers.http_user_agent);
   });
 });
