@@ -17,6 +17,8 @@ await build({
   banner: { js: '#!/usr/bin/env node' },
   legalComments: 'none',
   logLevel: 'warning',
+  // bcrypt-workers.ts reads import.meta.url only when run from source; the bundle uses __filename
+  logOverride: { 'empty-import-meta': 'silent' },
 });
 // The repository's package.json says "type": "module"; this keeps the .js file CommonJS inside dist/ too.
 await writeFile(`${outdir}package.json`, '{ "type": "commonjs" }\n');

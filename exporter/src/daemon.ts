@@ -1,23 +1,31 @@
 // The long-running exporter: follows the log and answers /metrics and /healthz.
-import { renameSync } from 'node:fs';
+import { copyFileSync, renameSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { Counter, type Registry } from 'prom-client';
 import { followerMetrics } from './follower-metrics.js';
-import { listen, stopOnSignals } from './http-serving.js';
+import { listen, METRICS_CONNECTION_LIMITS } from './http-serving.js';
 import { renderTally } from './log-exposition.js';
 import { LogFollower } from './log-follower.js';
 import { createLogPipeline } from './log-pipeline.js';
+import type { LogTally } from './log-tally.js';
 import { logInfo, logWarning } from './log.js';
 import { metricsApp } from './metrics-server.js';
 import type { ExporterOptions } from './options.js';
 import { registryWithProcessMetrics } from './process-metrics.js';
-import { loadState, saveState, type SavedState } from './state-file.js';
-import { webHandlers } from './web-access.js';
-import { describeWeb, type WebConfig } from './web-config.js';
+import { onSignals } from './signals.js';
+import { loadState } from './state-file.js';
+import type { FilePosition } from './file-position.js';
+import { StateSaver } from './state-saver.js';
+import { WebAccess } from './web-access.js';
+import { describeWeb, loadWebConfig, webConfigWarnings, type WebConfig } from './web-config.js';
+
+/** How long a poll in flight may hold up a shutdown before the state is saved without it. */
+const POLL_STOP_WAIT_MS = 2000;
 
 /** `web`: the loaded --web-config (HTTPS, basic auth, headers), or null for plain HTTP. */
 export async function runDaemon(options: ExporterOptions, web: WebConfig | null): Promise<void> {
   const { tally, newSplitter } = createLogPipeline(options);
-  const saved = options.positionsFile ? restoreState(options.positionsFile, (state) => tally.restore(state.tally)) : null;
-  const resumeFrom = saved?.files ?? null;
+  const resumeFrom = options.positionsFile ? restoreState(options.positionsFile, tally) : null;
   if (!resumeFrom) logInfo(`no position to resume: reading ${options.logFile} from its ${options.startAt === 'end' ? 'end (--start-at beginning reads its history)' : 'beginning'}`);
 
   const registry = registryWithProcessMetrics();
@@ -36,78 +44,152 @@ export async function runDaemon(options: ExporterOptions, web: WebConfig | null)
       logWarning(message);
     },
   });
-  const poller = createPoller(follower, options.pollIntervalMs, options.logFile);
+  const saver = options.positionsFile
+    ? new StateSaver(options.positionsFile, () => ({ files: follower.positions(), tally: tally.snapshot() }))
+    : null;
+  const totals = exposedTotals(tally, saver);
+  const poller = createPoller(follower, options.pollIntervalMs, options.logFile, totals.afterPoll);
   const readable = () => poller.lastError() === null && !follower.logMissing();
   const counters = followerMetrics(registry, options.prefix, follower, { readable });
+  if (saver) stateSaveMetric(registry, options.prefix, saver);
 
-  const positionsFile = options.positionsFile;
-  const save = (snapshot = tally.snapshot()) => {
-    if (positionsFile) saveState(positionsFile, follower.positions(), snapshot);
-    return snapshot;
-  };
-  save(); // fail now, not at the first scrape, if the state file cannot be written
+  // fail now, not at the first scrape, if the state file cannot be written
+  if (saver && !(await saver.save())) throw new Error(`cannot start: ${saver.lastFailure()}`);
+  for (const warning of web ? webConfigWarnings(web) : []) logWarning(warning);
   if (web) logInfo(`web config ${web.file}: ${describeWeb(web)}`);
-  if (web && web.users.size > 0 && !web.tls) logWarning(`web config ${web.file}: basic auth without tls_server_config sends passwords in clear text`);
 
+  const access = web ? new WebAccess(web) : null;
   const server = await listen(
     metricsApp({
       registry,
-      // Until the first poll has read what it had to (the history, with --start-at beginning), no totals
-      // are exposed: a scrape must never see a partial history arrive as one big increase.
-      savedLogMetrics: () => {
-        const snapshot = save();
-        return poller.polledOnce() ? renderTally(snapshot, options.prefix) : '';
+      logMetrics: () => {
+        const snapshot = totals.exposed();
+        return snapshot ? renderTally(snapshot, options.prefix) : '';
       },
       health: () => ({
-        ok: readable(),
+        ok: readable() && !saver?.lastFailure(),
         log_file: options.logFile,
         log_missing: follower.logMissing(),
         last_error: poller.lastError(),
-        totals_exposed: poller.polledOnce(),
+        state_save_error: saver?.lastFailure() ?? null,
+        totals_exposed: totals.exposed() !== null,
         unread_bytes: follower.unreadBytes(),
         positions: follower.positions(),
       }),
-    }, web ? await webHandlers(web) : []),
+    }, access ? [access.handler] : []),
     options.listen,
     'metrics',
     web?.tls ? { cert: web.tls.cert, key: web.tls.key, minVersion: web.tls.minVersion } : null,
+    METRICS_CONNECTION_LIMITS,
   );
   poller.start();
 
-  stopOnSignals([server], async () => {
-    await poller.stop();
-    try {
-      save();
-    } catch (error) {
-      logWarning(`could not save state on shutdown: ${(error as Error).message}`);
-    }
-    await follower.close();
+  onSignals({
+    servers: [server],
+    reload: web ? () => reloadWebConfig(web.file, access!, server) : undefined,
+    beforeExit: async () => {
+      if (!(await poller.stop(POLL_STOP_WAIT_MS))) logWarning(`a read of ${options.logFile} did not finish within ${POLL_STOP_WAIT_MS} ms: saving without it`);
+      if (saver && !(await saver.save())) logWarning('could not save state on shutdown: it stays as last saved');
+      await access?.close();
+      await follower.close();
+    },
   });
 }
 
-/** Loads the saved state; an unusable file is moved aside (not lost) and the exporter starts from zero. */
-function restoreState(path: string, apply: (state: SavedState) => void): SavedState | null {
+/**
+ * The totals /metrics shows. With a state file: the last saved ones, so what Prometheus has seen never
+ * runs ahead of what a restart continues from. Either way none before the first poll has read what it
+ * had to (the history, with --start-at beginning): a scrape must never see a partial history arrive
+ * as one big increase.
+ */
+function exposedTotals(tally: LogTally, saver: StateSaver | null) {
+  let polled = false;
+  let savedAfterPoll = false;
+  let lastSaved = '';
+  return {
+    afterPoll: (positions: FilePosition[] | null) => {
+      polled = true;
+      if (!saver) return;
+      // a save per poll that moved something: reading, or a rotation that changed the positions
+      const moved = `${tally.parsedLines} ${tally.malformedLines} ${JSON.stringify(positions)}`;
+      if (moved === lastSaved && savedAfterPoll) return;
+      void saver.save().then((ok) => {
+        if (!ok) return;
+        lastSaved = moved;
+        savedAfterPoll = true;
+      });
+    },
+    exposed: () => {
+      if (!saver) return polled ? tally.snapshot() : null;
+      return savedAfterPoll ? saver.lastSaved() : null;
+    },
+  };
+}
+
+function stateSaveMetric(registry: Registry, prefix: string, saver: StateSaver): void {
+  new Counter({
+    name: `${prefix}_exporter_state_save_failures_total`,
+    help: 'Saves of the state file that failed (full disk, I/O error); the totals exposed stay at the last saved ones meanwhile.',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(saver.failures());
+    },
+  });
+}
+
+/** SIGHUP: the web config read again (a renewed certificate, changed users) without a restart. */
+function reloadWebConfig(file: string, access: WebAccess, server: Server): void {
+  let next: WebConfig;
   try {
-    const state = loadState(path);
-    if (state) {
-      apply(state);
-      const files = state.files?.map((file) => `offset ${file.offset} of ${file.path} (inode ${file.inode})`).join(', ');
-      logInfo(`resuming from ${path}: ${files || 'no position yet'}`);
-    }
-    return state;
+    next = loadWebConfig(file);
+  } catch (error) {
+    logWarning(`SIGHUP: web config not reloaded, the previous one stays: ${(error as Error).message}`);
+    return;
+  }
+  const wasHttps = 'setSecureContext' in server;
+  if (Boolean(next.tls) !== wasHttps) {
+    logWarning(`SIGHUP: web config ${file} now asks for ${next.tls ? 'HTTPS' : 'plain HTTP'}: switching needs a restart; the previous config stays`);
+    return;
+  }
+  if (next.tls) (server as Server & { setSecureContext: (options: object) => void }).setSecureContext({ cert: next.tls.cert, key: next.tls.key, minVersion: next.tls.minVersion });
+  access.update(next);
+  for (const warning of webConfigWarnings(next)) logWarning(warning);
+  logInfo(`SIGHUP: reloaded web config ${file}: ${describeWeb(next)}`);
+}
+
+/**
+ * Restores the sound parts of the saved state, saying what was refused; a file that is unusable as a
+ * whole (not JSON, not a state) is moved aside (not lost) and the exporter starts from zero. Returns the
+ * positions to resume from, or null.
+ */
+function restoreState(path: string, tally: LogTally): FilePosition[] | null {
+  let state;
+  try {
+    state = loadState(path);
   } catch (error) {
     const aside = `${path}.unusable-${Date.now()}`;
     renameSync(path, aside);
     logWarning(`${(error as Error).message}; moved it to ${aside} and starting from zero`);
     return null;
   }
+  if (!state) return null;
+  const refused = [...state.refused, ...tally.restore(state.tally)];
+  if (refused.length > 0) {
+    const aside = `${path}.refused-${Date.now()}`;
+    copyFileSync(path, aside);
+    for (const part of refused) logWarning(`state file ${path}: refused ${part}; it starts from zero`);
+    logWarning(`state file ${path}: kept the parts that are sound; the file as it was is copied to ${aside}`);
+  }
+  const files = state.files?.map((file) => `offset ${file.offset} of ${file.path} (inode ${file.inode})`).join(', ');
+  logInfo(`resuming from ${path}: ${files || 'no position saved'}`);
+  return state.files;
 }
 
-function createPoller(follower: LogFollower, intervalMs: number, logFile: string) {
+function createPoller(follower: LogFollower, intervalMs: number, logFile: string, afterPoll: (positions: FilePosition[] | null) => void) {
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> = Promise.resolve();
   let stopped = false;
-  let polled = false;
   let lastError: string | null = null;
   const tick = () => {
     running = follower.poll().then(
@@ -121,18 +203,24 @@ function createPoller(follower: LogFollower, intervalMs: number, logFile: string
       },
     );
     void running.then(() => {
-      polled = true;
+      afterPoll(follower.positions());
       if (!stopped) timer = setTimeout(tick, intervalMs);
     });
   };
   return {
     start: tick,
-    polledOnce: () => polled,
     lastError: () => lastError,
-    stop: async () => {
+    /** True when the poll in flight, if any, finished within `waitMs`. */
+    stop: async (waitMs: number): Promise<boolean> => {
       stopped = true;
       clearTimeout(timer);
-      await running;
+      let timeout: NodeJS.Timeout | undefined;
+      const finished = await Promise.race([
+        running.then(() => true),
+        new Promise<boolean>((resolve) => (timeout = setTimeout(() => resolve(false), waitMs))),
+      ]);
+      clearTimeout(timeout);
+      return finished;
     },
   };
 }

@@ -31,6 +31,14 @@ export class FileHead {
     this.cached = null;
   }
 
+  /** True when the file still starts with the bytes taken: false after it was truncated and written anew. */
+  async stillAt(handle: FileHandle): Promise<boolean> {
+    if (this.length === 0) return true;
+    const now = Buffer.alloc(this.length);
+    const { bytesRead } = await handle.read(now, 0, this.length, 0);
+    return bytesRead === this.length && now.equals(this.bytes.subarray(0, this.length));
+  }
+
   /** After a truncation the file starts anew. */
   clear(): void {
     this.length = 0;
@@ -45,6 +53,7 @@ export class FileHead {
 
 /** True when the file starts with the bytes the fingerprint was taken of. */
 export async function hasFingerprint(handle: FileHandle, expected: Fingerprint): Promise<boolean> {
+  if (!(expected.bytes >= 0 && expected.bytes <= FINGERPRINT_BYTES)) return false; // never one this code took
   const head = Buffer.alloc(expected.bytes);
   const { bytesRead } = await handle.read(head, 0, expected.bytes, 0);
   return bytesRead === expected.bytes && sha256(head) === expected.sha256;

@@ -53,6 +53,18 @@ export class LineSplitter {
     this.reset();
   }
 
+  /**
+   * Counts an unfinished line as a whole one: for a file read once, whole, where no newline is coming
+   * (--one-shot), its last line is as complete as it will ever be.
+   */
+  finish(): void {
+    if (this.unfinished > 0) {
+      if (this.skippingOverlong) this.sink.overlong();
+      else this.emit(this.carry, 0, this.carryLength);
+    }
+    this.reset();
+  }
+
   private reset(): void {
     this.carryLength = 0;
     this.unfinished = 0;

@@ -13,7 +13,10 @@
 //   splitter, so lines interleaved across the two are never mixed.
 // - A line that never gets its newline (its file went quiet for good, or was truncated) goes to the sink
 //   as unfinished, not silently dropped.
-// - Copy-and-truncate rotation: a file that shrank below the read offset is read again from 0.
+// - Copy-and-truncate rotation: a file that shrank below the read offset, or whose first bytes changed
+//   (truncated, then written past the old offset between two polls), is read again from 0.
+// - Only regular files are read: anything else at the path is an error (poll() throws, naming it) until a
+//   regular file is there again.
 //   (Lines written between logrotate's copy and its truncate are in the copy only; like every
 //   follower of a copytruncate'd file, this one cannot see them.)
 // - Identity is inode plus a fingerprint of the first bytes (file-identity.ts). After a restart each
@@ -24,7 +27,7 @@
 // - Only whole lines are counted: the offset saved is the end of the last whole line.
 // poll() is driven from outside (a timer in production, the test itself in tests), and time is read
 // through `now`, so no test sleeps.
-import { fstatSync } from 'node:fs';
+import { constants, fstatSync, type Stats } from 'node:fs';
 import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { NEWLINE } from './ascii.js';
@@ -141,9 +144,14 @@ export class LogFollower {
       this.pathMissing = this.current === null;
       if (!this.current) return;
     }
-    await this.readToEnd(this.current);
     await this.followTruncation(this.current);
+    await this.readToEnd(this.current);
     await this.followReplacement(this.current);
+  }
+
+  /** Counts every open file's unfinished last line as whole (LineSplitter.finish): for a file read once. */
+  finishLastLines(): void {
+    for (const file of this.openFiles()) file.splitter.finish();
   }
 
   /** Closes every file; unfinished lines stay unread, to be read on resume from the saved offsets. */
@@ -189,7 +197,10 @@ export class LogFollower {
     for (const name of candidates) {
       const info = await statOrNull(name);
       if (!info || info.ino !== position.inode) continue;
-      const file = await this.openTracked(name, position.offset);
+      const file = await this.openTracked(name, position.offset).catch((error: unknown) => {
+        if (error instanceof NotRegularFileError) return null;
+        throw error;
+      });
       if (!file || file.inode !== position.inode) {
         await file?.handle.close();
         continue;
@@ -248,14 +259,17 @@ export class LogFollower {
     return grew;
   }
 
+  /**
+   * A file that is shorter than the read offset, or whose first bytes are no longer those read, was
+   * truncated (and perhaps written past the old offset since): it is read again from its start.
+   */
   private async followTruncation(file: TrackedFile): Promise<void> {
     const { size } = await file.handle.stat();
-    if (size >= file.readOffset) return;
+    if (size >= file.readOffset && (await file.head.stillAt(file.handle))) return;
     file.splitter.abandon();
     file.head.clear();
     file.readOffset = 0;
     this.onRotation('truncate');
-    await this.readToEnd(file);
   }
 
   private async followReplacement(file: TrackedFile): Promise<void> {
@@ -271,17 +285,42 @@ export class LogFollower {
     await this.readToEnd(next);
   }
 
+  /**
+   * The regular file at `name` opened, or null when there is none. Anything else there (a directory, a
+   * FIFO, a device) is an error naming it: opening is non-blocking, so a FIFO cannot hang the open, and
+   * nothing but a regular file is ever read.
+   */
   private async openTracked(name: string, offset: number): Promise<TrackedFile | null> {
     let handle: FileHandle;
     try {
-      handle = await open(name, 'r');
+      handle = await open(name, constants.O_RDONLY | constants.O_NONBLOCK);
     } catch (error) {
       if (isNotFound(error)) return null;
       throw error;
     }
-    const { ino } = await handle.stat();
+    const info = await handle.stat().catch(async (error: Error) => {
+      await handle.close();
+      throw error;
+    });
+    if (!info.isFile()) {
+      await handle.close();
+      throw new NotRegularFileError(`${name} is ${kindOf(info)}, not a regular file: waiting for a regular file there`);
+    }
+    const ino = info.ino;
     return { name, handle, inode: ino, readOffset: offset, splitter: this.newSplitter(), head: new FileHead(), lastGrowthAt: this.now() };
   }
+}
+
+/** Something other than a regular file at a path the follower reads. */
+export class NotRegularFileError extends Error {}
+
+function kindOf(info: Stats): string {
+  if (info.isDirectory()) return 'a directory';
+  if (info.isFIFO()) return 'a FIFO';
+  if (info.isSocket()) return 'a socket';
+  if (info.isCharacterDevice()) return 'a character device';
+  if (info.isBlockDevice()) return 'a block device';
+  return 'not a regular file';
 }
 
 function positionOf(file: TrackedFile): FilePosition {

@@ -36,9 +36,23 @@ export function resetRecord(record: LogRecord): void {
   record.bodyBytes = NaN;
 }
 
-/** A line counts only when it carries a valid status and a non-negative request time. */
+/**
+ * The largest time, in seconds, a line may carry: nginx writes times in milliseconds since a request
+ * started, and no request outlives a server by a century. A larger value (1e999 reads as Infinity) is
+ * not something nginx wrote, and summing it would wreck `_sum` for good.
+ */
+export const MAX_SECONDS = 3.2e9;
+/** The largest `$body_bytes_sent` nginx can write: its off_t is a signed 64-bit integer. */
+export const MAX_BODY_BYTES = 2 ** 63;
+
+/**
+ * A line counts only when it carries a valid status and a request time nginx could have written; an
+ * optional field that is there must be one nginx could have written too (NaN means absent or unusable).
+ */
 export function isComplete(record: LogRecord): boolean {
-  return record.status >= 100 && record.status <= 599 && record.requestTime >= 0;
+  return record.status >= 100 && record.status <= 599 &&
+    record.requestTime >= 0 && record.requestTime <= MAX_SECONDS &&
+    !(record.upstreamTime > MAX_SECONDS) && !(record.bodyBytes > MAX_BODY_BYTES);
 }
 
 /** A parser turns the bytes [start, end) of a buffer (one line, no newline) into `out`; false means malformed. */

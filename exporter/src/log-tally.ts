@@ -1,6 +1,7 @@
 // The exporter's running totals of the access log, kept in flat typed arrays because they are
 // updated once per log line. Prometheus objects are built from snapshots of it at scrape time.
 import { METHOD_LABELS, type LogRecord, type MethodLabel } from './log-record.js';
+import type { TallyParts } from './state-check.js';
 
 const METHOD_SLOTS = 16; // >= METHOD_LABELS.length, a power of two keeps the index arithmetic cheap
 const STATUS_SLOTS = 600;
@@ -107,26 +108,24 @@ export class LogTally {
   }
 
   /**
-   * Continues from a saved snapshot. Throws when it does not fit (other bucket bounds, unknown labels):
-   * the caller then starts from zero rather than mixing two incompatible series.
+   * Continues from the sound parts of a saved snapshot (state-check.ts has checked each). A histogram
+   * saved with other bucket bounds than the configured ones starts from zero rather than mixing two
+   * incompatible series; the other parts are kept. Returns what was not restored, and why.
    */
-  restore(saved: TallySnapshot): void {
-    const slots = saved.requests.map(({ status, method, count }) => {
-      const statusCode = Number(status);
-      const methodIndex = METHOD_LABELS.indexOf(method as (typeof METHOD_LABELS)[number]);
-      if (!(statusCode >= 100 && statusCode <= 599) || methodIndex < 0 || !(count >= 0)) {
-        throw new Error(`saved request count ${JSON.stringify({ status, method, count })} is not valid`);
-      }
-      return { slot: statusCode * METHOD_SLOTS + methodIndex, count };
-    });
-    checkHistogramFits(this.duration, saved.duration, 'duration');
-    checkHistogramFits(this.upstream, saved.upstream, 'upstream');
-    for (const { slot, count } of slots) this.requests[slot] = count;
-    restoreHistogram(this.duration, saved.duration);
-    restoreHistogram(this.upstream, saved.upstream);
-    this.bodyBytes = saved.bodyBytes;
-    this.parsedLines = saved.parsedLines;
-    this.malformedLines = saved.malformedLines;
+  restore(saved: TallyParts): string[] {
+    const notRestored: string[] = [];
+    for (const { status, method, count } of saved.requests ?? []) {
+      this.requests[Number(status) * METHOD_SLOTS + METHOD_LABELS.indexOf(method as MethodLabel)] = count;
+    }
+    for (const [target, histogram, name] of [[this.duration, saved.duration, 'duration'], [this.upstream, saved.upstream, 'upstream']] as const) {
+      if (!histogram) continue;
+      if (fits(target, histogram)) restoreHistogram(target, histogram);
+      else notRestored.push(`the ${name} histogram: saved with other bucket bounds than the configured ones`);
+    }
+    this.bodyBytes = saved.bodyBytes ?? 0;
+    this.parsedLines = saved.parsedLines ?? 0;
+    this.malformedLines = saved.malformedLines ?? 0;
+    return notRestored;
   }
 }
 
@@ -134,11 +133,9 @@ function histogramSnapshot(histogram: BucketCounts): HistogramSnapshot {
   return { bounds: [...histogram.bounds], counts: [...histogram.counts], sum: histogram.sum, count: histogram.count };
 }
 
-function checkHistogramFits(target: BucketCounts, saved: HistogramSnapshot, name: string): void {
-  const sameBounds = saved.bounds.length === target.bounds.length && saved.bounds.every((b, i) => b === target.bounds[i]);
-  if (!sameBounds || saved.counts.length !== target.counts.length) {
-    throw new Error(`saved ${name} histogram has other bucket bounds than the configured ones`);
-  }
+function fits(target: BucketCounts, saved: HistogramSnapshot): boolean {
+  return saved.bounds.length === target.bounds.length && saved.bounds.every((b, i) => b === target.bounds[i]) &&
+    saved.counts.length === target.counts.length;
 }
 
 function restoreHistogram(target: BucketCounts, saved: HistogramSnapshot): void {

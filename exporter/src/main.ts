@@ -1,6 +1,7 @@
 // av-exporter: follows nginx's access log and exposes request counts and latency histograms.
+import { isBcryptWorker } from './bcrypt-workers.js';
 import { OptionError, readOptions, type CommandLine } from './options.js';
-import { describeWeb, loadWebConfig, type WebConfig } from './web-config.js';
+import { describeWeb, loadWebConfig, webConfigWarnings, type WebConfig } from './web-config.js';
 
 async function main(): Promise<number | null> {
   let commandLine: CommandLine;
@@ -22,6 +23,7 @@ async function main(): Promise<number | null> {
     const what = options.mode === 'demo'
       ? `demo service on ${options.demoListen?.host}:${options.demoListen?.port}`
       : `following ${options.logFile} (${options.logFormat}), metrics on ${options.listen.host}:${options.listen.port}${web ? ` (${describeWeb(web)})` : ''}`;
+    for (const warning of web ? webConfigWarnings(web) : []) process.stderr.write(`av-exporter: warning: ${warning}\n`);
     process.stdout.write(`av-exporter: options OK: ${what}\n`);
     return 0;
   }
@@ -35,12 +37,15 @@ async function main(): Promise<number | null> {
   return null; // keeps running until a signal
 }
 
-main().then(
-  (code) => {
-    if (code !== null) process.exitCode = code;
-  },
-  (error: Error) => {
-    process.stderr.write(`av-exporter: ${error.message}\n`);
-    process.exit(1);
-  },
-);
+// A bcrypt worker thread runs this same file; it answers password checks (bcrypt-workers.ts) instead.
+if (!isBcryptWorker()) {
+  main().then(
+    (code) => {
+      if (code !== null) process.exitCode = code;
+    },
+    (error: Error) => {
+      process.stderr.write(`av-exporter: ${error.message}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -9,26 +9,18 @@ export interface Health {
 
 export interface MetricsSources {
   registry: Registry;
-  /** The log metrics, already saved to the state file; throws when they could not be saved. */
-  savedLogMetrics: () => string;
+  /** The log metrics as Prometheus text (with a state file: as last saved, never newer). */
+  logMetrics: () => string;
   health: () => Health;
 }
 
 /** `front` runs before every path (the web config's headers and basic auth). */
-export function metricsApp({ registry, savedLogMetrics, health }: MetricsSources, front: RequestHandler[] = []) {
+export function metricsApp({ registry, logMetrics, health }: MetricsSources, front: RequestHandler[] = []) {
   const app = express();
   app.disable('x-powered-by');
   if (front.length > 0) app.use(...front);
   app.get('/metrics', async (_req, res) => {
-    let logMetrics: string;
-    try {
-      logMetrics = savedLogMetrics();
-    } catch (error) {
-      // Exposing totals that are not saved could make a restart show Prometheus a counter going back.
-      res.status(503).type('text/plain').send(`state could not be saved: ${(error as Error).message}\n`);
-      return;
-    }
-    res.type(registry.contentType).send(logMetrics + (await registry.metrics()));
+    res.type(registry.contentType).send(logMetrics() + (await registry.metrics()));
   });
   app.get('/healthz', (_req, res) => {
     const status = health();

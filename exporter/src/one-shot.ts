@@ -18,6 +18,7 @@ export async function runOneShot(options: ExporterOptions): Promise<number> {
   const { tally, newSplitter } = createLogPipeline({ ...options, presetStatuses: [], presetMethods: [] });
   const follower = new LogFollower({ path: options.logFile, newSplitter, chunkBytes: 4 << 20 });
   await follower.poll();
+  follower.finishLastLines(); // the file is all there is: a last line without its newline still counts
   await follower.close();
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   process.stdout.write(renderTally(tally.snapshot(), options.prefix));

@@ -1,11 +1,13 @@
 // The exporter's state file: where it stands in the log and the totals it has exposed, saved
-// together and atomically. Saved before every scrape is answered, it makes a restart (even after
-// kill -9) continue both the reading and the counters exactly where Prometheus last saw them:
-// no line is lost or counted twice, and no counter goes backwards.
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+// together and atomically. Only totals already saved are exposed (state-saver.ts), so a restart (even
+// after kill -9) continues both the reading and the counters from at least where Prometheus last saw
+// them: no line is lost or counted twice, and no counter goes backwards.
+import { readFileSync } from 'node:fs';
+import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { FilePosition } from './file-position.js';
 import type { TallySnapshot } from './log-tally.js';
+import { checkStateParts, snapshotProblems, type CheckedState } from './state-check.js';
 
 const STATE_VERSION = 2;
 
@@ -17,18 +19,13 @@ export interface SavedState {
   tally: TallySnapshot;
 }
 
-/** Version 1 kept one position, without a fingerprint; it is read as a version 2 state with one file. */
-interface SavedStateV1 {
-  version: 1;
-  savedAt: string;
-  position: FilePosition | null;
-  tally: TallySnapshot;
-}
-
 export class StateFileError extends Error {}
 
-/** The saved state, or null when there is none yet. Throws StateFileError when the file is unusable. */
-export function loadState(path: string): SavedState | null {
+/**
+ * The saved state's sound parts and what was refused in it, or null when there is none yet. Throws
+ * StateFileError only when the file as a whole is unusable (unreadable, not JSON, not a state).
+ */
+export function loadState(path: string): CheckedState | null {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -42,70 +39,58 @@ export function loadState(path: string): SavedState | null {
   } catch {
     throw new StateFileError(`state file ${path} is not valid JSON`);
   }
-  if (isSavedStateV1(state)) return { version: STATE_VERSION, savedAt: state.savedAt, files: state.position ? [state.position] : null, tally: state.tally };
-  if (!isSavedState(state)) {
-    throw new StateFileError(`state file ${path} is not a version ${STATE_VERSION} (or 1) av-exporter state`);
+  const version = typeof state === 'object' && state !== null ? (state as { version?: unknown }).version : undefined;
+  // Version 1 kept one position, without a fingerprint; it is read as a version 2 state with one file.
+  if (version === 1) {
+    const { position, tally } = state as { position?: unknown; tally?: unknown };
+    return checkStateParts(position === null || position === undefined ? null : [position], tally);
   }
-  return state;
+  if (version !== STATE_VERSION) throw new StateFileError(`state file ${path} is not a version ${STATE_VERSION} (or 1) av-exporter state`);
+  const { files, tally } = state as { files?: unknown; tally?: unknown };
+  return checkStateParts(files, tally);
 }
 
-export function saveState(path: string, files: FilePosition[] | null, tally: TallySnapshot): void {
+/**
+ * Writes the state fully or not at all: every write's byte count is checked, the file is fsynced, then
+ * renamed over the old one and the directory fsynced. On any failure the previous state file stays as
+ * it was and this throws.
+ */
+export async function saveState(path: string, files: FilePosition[] | null, tally: TallySnapshot): Promise<void> {
+  const problems = snapshotProblems(files, tally);
+  if (problems.length > 0) throw new StateFileError(`refusing to save a state it could not read back: ${problems.join('; ')}`);
   const state: SavedState = { version: STATE_VERSION, savedAt: new Date().toISOString(), files, tally };
   const temporary = `${path}.tmp`;
-  const fd = openSync(temporary, 'w', 0o640);
   try {
-    writeSync(fd, JSON.stringify(state));
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+    const handle = await open(temporary, 'w', 0o640);
+    try {
+      await writeFully(handle, Buffer.from(JSON.stringify(state)));
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temporary, path);
+  } catch (error) {
+    await rm(temporary, { force: true }).catch(() => {});
+    throw new StateFileError(`cannot save state file ${path}: ${(error as Error).message}`);
   }
-  renameSync(temporary, path);
-  syncDirectory(dirname(path));
+  await syncDirectory(dirname(path));
 }
 
-function syncDirectory(directory: string): void {
-  const fd = openSync(directory, 'r');
+async function writeFully(handle: FileHandle, bytes: Buffer): Promise<void> {
+  for (let written = 0; written < bytes.length; ) {
+    const { bytesWritten } = await handle.write(bytes, written, bytes.length - written, written);
+    if (bytesWritten <= 0) throw new Error(`short write: ${written} of ${bytes.length} bytes written`);
+    written += bytesWritten;
+  }
+}
+
+async function syncDirectory(directory: string): Promise<void> {
+  const handle = await open(directory, 'r');
   try {
-    fsyncSync(fd);
+    await handle.sync();
+  } catch (error) {
+    throw new StateFileError(`cannot save state in ${directory}: the directory could not be synced: ${(error as Error).message}`);
   } finally {
-    closeSync(fd);
+    await handle.close();
   }
-}
-
-function isSavedState(value: unknown): value is SavedState {
-  if (typeof value !== 'object' || value === null) return false;
-  const state = value as Partial<SavedState>;
-  const filesOk = state.files === null || (Array.isArray(state.files) && state.files.every(isFilePosition));
-  return state.version === STATE_VERSION && filesOk && isTally(state.tally);
-}
-
-function isSavedStateV1(value: unknown): value is SavedStateV1 {
-  if (typeof value !== 'object' || value === null) return false;
-  const state = value as Partial<SavedStateV1>;
-  return state.version === 1 && (state.position === null || isFilePosition(state.position)) && isTally(state.tally);
-}
-
-function isFilePosition(value: unknown): value is FilePosition {
-  if (typeof value !== 'object' || value === null) return false;
-  const position = value as Partial<FilePosition>;
-  const fingerprint = position.fingerprint;
-  const fingerprintOk =
-    fingerprint === undefined ||
-    (typeof fingerprint === 'object' && fingerprint !== null && Number.isSafeInteger(fingerprint.bytes) &&
-      fingerprint.bytes >= 0 && typeof fingerprint.sha256 === 'string');
-  return typeof position.path === 'string' && Number.isSafeInteger(position.inode) &&
-    Number.isSafeInteger(position.offset) && (position.offset ?? -1) >= 0 && fingerprintOk;
-}
-
-function isTally(tally: unknown): tally is TallySnapshot {
-  if (typeof tally !== 'object' || tally === null) return false;
-  const t = tally as Partial<TallySnapshot>;
-  return Array.isArray(t.requests) && isHistogram(t.duration) && isHistogram(t.upstream) &&
-    typeof t.bodyBytes === 'number' && typeof t.parsedLines === 'number' && typeof t.malformedLines === 'number';
-}
-
-function isHistogram(value: unknown): boolean {
-  if (typeof value !== 'object' || value === null) return false;
-  const h = value as Record<string, unknown>;
-  return Array.isArray(h.bounds) && Array.isArray(h.counts) && typeof h.sum === 'number' && typeof h.count === 'number';
 }

@@ -1,55 +1,104 @@
-// What the web config puts in front of every path of the /metrics listener: its headers, then basic auth.
-import { createHash, randomBytes } from 'node:crypto';
+// What the web config puts in front of every path of the /metrics listener: its headers, then basic
+// auth. The config can be swapped while serving (SIGHUP).
+import { createHash, randomInt } from 'node:crypto';
 import bcrypt from 'bcryptjs';
 import type { RequestHandler, Response } from 'express';
+import { BcryptWorkers } from './bcrypt-workers.js';
 import type { WebConfig } from './web-config.js';
 
 export const REALM = 'av-exporter';
 /** Successful checks remembered; past this many (only someone who knows a password gets there), forgotten. */
 const MAX_REMEMBERED = 256;
+/**
+ * bcrypt checks waiting or running at most, over all clients, and per client address. Past either a
+ * request is refused at once (429): queueing it would only make every later check, Prometheus' among
+ * them, wait longer. One per address keeps a flood from one host from taking every place.
+ */
+const MAX_CHECKS = 8;
+const MAX_CHECKS_PER_ADDRESS = 1;
 
-export type PasswordCheck = (user: string, password: string) => Promise<boolean>;
+export type CheckResult = 'accepted' | 'refused' | 'busy';
 
-export async function webHandlers(web: WebConfig): Promise<RequestHandler[]> {
-  const handlers: RequestHandler[] = [];
-  if (Object.keys(web.headers).length > 0) {
-    handlers.push((_req, res, next) => {
-      res.set(web.headers);
-      next();
-    });
+/**
+ * Checks passwords against bcrypt hashes, in worker threads. bcrypt takes tens of ms by design, so a
+ * successful check is remembered, keyed by the user and a SHA-256 of the password (the password itself
+ * is never kept): a scrape every few seconds pays bcrypt once, and is answered at once after that.
+ */
+export class PasswordChecker {
+  private readonly remembered = new Set<string>();
+  private readonly checking = new Map<string, number>();
+  private inFlight = 0;
+  /** An unknown user is checked against this, so the time of a refusal does not tell whether the user exists. */
+  private readonly unknownUser: string;
+
+  constructor(private readonly users: ReadonlyMap<string, string>, private readonly workers: BcryptWorkers) {
+    this.unknownUser = unmatchableHash(Math.max(...[...users.values()].map((hash) => bcrypt.getRounds(hash))));
   }
-  if (web.users.size > 0) handlers.push(basicAuth(await passwordCheck(web.users)));
-  return handlers;
+
+  async check(user: string, password: string, client = ''): Promise<CheckResult> {
+    const key = `${user}:${createHash('sha256').update(password).digest('hex')}`;
+    if (this.remembered.has(key)) return 'accepted';
+    const fromClient = this.checking.get(client) ?? 0;
+    if (this.inFlight >= MAX_CHECKS || fromClient >= MAX_CHECKS_PER_ADDRESS) return 'busy';
+    this.inFlight++;
+    this.checking.set(client, fromClient + 1);
+    try {
+      const hash = this.users.get(user);
+      const matches = await this.workers.compare(password, hash ?? this.unknownUser);
+      if (!matches || hash === undefined) return 'refused';
+    } finally {
+      this.inFlight--;
+      const left = (this.checking.get(client) ?? 1) - 1;
+      if (left > 0) this.checking.set(client, left);
+      else this.checking.delete(client);
+    }
+    if (this.remembered.size >= MAX_REMEMBERED) this.remembered.clear();
+    this.remembered.add(key);
+    return 'accepted';
+  }
 }
 
 /**
- * Checks passwords against bcrypt hashes. bcrypt takes tens of ms by design, so a successful check is
- * remembered, keyed by the user and a SHA-256 of the password (the password itself is never kept): a
- * scrape every few seconds pays bcrypt once.
+ * A well-formed bcrypt hash of `cost` that no password matches (its digest is random): checking against it
+ * costs what a real check costs, yet making it costs nothing.
  */
-export async function passwordCheck(users: ReadonlyMap<string, string>): Promise<PasswordCheck> {
-  const cost = Math.max(...[...users.values()].map((hash) => bcrypt.getRounds(hash)));
-  // An unknown user is checked against this hash of the same cost, so the time of a refusal does not
-  // tell whether the user exists.
-  const unknownUser = await bcrypt.hash(randomBytes(24).toString('base64'), cost);
-  const remembered = new Set<string>();
-  return async (user, password) => {
-    const key = `${user}:${createHash('sha256').update(password).digest('hex')}`;
-    if (remembered.has(key)) return true;
-    const hash = users.get(user);
-    const matches = await bcrypt.compare(password, hash ?? unknownUser);
-    if (!matches || hash === undefined) return false;
-    if (remembered.size >= MAX_REMEMBERED) remembered.clear();
-    remembered.add(key);
-    return true;
-  };
+function unmatchableHash(cost: number): string {
+  const alphabet = './ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+  let rest = '';
+  for (let i = 0; i < 53; i++) rest += alphabet[randomInt(alphabet.length)];
+  return `$2b$${String(cost).padStart(2, '0')}$${rest}`;
 }
 
-export function basicAuth(check: PasswordCheck): RequestHandler {
-  return (req, res, next) => {
+/** The web config's headers and basic auth as one handler, whose config can be replaced while serving. */
+export class WebAccess {
+  private readonly workers = new BcryptWorkers();
+  private headers: Readonly<Record<string, string>> = {};
+  private checker: PasswordChecker | null = null;
+
+  constructor(web: WebConfig) {
+    this.update(web);
+  }
+
+  update(web: WebConfig): void {
+    this.headers = web.headers;
+    this.checker = web.users.size > 0 ? new PasswordChecker(web.users, this.workers) : null;
+  }
+
+  close(): Promise<void> {
+    return this.workers.close();
+  }
+
+  readonly handler: RequestHandler = (req, res, next) => {
+    res.set(this.headers);
+    const checker = this.checker;
+    if (!checker) return next();
     const given = credentials(req.headers.authorization);
     if (!given) return refuse(res);
-    check(given.user, given.password).then((ok) => (ok ? next() : refuse(res)), next);
+    checker.check(given.user, given.password, req.socket.remoteAddress).then((result) => {
+      if (result === 'accepted') next();
+      else if (result === 'busy') res.status(429).set('Retry-After', '1').type('text/plain').send('429 Too Many Requests: too many password checks under way, try again\n');
+      else refuse(res);
+    }, next);
   };
 }
 

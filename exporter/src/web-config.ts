@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { createSecureContext, type SecureVersion } from 'node:tls';
-import { parse as parseYaml } from 'yaml';
+import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import { OptionError } from './options.js';
 
 export interface WebTls {
@@ -35,7 +35,13 @@ const HEADERS: Record<string, string[] | null> = {
   'X-XSS-Protection': null,
   'Strict-Transport-Security': null,
 };
-const BCRYPT_HASH = /^\$2[aby]\$(0[4-9]|[12]\d|3[01])\$[./A-Za-z0-9]{53}$/;
+const BCRYPT_HASH = /^\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}$/;
+const MIN_BCRYPT_COST = 4;
+/**
+ * Each step doubles a check's time: cost 10 takes about 60 ms, 14 about 1 s, 31 days. exporter-toolkit's
+ * users pick 10 to 12; a cost past this would let a few wrong passwords keep the bcrypt workers busy.
+ */
+export const MAX_BCRYPT_COST = 14;
 
 /** exporter-toolkit keys that av-exporter refuses, and why. Values of `secret` keys are never echoed. */
 interface Refused {
@@ -59,27 +65,63 @@ const TLS_REFUSED: Record<string, Refused> = {
 };
 const HTTP_KEYS = ['headers', 'http2'];
 
+/** Says where a key is in the file: `FILE, line L, column C`. */
+type Where = (path: readonly string[]) => string;
+
 /** Reads and checks the web config file, and loads its certificate and key into a TLS context. */
 export function loadWebConfig(file: string): WebConfig {
-  let document: unknown;
+  let text: string;
   try {
-    document = parseYaml(readFileSync(file, 'utf8'));
+    text = readFileSync(file, 'utf8');
   } catch (error) {
     throw new OptionError(`web config file ${file}: ${(error as Error).message}`);
   }
-  const at = (key: string) => `${key} in ${file}`;
-  if (document === null || document === undefined) return { file, tls: null, users: new Map(), headers: {} };
-  const top = mapping(document, `web config file ${file}`);
-  checkKeys(top, file, '', TOP_KEYS, TOP_REFUSED);
-
-  const tls = 'tls_server_config' in top ? readTls(mapping(top.tls_server_config, at('tls_server_config')), file) : null;
-  const users = readUsers(top.basic_auth_users, file);
-  const http = mapping(top.http_server_config ?? {}, at('http_server_config'));
-  checkKeys(http, file, 'http_server_config.', HTTP_KEYS, {});
-  if (http.http2 !== undefined && http.http2 !== false) {
-    throw new OptionError(`${at('http_server_config.http2')}: not supported by av-exporter (it serves HTTP/1.1): only false is accepted, got ${describe(http.http2)}`);
+  const lines = new LineCounter();
+  const parsed = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const [syntaxError] = parsed.errors;
+  if (syntaxError) {
+    // only the parser's own words, cut before any quote of the text: the line may hold a password
+    const { line, col } = lines.linePos(syntaxError.pos[0]);
+    const words = syntaxError.message.split(':')[0]!.trim();
+    throw new OptionError(`web config file ${file}, line ${line}, column ${col}: not valid YAML: ${words} (the line is not shown: it may hold a secret)`);
   }
-  return { file, tls, users, headers: readHeaders(http.headers, file) };
+  const where: Where = (path) => `${file}, ${locate(parsed, lines, path)}`;
+  const document: unknown = parsed.toJS();
+  const at = (key: string) => `${key} in ${where([key])}`;
+  if (document === null || document === undefined) return { file, tls: null, users: new Map(), headers: {} };
+  const top = mapping(document, `web config file ${where([])}`);
+  checkKeys(top, where, [], TOP_KEYS, TOP_REFUSED);
+
+  const tls = 'tls_server_config' in top ? readTls(mapping(top.tls_server_config, at('tls_server_config')), file, where) : null;
+  const users = readUsers(top.basic_auth_users, where);
+  const http = mapping(top.http_server_config ?? {}, at('http_server_config'));
+  checkKeys(http, where, ['http_server_config'], HTTP_KEYS, {});
+  if (http.http2 !== undefined && http.http2 !== false) {
+    throw new OptionError(`http_server_config.http2 in ${where(['http_server_config', 'http2'])}: not supported by av-exporter (it serves HTTP/1.1): only false is accepted, got ${describe(http.http2)}`);
+  }
+  return { file, tls, users, headers: readHeaders(http.headers, where) };
+}
+
+/** The line and column of the key at `path` (of its nearest ancestor present), 1-based. */
+function locate(document: Document, lines: LineCounter, path: readonly string[]): string {
+  let node: unknown = document.contents;
+  let offset = 0;
+  for (const key of path) {
+    if (!isMap(node)) break;
+    const pair = node.items.find((item) => isScalar(item.key) && String(item.key.value) === key);
+    if (!pair) break;
+    offset = isScalar(pair.key) && pair.key.range ? pair.key.range[0] : offset;
+    node = pair.value;
+  }
+  const { line, col } = lines.linePos(offset);
+  return `line ${line}, column ${col}`;
+}
+
+/** What deserves a warning in a config that loads: it leaves /metrics open to anyone. */
+export function webConfigWarnings(web: WebConfig): string[] {
+  if (web.users.size > 0 && !web.tls) return [`web config ${web.file}: basic auth without tls_server_config sends passwords in clear text`];
+  if (web.tls || web.users.size > 0) return [];
+  return [`web config ${web.file} sets neither tls_server_config nor basic_auth_users: /metrics is served over PLAIN HTTP WITHOUT A PASSWORD to anyone who can reach it`];
 }
 
 /** One line for the log and --check-config. */
@@ -91,9 +133,9 @@ export function describeWeb(web: WebConfig): string {
   return parts.join(', ');
 }
 
-function readTls(config: Record<string, unknown>, file: string): WebTls {
-  const at = (key: string) => `tls_server_config.${key} in ${file}`;
-  checkKeys(config, file, 'tls_server_config.', TLS_KEYS, TLS_REFUSED);
+function readTls(config: Record<string, unknown>, file: string, where: Where): WebTls {
+  const at = (key: string) => `tls_server_config.${key} in ${where(['tls_server_config', key])}`;
+  checkKeys(config, where, ['tls_server_config'], TLS_KEYS, TLS_REFUSED);
   const clientAuth = config.client_auth_type ?? 'NoClientCert';
   if (clientAuth !== 'NoClientCert') {
     const why = CLIENT_AUTH_TYPES.includes(clientAuth as string)
@@ -122,29 +164,35 @@ function readTls(config: Record<string, unknown>, file: string): WebTls {
   try {
     createSecureContext({ cert: cert.pem, key: key.pem, minVersion });
   } catch (error) {
-    throw new OptionError(`tls_server_config in ${file}: cert_file ${describe(cert.path)} and key_file ${describe(key.path)} are not a usable certificate and key: ${(error as Error).message}`);
+    throw new OptionError(`tls_server_config in ${where(['tls_server_config'])}: cert_file ${describe(cert.path)} and key_file ${describe(key.path)} are not a usable certificate and key: ${(error as Error).message}`);
   }
   return { certFile: cert.path, keyFile: key.path, cert: cert.pem, key: key.pem, minVersion };
 }
 
-function readUsers(value: unknown, file: string): Map<string, string> {
+function readUsers(value: unknown, where: Where): Map<string, string> {
   const users = new Map<string, string>();
-  for (const [user, hash] of Object.entries(mapping(value, `basic_auth_users in ${file}`))) {
-    const at = `basic_auth_users.${user} in ${file}`;
+  for (const [user, hash] of Object.entries(mapping(value, `basic_auth_users in ${where(['basic_auth_users'])}`))) {
+    const at = `basic_auth_users.${user} in ${where(['basic_auth_users', user])}`;
     if (user.includes(':')) throw new OptionError(`${at}: a user name cannot contain ":" (Basic credentials are user:password), got ${describe(user)}`);
     if (typeof hash !== 'string' || !BCRYPT_HASH.test(hash)) {
-      throw new OptionError(`${at}: expected a bcrypt hash ($2a$, $2b$ or $2y$, cost 04-31, as htpasswd -nBC 10 "" makes), got ${describeSecret(hash)}`);
+      throw new OptionError(`${at}: expected a bcrypt hash ($2a$, $2b$ or $2y$, as htpasswd -nBC 10 "" makes), got ${describeSecret(hash)}`);
+    }
+    const cost = Number(hash.slice(4, 6));
+    if (cost < MIN_BCRYPT_COST || cost > MAX_BCRYPT_COST) {
+      throw new OptionError(`${at}: expected a bcrypt cost from ${String(MIN_BCRYPT_COST).padStart(2, '0')} to ${MAX_BCRYPT_COST} (10 to 12 is usual), got a hash of cost ${cost}: ` +
+        `each step doubles the time of every check, and a costly one lets a few wrong passwords hold up the exporter`);
     }
     users.set(user, hash);
   }
   return users;
 }
 
-function readHeaders(value: unknown, file: string): Record<string, string> {
+function readHeaders(value: unknown, where: Where): Record<string, string> {
   const headers: Record<string, string> = {};
-  for (const [name, text] of Object.entries(mapping(value, `http_server_config.headers in ${file}`))) {
-    const at = `http_server_config.headers.${name} in ${file}`;
-    if (!(name in HEADERS)) throw new OptionError(`web config file ${file}: unknown header "${name}" in http_server_config.headers (known: ${Object.keys(HEADERS).join(', ')})`);
+  const path = ['http_server_config', 'headers'];
+  for (const [name, text] of Object.entries(mapping(value, `http_server_config.headers in ${where(path)}`))) {
+    const at = `http_server_config.headers.${name} in ${where([...path, name])}`;
+    if (!(name in HEADERS)) throw new OptionError(`web config file ${where([...path, name])}: unknown header "${name}" in http_server_config.headers (known: ${Object.keys(HEADERS).join(', ')})`);
     if (typeof text !== 'string' || /[\x00-\x08\x0a-\x1f\x7f]/.test(text)) throw new OptionError(`${at}: expected a one-line string, got ${describe(text)}`);
     const accepted = HEADERS[name];
     if (text !== '' && accepted && !accepted.includes(text.toLowerCase())) throw new OptionError(`${at}: expected ${accepted.join(' or ')} (or blank), got ${describe(text)}`);
@@ -153,12 +201,14 @@ function readHeaders(value: unknown, file: string): Record<string, string> {
   return headers;
 }
 
-function checkKeys(config: Record<string, unknown>, file: string, prefix: string, known: string[], refused: Record<string, Refused>): void {
+function checkKeys(config: Record<string, unknown>, where: Where, parents: string[], known: string[], refused: Record<string, Refused>): void {
+  const prefix = parents.map((parent) => `${parent}.`).join('');
   for (const [key, value] of Object.entries(config)) {
     if (known.includes(key)) continue;
     const reason = refused[key];
-    if (!reason) throw new OptionError(`web config file ${file}: unknown key "${prefix}${key}" (known: ${known.join(', ')})`);
-    throw new OptionError(`${prefix}${key} in ${file}: not supported by av-exporter (${reason.why}), got ${reason.secret ? describeSecret(value) : describe(value)}`);
+    const location = where([...parents, key]);
+    if (!reason) throw new OptionError(`web config file ${location}: unknown key "${prefix}${key}" (known: ${known.join(', ')})`);
+    throw new OptionError(`${prefix}${key} in ${location}: not supported by av-exporter (${reason.why}), got ${reason.secret ? describeSecret(value) : describe(value)}`);
   }
 }
 

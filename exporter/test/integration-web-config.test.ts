@@ -153,7 +153,7 @@ describe('the exporter behind a web config', () => {
     await writeFile(mismatched, 'tls_server_config:\n  cert_file: server.crt\n  key_file: other.key\n');
     const bad = check(mismatched);
     assert.equal(bad.status, 2);
-    assert.match(bad.stderr, /^av-exporter: tls_server_config in \S+mismatched\.yml: cert_file "\S+server\.crt" and key_file "\S+other\.key" are not a usable certificate and key: /);
+    assert.match(bad.stderr, /^av-exporter: tls_server_config in \S+mismatched\.yml, line 1, column 1: cert_file "\S+server\.crt" and key_file "\S+other\.key" are not a usable certificate and key: /);
 
     const missing = check(join(dir.path, 'none.yml'));
     assert.equal(missing.status, 2);

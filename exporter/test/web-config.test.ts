@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import bcrypt from 'bcryptjs';
 import { OptionError } from '../src/options.js';
-import { passwordCheck } from '../src/web-access.js';
+import { BcryptWorkers } from '../src/bcrypt-workers.js';
+import { PasswordChecker } from '../src/web-access.js';
 import { loadWebConfig } from '../src/web-config.js';
 import { temporaryDirectory } from './support/real-programs.js';
 import { makeTlsFiles } from './support/tls-files.js';
@@ -55,31 +56,31 @@ describe('web config', () => {
   });
 
   const errors: Array<[string, string, RegExp]> = [
-    ['a file that is not a mapping', '- tls_server_config\n', /^web config file \S+: expected a mapping, got \["tls_server_config"\]$/],
-    ['an unknown top-level key', 'tls_config: {}\n', /^web config file \S+: unknown key "tls_config" \(known: tls_server_config, basic_auth_users, http_server_config\)$/],
-    ['rate_limit', 'rate_limit:\n  interval: 1s\n', /^rate_limit in \S+: not supported by av-exporter \(no rate limiting\), got \{"interval":"1s"\}$/],
-    ['an unknown TLS key', `${TLS}  certfile: x.crt\n`, /^web config file \S+: unknown key "tls_server_config.certfile" \(known: cert_file, key_file, min_version, client_auth_type\)$/],
-    ['tls_server_config without key_file', 'tls_server_config:\n  cert_file: server.crt\n', /^tls_server_config\.key_file in \S+: missing: tls_server_config needs cert_file and key_file$/],
-    ['an empty tls_server_config', 'tls_server_config:\n', /^tls_server_config\.cert_file in \S+: missing: tls_server_config needs cert_file and key_file$/],
-    ['a cert_file that is not a string', 'tls_server_config:\n  cert_file: [a]\n  key_file: server.key\n', /^tls_server_config\.cert_file in \S+: expected a file name, got \["a"\]$/],
-    ['an unreadable cert_file', 'tls_server_config:\n  cert_file: nope.crt\n  key_file: server.key\n', /^tls_server_config\.cert_file in \S+: cannot read "nope\.crt": ENOENT: no such file or directory, open '\S+\/nope\.crt'$/],
-    ['a key that is not the certificate\'s', 'tls_server_config:\n  cert_file: server.crt\n  key_file: other.key\n', /^tls_server_config in \S+: cert_file "\S+\/server\.crt" and key_file "\S+\/other\.key" are not a usable certificate and key: .*key values mismatch/],
-    ['a certificate file that holds no certificate', 'tls_server_config:\n  cert_file: server.ext\n  key_file: server.key\n', /^tls_server_config in \S+: cert_file "\S+\/server\.ext" and key_file "\S+\/server\.key" are not a usable certificate and key: /],
-    ['an unknown min_version', `${TLS}  min_version: TLS14\n`, /^tls_server_config\.min_version in \S+: expected TLS10, TLS11, TLS12, TLS13, got "TLS14"$/],
-    ['client certificates', `${TLS}  client_auth_type: RequireAndVerifyClientCert\n`, /^tls_server_config\.client_auth_type in \S+: not supported by av-exporter \(av-exporter checks no client certificates\): only NoClientCert is accepted, got "RequireAndVerifyClientCert"$/],
-    ['an unknown client_auth_type', `${TLS}  client_auth_type: Sometimes\n`, /^tls_server_config\.client_auth_type in \S+: expected NoClientCert \(the only one av-exporter supports\), got "Sometimes"$/],
-    ['client_ca_file', `${TLS}  client_ca_file: ca.crt\n`, /^tls_server_config\.client_ca_file in \S+: not supported by av-exporter \(av-exporter checks no client certificates\), got "ca\.crt"$/],
-    ['max_version', `${TLS}  max_version: TLS12\n`, /^tls_server_config\.max_version in \S+: not supported by av-exporter \(.*\), got "TLS12"$/],
-    ['a bcrypt hash that is not one', 'basic_auth_users:\n  admin: "$6$salt$abc"\n', /^basic_auth_users\.admin in \S+: expected a bcrypt hash \(\$2a\$, \$2b\$ or \$2y\$, cost 04-31, .*\), got a string of 11 characters starting "\$6\$" \(not shown: it may be a secret\)$/],
-    ['a hash that is a number', 'basic_auth_users:\n  admin: 123456\n', /^basic_auth_users\.admin in \S+: expected a bcrypt hash .*, got a number$/],
-    ['a truncated bcrypt hash', `basic_auth_users:\n  admin: "${HASH.slice(0, 40)}"\n`, /^basic_auth_users\.admin in \S+: expected a bcrypt hash .*, got a string of 40 characters starting "\$2b\$"/],
-    ['a user name with a colon', `basic_auth_users:\n  "ad:min": "${HASH}"\n`, /^basic_auth_users\.ad:min in \S+: a user name cannot contain ":" \(Basic credentials are user:password\), got "ad:min"$/],
-    ['basic_auth_users as a list', 'basic_auth_users:\n  - admin\n', /^basic_auth_users in \S+: expected a mapping, got \["admin"\]$/],
-    ['a header exporter-toolkit does not set', 'http_server_config:\n  headers:\n    Server: nginx\n', /^web config file \S+: unknown header "Server" in http_server_config\.headers \(known: Content-Security-Policy, X-Frame-Options, /],
-    ['a bad X-Frame-Options', 'http_server_config:\n  headers:\n    X-Frame-Options: allow\n', /^http_server_config\.headers\.X-Frame-Options in \S+: expected deny or sameorigin \(or blank\), got "allow"$/],
-    ['a header value on two lines', 'http_server_config:\n  headers:\n    Content-Security-Policy: "a\\nb"\n', /^http_server_config\.headers\.Content-Security-Policy in \S+: expected a one-line string, got "a\\nb"$/],
-    ['an unknown http_server_config key', 'http_server_config:\n  header: {}\n', /^web config file \S+: unknown key "http_server_config.header" \(known: headers, http2\)$/],
-    ['HTTP/2', 'http_server_config:\n  http2: true\n', /^http_server_config\.http2 in \S+: not supported by av-exporter \(it serves HTTP\/1\.1\): only false is accepted, got true$/],
+    ['a file that is not a mapping', '- tls_server_config\n', /^web config file \S+, line \d+, column \d+: expected a mapping, got \["tls_server_config"\]$/],
+    ['an unknown top-level key', 'tls_config: {}\n', /^web config file \S+, line \d+, column \d+: unknown key "tls_config" \(known: tls_server_config, basic_auth_users, http_server_config\)$/],
+    ['rate_limit', 'rate_limit:\n  interval: 1s\n', /^rate_limit in \S+, line \d+, column \d+: not supported by av-exporter \(no rate limiting\), got \{"interval":"1s"\}$/],
+    ['an unknown TLS key', `${TLS}  certfile: x.crt\n`, /^web config file \S+, line \d+, column \d+: unknown key "tls_server_config.certfile" \(known: cert_file, key_file, min_version, client_auth_type\)$/],
+    ['tls_server_config without key_file', 'tls_server_config:\n  cert_file: server.crt\n', /^tls_server_config\.key_file in \S+, line \d+, column \d+: missing: tls_server_config needs cert_file and key_file$/],
+    ['an empty tls_server_config', 'tls_server_config:\n', /^tls_server_config\.cert_file in \S+, line \d+, column \d+: missing: tls_server_config needs cert_file and key_file$/],
+    ['a cert_file that is not a string', 'tls_server_config:\n  cert_file: [a]\n  key_file: server.key\n', /^tls_server_config\.cert_file in \S+, line \d+, column \d+: expected a file name, got \["a"\]$/],
+    ['an unreadable cert_file', 'tls_server_config:\n  cert_file: nope.crt\n  key_file: server.key\n', /^tls_server_config\.cert_file in \S+, line \d+, column \d+: cannot read "nope\.crt": ENOENT: no such file or directory, open '\S+\/nope\.crt'$/],
+    ['a key that is not the certificate\'s', 'tls_server_config:\n  cert_file: server.crt\n  key_file: other.key\n', /^tls_server_config in \S+, line \d+, column \d+: cert_file "\S+\/server\.crt" and key_file "\S+\/other\.key" are not a usable certificate and key: .*key values mismatch/],
+    ['a certificate file that holds no certificate', 'tls_server_config:\n  cert_file: server.ext\n  key_file: server.key\n', /^tls_server_config in \S+, line \d+, column \d+: cert_file "\S+\/server\.ext" and key_file "\S+\/server\.key" are not a usable certificate and key: /],
+    ['an unknown min_version', `${TLS}  min_version: TLS14\n`, /^tls_server_config\.min_version in \S+, line \d+, column \d+: expected TLS10, TLS11, TLS12, TLS13, got "TLS14"$/],
+    ['client certificates', `${TLS}  client_auth_type: RequireAndVerifyClientCert\n`, /^tls_server_config\.client_auth_type in \S+, line \d+, column \d+: not supported by av-exporter \(av-exporter checks no client certificates\): only NoClientCert is accepted, got "RequireAndVerifyClientCert"$/],
+    ['an unknown client_auth_type', `${TLS}  client_auth_type: Sometimes\n`, /^tls_server_config\.client_auth_type in \S+, line \d+, column \d+: expected NoClientCert \(the only one av-exporter supports\), got "Sometimes"$/],
+    ['client_ca_file', `${TLS}  client_ca_file: ca.crt\n`, /^tls_server_config\.client_ca_file in \S+, line \d+, column \d+: not supported by av-exporter \(av-exporter checks no client certificates\), got "ca\.crt"$/],
+    ['max_version', `${TLS}  max_version: TLS12\n`, /^tls_server_config\.max_version in \S+, line \d+, column \d+: not supported by av-exporter \(.*\), got "TLS12"$/],
+    ['a bcrypt hash that is not one', 'basic_auth_users:\n  admin: "$6$salt$abc"\n', /^basic_auth_users\.admin in \S+, line \d+, column \d+: expected a bcrypt hash \(\$2a\$, \$2b\$ or \$2y\$, .*\), got a string of 11 characters starting "\$6\$" \(not shown: it may be a secret\)$/],
+    ['a hash that is a number', 'basic_auth_users:\n  admin: 123456\n', /^basic_auth_users\.admin in \S+, line \d+, column \d+: expected a bcrypt hash .*, got a number$/],
+    ['a truncated bcrypt hash', `basic_auth_users:\n  admin: "${HASH.slice(0, 40)}"\n`, /^basic_auth_users\.admin in \S+, line \d+, column \d+: expected a bcrypt hash .*, got a string of 40 characters starting "\$2b\$"/],
+    ['a user name with a colon', `basic_auth_users:\n  "ad:min": "${HASH}"\n`, /^basic_auth_users\.ad:min in \S+, line \d+, column \d+: a user name cannot contain ":" \(Basic credentials are user:password\), got "ad:min"$/],
+    ['basic_auth_users as a list', 'basic_auth_users:\n  - admin\n', /^basic_auth_users in \S+, line \d+, column \d+: expected a mapping, got \["admin"\]$/],
+    ['a header exporter-toolkit does not set', 'http_server_config:\n  headers:\n    Server: nginx\n', /^web config file \S+, line \d+, column \d+: unknown header "Server" in http_server_config\.headers \(known: Content-Security-Policy, X-Frame-Options, /],
+    ['a bad X-Frame-Options', 'http_server_config:\n  headers:\n    X-Frame-Options: allow\n', /^http_server_config\.headers\.X-Frame-Options in \S+, line \d+, column \d+: expected deny or sameorigin \(or blank\), got "allow"$/],
+    ['a header value on two lines', 'http_server_config:\n  headers:\n    Content-Security-Policy: "a\\nb"\n', /^http_server_config\.headers\.Content-Security-Policy in \S+, line \d+, column \d+: expected a one-line string, got "a\\nb"$/],
+    ['an unknown http_server_config key', 'http_server_config:\n  header: {}\n', /^web config file \S+, line \d+, column \d+: unknown key "http_server_config.header" \(known: headers, http2\)$/],
+    ['HTTP/2', 'http_server_config:\n  http2: true\n', /^http_server_config\.http2 in \S+, line \d+, column \d+: not supported by av-exporter \(it serves HTTP\/1\.1\): only false is accepted, got true$/],
   ];
   for (const [name, text, message] of errors) {
     test(`rejects ${name}`, async () => {
@@ -107,12 +108,16 @@ describe('web config', () => {
 
 describe('the password check', () => {
   test('accepts the right password only, the same for a known and an unknown user, and remembers a success', async (t) => {
-    const check = await passwordCheck(new Map([['admin', bcrypt.hashSync('right password', 10)]]));
+    const workers = new BcryptWorkers(1);
+    t.after(() => workers.close());
+    const checker = new PasswordChecker(new Map([['admin', bcrypt.hashSync('right password', 10)]]), workers);
+    const check = async (user: string, password: string) => (await checker.check(user, password)) === 'accepted';
     const timed = async (user: string, password: string) => {
       const start = process.hrtime.bigint();
       const ok = await check(user, password);
       return { ok, ms: Number(process.hrtime.bigint() - start) / 1e6 };
     };
+    await check('admin', 'warm-up'); // the first check also starts the worker thread
     const wrong = await timed('admin', 'wrong password');
     const unknown = await timed('nobody', 'right password');
     const first = await timed('admin', 'right password');
