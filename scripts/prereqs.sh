@@ -11,6 +11,7 @@ packages=(
   apt-cacher-ng                      # the lab hosts' only way to Debian's mirror
   nginx prometheus mtail siege wrk   # the exporter's integration tests and benchmark, the load test, bench:stand
   prometheus-alertmanager            # amtool, for the static tests of the Alertmanager config
+  prometheus-blackbox-exporter       # the blackbox exporter role's config check and its probes' test
   openssl python3-bcrypt             # the stand's CA, certificates and password hash (role tls_auth)
   chromium fonts-dejavu-core         # screenshots of Prometheus' UI
   libnss3-tools                      # certutil: Chromium trusts the stand's CA in a throw-away NSS database

@@ -1,0 +1,231 @@
+// The blackbox exporter role's config (roles/blackbox_exporter), rendered by Ansible on the control machine
+// with the role's defaults: Debian's prometheus-blackbox-exporter accepts it with the role's own validate
+// command, and, run as a real process on loopback, its two modules probe as the stand needs: http_2xx
+// against a real nginx (200: success; a closed port or a redirect: failure), tls_connect against a TLS
+// listener whose certificate comes from a throw-away CA (that CA: success, and the certificate's notAfter as
+// probe_ssl_earliest_cert_expiry; another CA, after a SIGHUP reload: failure); with the stand's kind of web
+// config it answers only HTTPS with the password. Every process is stopped by its pid.
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpsServer, get as httpsGet } from 'node:https';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parse as parseYaml } from 'yaml';
+import { ROOT, tool } from './support/ansible.mjs';
+
+const ROLE = join(ROOT, 'roles/blackbox_exporter');
+const ROLE_VARS = parseYaml(readFileSync(join(ROLE, 'vars/main.yml'), 'utf8'));
+const EXPORTER = ROLE_VARS._blackbox_exporter_binary; // Debian's, as the role runs it
+const work = mkdtempSync(join(tmpdir(), 'av-blackbox-'));
+const file = (name) => join(work, name);
+
+const freePort = () => new Promise((resolve) => {
+  const server = createServer().listen(0, '127.0.0.1', () => {
+    const { port } = server.address();
+    server.close(() => resolve(port));
+  });
+});
+
+const openssl = (args) => execFileSync('openssl', args, { cwd: work, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+
+/** A throw-away CA named `name` (valid 30 days), and, with `server`, a certificate for 127.0.0.1 it signs (10 days). */
+function makeCa(name, server = false) {
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  openssl(['req', '-x509', ...ec, '-keyout', `${name}.key`, '-out', `${name}.crt`, '-days', '30', '-subj', `/CN=blackbox test ${name}`,
+    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+  if (!server) return;
+  openssl(['req', '-x509', ...ec, '-keyout', 'server.key', '-out', 'server.crt', '-days', '10', '-subj', '/CN=127.0.0.1',
+    '-CA', `${name}.crt`, '-CAkey', `${name}.key`, '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    '-addext', 'basicConstraints=critical,CA:FALSE', '-addext', 'keyUsage=critical,digitalSignature', '-addext', 'extendedKeyUsage=serverAuth']);
+}
+
+/** A template of the role rendered by Ansible with the role's defaults and vars, and these shared values. */
+async function renderTemplate(template, dest, shared) {
+  const output = await tool('ansible', ['localhost', '-i', 'localhost,', '-c', 'local', '-m', 'ansible.builtin.template',
+    '-a', `src=${join(ROLE, 'templates', template)} dest=${dest} mode=0644`,
+    '-e', `@${join(ROLE, 'defaults/main.yml')}`, '-e', `@${join(ROLE, 'vars/main.yml')}`, '-e', JSON.stringify(shared)]);
+  assert.doesNotMatch(output, /\[WARNING\]/, output);
+  return readFileSync(dest, 'utf8');
+}
+
+/** The role's blackbox.yml.j2, the stand's CA being `caFile`. */
+const renderConfig = (dest, caFile) => renderTemplate('blackbox.yml.j2', dest, { stand_web_ca_file: caFile });
+
+/** The role's `validate:` command for the config, as tasks/configure.yml writes it, run on `path`. */
+function roleValidate(path) {
+  const task = parseYaml(readFileSync(join(ROLE, 'tasks/configure.yml'), 'utf8')).find((t) => t['ansible.builtin.template']?.src === 'blackbox.yml.j2');
+  const command = task['ansible.builtin.template'].validate.replace('{{ _blackbox_exporter_binary }}', EXPORTER).replace('%s', path);
+  assert.doesNotMatch(command, /\{\{/, `the validate command names a variable this test does not know: ${command}`);
+  const [program, ...args] = command.split(' ');
+  const run = spawnSync(program, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  return { ok: run.status === 0, output: `${run.stdout}${run.stderr}${run.error ?? ''}` };
+}
+
+/** Starts `command`; resolves with { child, output(), stop() } once `ready()` resolves true. */
+async function start(name, command, args, ready, stopSignal = 'SIGTERM') {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (chunk) => (output += chunk));
+  child.stderr.on('data', (chunk) => (output += chunk));
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const stop = async (signal = stopSignal) => {
+    if (child.exitCode === null && child.signalCode === null) process.kill(child.pid, signal);
+    await exited;
+  };
+  for (let i = 0; ; i++) {
+    if (await ready().catch(() => false)) return { child, output: () => output, stop };
+    if (i === 100 || child.exitCode !== null) {
+      await stop('SIGKILL');
+      throw new Error(`${name} did not start:\n${output}`);
+    }
+    await sleep(100);
+  }
+}
+
+/** The metrics of one probe, as Prometheus would ask for it: { name: value } (unlabelled series only). */
+async function probe(port, module, target) {
+  const url = `http://127.0.0.1:${port}/probe?module=${module}&target=${encodeURIComponent(target)}`;
+  const response = await fetch(url, { headers: { 'X-Prometheus-Scrape-Timeout-Seconds': '5' } });
+  assert.equal(response.status, 200, `${url}: ${await response.clone().text()}`);
+  const metrics = {};
+  for (const line of (await response.text()).split('\n')) {
+    const match = /^([a-z_]+) (\S+)$/.exec(line);
+    if (match) metrics[match[1]] = Number(match[2]);
+  }
+  return metrics;
+}
+
+describe('the blackbox exporter role', () => {
+  before(() => {
+    makeCa('ca', true);
+    makeCa('other-ca');
+  });
+  after(() => rmSync(work, { recursive: true, force: true }));
+
+  test("its config, rendered with the role's defaults, passes the role's validate command (the exporter's --config.check)", async () => {
+    const text = await renderConfig(file('blackbox.yml'), file('ca.crt'));
+    assert.match(text, /^# Ansible managed/m);
+    const config = parseYaml(text);
+    assert.deepEqual(Object.keys(config.modules), ['http_2xx', 'tls_connect']);
+    assert.deepEqual(config.modules.http_2xx.http.valid_status_codes, [200]);
+    assert.deepEqual(config.modules.tls_connect, {
+      prober: 'tcp',
+      tcp: { tls: true, tls_config: { ca_file: file('ca.crt') }, preferred_ip_protocol: 'ip4', ip_protocol_fallback: true },
+    });
+    const checked = roleValidate(file('blackbox.yml'));
+    assert.ok(checked.ok, checked.output);
+    assert.match(checked.output, /Config file is ok/);
+    // and the check does refuse a module the exporter cannot read
+    writeFileSync(file('broken.yml'), text.replace('valid_status_codes:', 'valid_status_code:'));
+    const broken = roleValidate(file('broken.yml'));
+    assert.equal(broken.ok, false, broken.output);
+    assert.match(broken.output, /field valid_status_code not found/);
+  });
+
+  test('its arguments for /etc/default name the config, the shared port and the web config, and the exporter knows every flag', async () => {
+    const text = await renderTemplate('prometheus-blackbox-exporter.default.j2', file('default'),
+      { stand_blackbox_exporter_port: 9115, stand_web_config_file: '/etc/av-stand/web-config.yml' });
+    const args = /^ARGS="([^"]*)"$/m.exec(text)?.[1];
+    assert.equal(args, '--config.file=/etc/prometheus/blackbox.yml --web.listen-address=:9115 --web.config.file=/etc/av-stand/web-config.yml');
+    // kingpin refuses a flag it does not know (or one given twice); the config checked is this test's rendering
+    await renderConfig(file('for-flags.yml'), file('ca.crt'));
+    const flags = args.split(' ').map((flag) => (flag.startsWith('--config.file=') ? `--config.file=${file('for-flags.yml')}` : flag));
+    const run = spawnSync(EXPORTER, [...flags, '--config.check'], { encoding: 'utf8' });
+    assert.equal(run.status, 0, `${run.stdout}${run.stderr}`);
+  });
+
+  test('run on loopback, http_2xx and tls_connect probe a real nginx and a TLS listener as the stand needs', async () => {
+    const configFile = file('probing.yml');
+    await renderConfig(configFile, file('ca.crt'));
+    const [nginxPort, tlsPort, closedPort, exporterPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    writeFileSync(file('nginx.conf'), `pid ${file('nginx.pid')};
+error_log ${file('nginx-error.log')};
+daemon off;
+events {}
+http {
+  include /etc/nginx/mime.types;
+  access_log off;
+  client_body_temp_path ${file('body')};
+  proxy_temp_path ${file('proxy')};
+  fastcgi_temp_path ${file('fastcgi')};
+  uwsgi_temp_path ${file('uwsgi')};
+  scgi_temp_path ${file('scgi')};
+  server {
+    listen 127.0.0.1:${nginxPort};
+    root ${join(ROOT, 'roles/nginx/files/site')};
+    location = /old { return 301 /; }
+  }
+}
+`);
+    const running = [];
+    const tls = createHttpsServer({ cert: readFileSync(file('server.crt')), key: readFileSync(file('server.key')) }, (req, res) => res.end('ok\n'));
+    try {
+      running.push(await start('nginx', 'nginx', ['-c', file('nginx.conf'), '-p', work],
+        async () => (await fetch(`http://127.0.0.1:${nginxPort}/`)).ok, 'SIGQUIT'));
+      await new Promise((resolve) => tls.listen(tlsPort, '127.0.0.1', resolve));
+      const exporter = await start('the blackbox exporter', EXPORTER, [`--config.file=${configFile}`, `--web.listen-address=127.0.0.1:${exporterPort}`],
+        async () => (await fetch(`http://127.0.0.1:${exporterPort}/-/healthy`)).ok);
+      running.push(exporter);
+
+      // the demo site answers 200: success; nothing listening, or a redirect (not followed): failure
+      const site = await probe(exporterPort, 'http_2xx', `http://127.0.0.1:${nginxPort}/`);
+      assert.equal(site.probe_success, 1, JSON.stringify(site));
+      assert.equal(site.probe_http_status_code, 200);
+      assert.equal((await probe(exporterPort, 'http_2xx', `http://127.0.0.1:${closedPort}/`)).probe_success, 0);
+      const redirect = await probe(exporterPort, 'http_2xx', `http://127.0.0.1:${nginxPort}/old`);
+      assert.equal(redirect.probe_success, 0);
+      assert.equal(redirect.probe_http_status_code, 301);
+
+      // the certificate verifies against the stand's CA: success, and its end as the earliest expiry
+      const notAfter = openssl(['x509', '-in', 'server.crt', '-noout', '-enddate', '-dateopt', 'iso_8601']).trim().replace(/^notAfter=/, '').replace(' ', 'T');
+      const good = await probe(exporterPort, 'tls_connect', `127.0.0.1:${tlsPort}`);
+      assert.equal(good.probe_success, 1, JSON.stringify(good));
+      assert.equal(good.probe_ssl_earliest_cert_expiry, Date.parse(notAfter) / 1000, `notAfter ${notAfter}`);
+      assert.equal((await probe(exporterPort, 'tls_connect', `127.0.0.1:${closedPort}`)).probe_success, 0);
+
+      // the same modules with another CA, loaded by SIGHUP as Debian's unit reloads: the certificate fails
+      await renderConfig(configFile, file('other-ca.crt'));
+      process.kill(exporter.child.pid, 'SIGHUP');
+      for (let i = 0; !/Reloaded config file/.test(exporter.output()); i++) {
+        assert.ok(i < 50, `no reload:\n${exporter.output()}`);
+        await sleep(100);
+      }
+      const bad = await probe(exporterPort, 'tls_connect', `127.0.0.1:${tlsPort}`);
+      assert.equal(bad.probe_success, 0, JSON.stringify(bad));
+      assert.equal(bad.probe_ssl_earliest_cert_expiry, undefined);
+      const debug = await (await fetch(`http://127.0.0.1:${exporterPort}/probe?module=tls_connect&target=127.0.0.1:${tlsPort}&debug=true`)).text();
+      assert.match(debug, /certificate signed by unknown authority/);
+    } finally {
+      for (const program of running.reverse()) await program.stop();
+      await new Promise((resolve) => tls.close(resolve));
+    }
+  });
+
+  test("serves HTTPS and basic auth with a web config in the stand's format (--web.config.file, as the role runs it)", async () => {
+    const hash = execFileSync('/usr/bin/python3', ['-c', 'import bcrypt; print(bcrypt.hashpw(b"test-password", bcrypt.gensalt(10)).decode())'], { encoding: 'utf8' }).trim();
+    writeFileSync(file('web-config.yml'), `tls_server_config:\n  cert_file: ${file('server.crt')}\n  key_file: ${file('server.key')}\nbasic_auth_users:\n  admin: ${hash}\n`);
+    await renderConfig(file('served.yml'), file('ca.crt'));
+    const port = await freePort();
+    const get = (path, auth) => new Promise((resolve, reject) => {
+      httpsGet({ host: '127.0.0.1', port, path, ca: readFileSync(file('ca.crt')), auth }, (response) => {
+        response.resume();
+        response.on('end', () => resolve(response.statusCode));
+      }).on('error', reject);
+    });
+    const exporter = await start('the blackbox exporter', EXPORTER,
+      [`--config.file=${file('served.yml')}`, `--web.listen-address=127.0.0.1:${port}`, `--web.config.file=${file('web-config.yml')}`],
+      async () => (await get('/-/healthy', 'admin:test-password')) === 200);
+    try {
+      assert.equal(await get('/metrics'), 401);
+      assert.equal(await get('/metrics', 'admin:wrong'), 401);
+      assert.equal(await get('/metrics', 'admin:test-password'), 200);
+      assert.equal((await fetch(`http://127.0.0.1:${port}/metrics`)).status, 400); // plain HTTP to a TLS port
+    } finally {
+      await exporter.stop();
+    }
+  });
+});
