@@ -112,6 +112,7 @@ describe('the blackbox exporter role', () => {
     const config = parseYaml(text);
     assert.deepEqual(Object.keys(config.modules), ['http_2xx', 'tls_connect']);
     assert.deepEqual(config.modules.http_2xx.http.valid_status_codes, [200]);
+    assert.equal(config.modules.http_2xx.http.follow_redirects, false);
     assert.deepEqual(config.modules.tls_connect, {
       prober: 'tcp',
       tcp: { tls: true, tls_config: { ca_file: file('ca.crt') }, preferred_ip_protocol: 'ip4', ip_protocol_fallback: true },
@@ -148,7 +149,8 @@ daemon off;
 events {}
 http {
   include /etc/nginx/mime.types;
-  access_log off;
+  log_format agent '$status $http_user_agent';
+  access_log ${file('nginx-access.log')} agent;
   client_body_temp_path ${file('body')};
   proxy_temp_path ${file('proxy')};
   fastcgi_temp_path ${file('fastcgi')};
@@ -175,6 +177,7 @@ http {
       const site = await probe(exporterPort, 'http_2xx', `http://127.0.0.1:${nginxPort}/`);
       assert.equal(site.probe_success, 1, JSON.stringify(site));
       assert.equal(site.probe_http_status_code, 200);
+      assert.match(readFileSync(file('nginx-access.log'), 'utf8'), /^200 av-stand-probe$/m, "the probe's own User-Agent in nginx's log");
       assert.equal((await probe(exporterPort, 'http_2xx', `http://127.0.0.1:${closedPort}/`)).probe_success, 0);
       const redirect = await probe(exporterPort, 'http_2xx', `http://127.0.0.1:${nginxPort}/old`);
       assert.equal(redirect.probe_success, 0);
