@@ -2,7 +2,7 @@
 // each total stand or fall on their own, so one damaged or impossible value never costs the parts that
 // are sound. The same checks run before a save, so a state file never holds what it could not read back.
 import { FINGERPRINT_BYTES } from './file-identity.js';
-import type { FilePosition } from './file-position.js';
+import type { FilePosition, Fingerprint } from './file-position.js';
 import { METHOD_LABELS } from './log-record.js';
 import type { HistogramSnapshot, RequestCount, TallySnapshot } from './log-tally.js';
 
@@ -57,32 +57,37 @@ function checkFiles(files: unknown, refused: string[]): FilePosition[] | null {
     refused.push(`the read positions: expected a list, got ${describe(files)}`);
     return null;
   }
+  const sound: FilePosition[] = [];
   for (const file of files) {
     const problem = positionProblem(file);
     if (problem) {
       refused.push(`the read positions: ${problem}`);
       return null;
     }
+    const { fingerprint, ...position } = file as FilePosition;
+    const fingerprintIssue = fingerprintProblem(fingerprint);
+    if (fingerprintIssue) refused.push(`the fingerprint of ${position.path}: ${fingerprintIssue} (the file is known by its inode alone)`);
+    sound.push(fingerprintIssue ? position : { ...position, fingerprint });
   }
-  return files as FilePosition[];
+  return sound;
 }
 
-/** Why a saved position is not one the follower could have written, or null. */
-export function positionProblem(value: unknown): string | null {
+/** Why a saved position (its fingerprint aside) is not one the follower could have written, or null. */
+function positionProblem(value: unknown): string | null {
   if (typeof value !== 'object' || value === null) return `expected a position, got ${describe(value)}`;
   const position = value as Partial<FilePosition>;
   if (typeof position.path !== 'string') return `path: expected a string, got ${describe(position.path)}`;
   if (!isCount(position.inode)) return `inode of ${position.path}: expected a whole number >= 0, got ${describe(position.inode)}`;
   if (!isCount(position.offset)) return `offset in ${position.path}: expected a whole number >= 0, got ${describe(position.offset)}`;
-  const fingerprint = position.fingerprint;
+  return null;
+}
+
+function fingerprintProblem(fingerprint: unknown): string | null {
   if (fingerprint === undefined) return null;
-  if (typeof fingerprint !== 'object' || fingerprint === null) return `fingerprint of ${position.path}: expected an object, got ${describe(fingerprint)}`;
-  if (!isCount(fingerprint.bytes) || fingerprint.bytes > FINGERPRINT_BYTES) {
-    return `fingerprint of ${position.path}: expected 0 to ${FINGERPRINT_BYTES} bytes, got ${describe(fingerprint.bytes)}`;
-  }
-  if (typeof fingerprint.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(fingerprint.sha256)) {
-    return `fingerprint of ${position.path}: expected a hex SHA-256, got ${describe(fingerprint.sha256)}`;
-  }
+  if (typeof fingerprint !== 'object' || fingerprint === null) return `expected an object, got ${describe(fingerprint)}`;
+  const { bytes, sha256 } = fingerprint as Partial<Fingerprint>;
+  if (!isCount(bytes) || bytes > FINGERPRINT_BYTES) return `expected 0 to ${FINGERPRINT_BYTES} bytes, got ${describe(bytes)}`;
+  if (typeof sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(sha256)) return `expected a hex SHA-256, got ${describe(sha256)}`;
   return null;
 }
 
@@ -138,7 +143,7 @@ function countProblem(value: unknown): string | null {
 
 function sumProblem(value: unknown): string | null {
   if (typeof value === 'number' && Number.isFinite(value) && value >= 0 && value <= MAX_SUM) return null;
-  return typeof value === 'number' && value > MAX_SUM
+  return typeof value === 'number' && Number.isFinite(value) && value > MAX_SUM
     ? `${describe(value)} is past ${MAX_SUM}, more than any log sums to`
     : `expected a finite number >= 0, got ${describe(value)}`;
 }

@@ -1,7 +1,8 @@
 // The follower and the line splitter, on real files in a temporary directory. poll() is called by the
 // test itself: no sleeps, no timers.
 import assert from 'node:assert/strict';
-import { appendFile, mkdtemp, rename, rm, truncate, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { appendFile, mkdir, mkdtemp, rename, rm, rmdir, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -194,6 +195,60 @@ describe('log follower', () => {
     await follower.poll();
     assert.deepEqual(lines, ['before 1', 'before 2', 'after']);
     assert.deepEqual(rotations, ['truncate']);
+    await follower.close();
+  });
+
+  test('a file truncated and written past the old offset between two polls is read again from its start', async () => {
+    const path = join(dir, 'regrown.log');
+    await writeFile(path, 'old 1\nold 2\n');
+    const { follower, lines, rotations } = follow(path);
+    await follower.poll();
+    await truncate(path, 0);
+    await appendFile(path, 'new line 1\nnew line 2\nnew line 3\n'); // longer than the old offset
+    await follower.poll();
+    assert.deepEqual(lines, ['old 1', 'old 2', 'new line 1', 'new line 2', 'new line 3']);
+    assert.deepEqual(rotations, ['truncate']);
+    await follower.close();
+  });
+
+  test('a directory at the log path is an error naming it, and a regular file there again is read', async () => {
+    const path = join(dir, 'becomes-dir.log');
+    await writeFile(path, 'first\n');
+    const { follower, lines, rotations } = follow(path);
+    await follower.poll();
+    await rm(path);
+    await mkdir(path);
+    await assert.rejects(follower.poll(), /becomes-dir\.log is a directory, not a regular file/);
+    await assert.rejects(follower.poll(), /is a directory/);
+    await rmdir(path);
+    await writeFile(path, 'second\n');
+    await follower.poll();
+    assert.deepEqual(lines, ['first', 'second']);
+    assert.deepEqual(rotations, ['rename']);
+    await follower.close();
+  });
+
+  test('a FIFO at the log path is an error at once, not a hang, and never read', async () => {
+    const path = join(dir, 'fifo.log');
+    execFileSync('mkfifo', [path]);
+    const { follower, lines } = follow(path);
+    await assert.rejects(follower.poll(), /fifo\.log is a FIFO, not a regular file/);
+    await rm(path);
+    await writeFile(path, 'regular\n');
+    await follower.poll();
+    assert.deepEqual(lines, ['regular']);
+    await follower.close();
+  });
+
+  test('a last line without a newline counts once finishLastLines says the file is all there is', async () => {
+    const path = join(dir, 'unterminated.log');
+    await writeFile(path, 'one\ntwo');
+    const { follower, lines, unfinished } = follow(path);
+    await follower.poll();
+    assert.deepEqual(lines, ['one']);
+    follower.finishLastLines();
+    assert.deepEqual(lines, ['one', 'two']);
+    assert.equal(unfinished(), 0);
     await follower.close();
   });
 

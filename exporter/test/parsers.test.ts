@@ -5,7 +5,7 @@ import { isUtf8 } from 'node:buffer';
 import { describe, test } from 'node:test';
 import { upstreamTimeText } from '../src/field-values.js';
 import { parseJsonLine } from '../src/json-line-parser.js';
-import { emptyRecord, METHOD_LABELS, type LineParser } from '../src/log-record.js';
+import { emptyRecord, MAX_BODY_BYTES, MAX_SECONDS, METHOD_LABELS, type LineParser } from '../src/log-record.js';
 import { parseTimedCombinedLine } from '../src/timed-combined-parser.js';
 
 interface Expected {
@@ -72,6 +72,15 @@ const JSON_CASES: Array<[string, string | Buffer, Expected | 'malformed']> = [
   ['a bad escape', '{"status":200,"request_time":0.1,"x":"\\q"}', 'malformed'],
   ['a short \\u escape', '{"status":200,"request_time":0.1,"x":"\\u12"}', 'malformed'],
   ['binary garbage', Buffer.from([0x00, 0xff, 0x7b, 0x22, 0x80, 0x0d, 0x1b, 0x5b]), 'malformed'],
+  // numbers JSON reads as Infinity, or past what nginx can write: summed, they would wreck _sum for good
+  ['request_time 1e999 (Infinity to JSON)', '{"status":200,"request_time":1e999}', 'malformed'],
+  ['request_time "1e999" as a string', '{"status":200,"request_time":"1e999"}', 'malformed'],
+  ['request_time 1.7e308, which two lines overflow', '{"status":200,"request_time":1.7e308}', 'malformed'],
+  ['request_time past a century', '{"status":200,"request_time":3.3e9}', 'malformed'],
+  ['body_bytes_sent 1e999', '{"status":200,"request_time":0.1,"body_bytes_sent":1e999}', 'malformed'],
+  ['body_bytes_sent past 2^63', '{"status":200,"request_time":0.1,"body_bytes_sent":1e19}', 'malformed'],
+  ['upstream_response_time 1e999', '{"status":200,"request_time":0.1,"upstream_response_time":"0.1, 1e999"}', 'malformed'],
+  ['the largest body nginx can send', '{"status":200,"request_time":3.1e9,"body_bytes_sent":9223372036854775807}', { status: 200, requestTime: 3.1e9, method: 'OTHER', bodyBytes: 2 ** 63 }],
 ];
 
 describe('JSON lines', () => {
@@ -106,7 +115,7 @@ function oracle(line: Buffer): Expected | 'malformed' {
   const status = typeof entry.status === 'number' ? entry.status : typeof entry.status === 'string' && /^\d{3}$/.test(entry.status) ? Number(entry.status) : NaN;
   const time = typeof entry.request_time === 'number' ? entry.request_time
     : typeof entry.request_time === 'string' && /^(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$/.test(entry.request_time) ? Number(entry.request_time) : NaN;
-  if (!(Number.isInteger(status) && status >= 100 && status <= 599) || !(time >= 0)) return 'malformed';
+  if (!(Number.isInteger(status) && status >= 100 && status <= 599) || !(time >= 0 && time <= MAX_SECONDS)) return 'malformed';
   const method = typeof entry.request_method === 'string' && (METHOD_LABELS as readonly string[]).includes(entry.request_method) && entry.request_method !== 'OTHER' ? entry.request_method : 'OTHER';
   const result: Expected = { status, requestTime: time, method };
   const upstream = entry.upstream_response_time;
@@ -119,6 +128,7 @@ function oracle(line: Buffer): Expected | 'malformed' {
   const bytes = entry.body_bytes_sent;
   if (typeof bytes === 'number' && bytes >= 0) result.bodyBytes = bytes;
   if (typeof bytes === 'string' && /^(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$/.test(bytes)) result.bodyBytes = Number(bytes);
+  if (result.upstreamTime! > MAX_SECONDS || result.bodyBytes! > MAX_BODY_BYTES) return 'malformed';
   return result;
 }
 
@@ -161,6 +171,8 @@ describe('timed-combined lines', () => {
       { status: 400, requestTime: 0.001, method: 'OTHER', bodyBytes: 0 }],
     ['plain combined, without the times', '10.0.0.1 - - [25/Nov/2026:10:00:00 +0000] "GET / HTTP/1.1" 200 612 "-" "curl/8"', 'malformed'],
     ['a JSON line', '{"status":200,"request_time":0.1}', 'malformed'],
+    ['a body size past 2^63', '10.0.0.1 - - [25/Nov/2026:10:00:00 +0000] "GET / HTTP/1.1" 200 99999999999999999999 "-" "-" 0.001 -', 'malformed'],
+    ['a request time JSON reads as Infinity', '10.0.0.1 - - [25/Nov/2026:10:00:00 +0000] "GET / HTTP/1.1" 200 1 "-" "-" 1e999 -', 'malformed'],
     ['garbage', '\u0000\u0001 nothing', 'malformed'],
   ];
   for (const [name, line, expected] of cases) {
