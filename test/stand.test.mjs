@@ -17,7 +17,7 @@ import { ROOT } from './support/ansible.mjs';
 import { thisMachinesDebianSources } from '../scripts/lab/apt-sources.mjs';
 import { trixieAnsibleCore } from './support/trixie-ansible.mjs';
 import {
-  checkAlertRoundTrip, checkEveryEndpointLockedDown, checkEveryHostProvisioned, checkFirewall, checkIdempotent, checkNoWarnings,
+  checkAlertRoundTrip, checkEveryEndpointLockedDown, httpsEndpoints, checkEveryHostProvisioned, checkFirewall, checkIdempotent, checkNoWarnings,
   checkNothingElseListens, checkServicesActive, checkTargetsUp, loadStandSecrets, onHosts,
   promValue, standHosts,
 } from './e2e/stand-checks.mjs';
@@ -160,19 +160,35 @@ function standScenario(release, { alsoTrixieControl = false, alsoWithoutInventor
     console.log(`# listening beyond loopback: ${JSON.stringify(await checkNothingElseListens(INVENTORY))}`);
   });
 
-  phase(release, 'tls_auth_renew_certificates=true: every endpoint serves its new certificate, every target stays up', ['every endpoint: no plain HTTP, 401 without or with a wrong password, 200 with the right one, a certificate naming its host'], async () => {
+  phase(release, 'tls_auth_renew_certificates=true: every endpoint serves its new certificate, every target stays up, CertificateExpiresSoon sees the short ones', ['every endpoint: no plain HTTP, 401 without or with a wrong password, 200 with the right one, a certificate naming its host'], async () => {
     const certificate = (host) => readFile(`${ROOT}inventory/lab/secrets/hosts/${host}.crt`, 'utf8');
     const before = await certificate('web1');
-    await playbook('-e', 'tls_auth_renew_certificates=true');
+    // re-issued for 10 days: inside CertificateExpiresSoon's 14, so every probed certificate makes it pending
+    await playbook('-e', 'tls_auth_renew_certificates=true', '-e', 'tls_auth_certificate_days=10');
     assert.notEqual(await certificate('web1'), before, "web1's certificate was not renewed");
     await checkEveryEndpointLockedDown(INVENTORY); // each endpoint serves the new file's certificate
     await checkTargetsUp(INVENTORY);
     checkIdempotent(await playbook());
+    const { prometheus, ...hosts } = await standHosts(INVENTORY);
+    const probed = httpsEndpoints({ prometheus, ...hosts }).length;
+    let expiring = 0;
+    for (const deadline = Date.now() + 60_000; Date.now() < deadline && expiring < probed; await sleep(2000)) {
+      const counts = await Promise.all(prometheus.map((prom) => promValue(prom, 'count(ALERTS{alertname="CertificateExpiresSoon"})')));
+      expiring = counts.reduce((sum, n) => sum + n, 0);
+    }
+    assert.equal(expiring, probed, `CertificateExpiresSoon pending or firing for ${expiring} of ${probed} certificates after a 10-day re-issue`);
   });
 
   phase(release, 'an exporter going down reaches the webhook receiver through Alertmanager, and clears again', ['Prometheus scrapes every target of every host'], async () => {
     const { firedAfter, resolvedAfter, bound } = await checkAlertRoundTrip(INVENTORY, { forSeconds: 60, evaluationSeconds: 5, scrapeSeconds: 5, groupWaitSeconds: 1 });
     console.log(`# TargetDown reached the receiver ${firedAfter.toFixed(1)} s after av-exporter stopped (bound ${bound} s), resolved ${resolvedAfter.toFixed(1)} s after it started`);
+  });
+
+  phase(release, 'nginx stopped on a web host: SiteDown reaches the webhook receiver, and clears again', ['Prometheus scrapes every target of every host'], async () => {
+    const { firedAfter, resolvedAfter, bound } = await checkAlertRoundTrip(INVENTORY, {
+      alertname: 'SiteDown', unit: 'nginx', labels: (web) => ({ host: web.name }), forSeconds: 60, evaluationSeconds: 5, scrapeSeconds: 5, groupWaitSeconds: 1,
+    });
+    console.log(`${release}: SiteDown fired ${firedAfter.toFixed(1)} s after nginx stopped (bound ${bound} s), resolved ${resolvedAfter.toFixed(1)} s after it started`);
   });
 
   phase(release, 'exporter ports answer only the Prometheus host, Prometheus answers the control machine', ['first provisioning reaches every member of every group'], () => checkFirewall(INVENTORY));

@@ -4,11 +4,12 @@ import { execFileSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { hostsByKind, kindsOf, servicesOf, sharedVars, standGroups, standServices } from './catalogue.mjs'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 
 // The shared values the script reads, from group_vars/all.yml (or the inventory, per group or host)
-const SHARED_VALUES = ['stand_nginx_port', 'stand_prometheus_port', 'stand_av_exporter_port', 'stand_access_log_path', 'stand_web_user', 'stand_web_ca_file']
+const SHARED_VALUES = ['stand_catalogue', 'stand_default_groups', 'stand_nginx_port', 'stand_prometheus_port', 'stand_av_exporter_port', 'stand_access_log_path', 'stand_web_user', 'stand_web_ca_file']
 
 /**
  * `ansible-inventory --list` of `file` with this repository as the playbook directory, so that INI, YAML,
@@ -28,22 +29,27 @@ export function listInventory(file) {
 }
 
 /**
- * { prometheus: [host], nginx: [host] } from an inventory: the members of each group, its child groups'
- * included. Each host: { name, address, vars, ssh: [ssh arguments up to the command], sudo: [] or
- * ['sudo', '-n'] }; vars as Ansible merges them.
+ * { prometheus: [host], nginx: [host], victoriametrics: [host], services } from an inventory: the members of
+ * each kind's group (stand_groups; child groups included) and the catalogue. Each host: { name, address,
+ * vars, kinds, services (the catalogue's, with this host's ports), ssh: [ssh arguments up to the command],
+ * sudo: [] or ['sudo', '-n'] }; vars as Ansible merges them.
  */
 export function readInventory(file, list = listInventory(file)) {
-  const members = (group) => [...(list[group]?.hosts ?? []), ...(list[group]?.children ?? []).flatMap(members)]
+  const byKind = hostsByKind(list)
+  const shared = sharedVars(list)
+  const groups = standGroups(shared)
   const host = (name) => {
     const vars = list._meta?.hostvars?.[name] ?? {}
     const missing = SHARED_VALUES.filter((key) => vars[key] === undefined)
     if (missing.length > 0) throw new Error(`the inventory ${file} gives host ${name} no ${missing.join(', ')}: they come from ${ROOT}/group_vars/all.yml`)
-    return { name, address: String(vars.ansible_host ?? name), vars, ssh: sshArguments(name, vars), sudo: sudoPrefix(vars) }
+    const kinds = kindsOf(name, byKind)
+    return { name, address: String(vars.ansible_host ?? name), vars, kinds, services: servicesOf(kinds, vars), ssh: sshArguments(name, vars), sudo: sudoPrefix(vars) }
   }
-  const inventory = { prometheus: [...new Set(members('prometheus'))].map(host), nginx: [...new Set(members('nginx'))].map(host) }
-  const empty = Object.keys(inventory).filter((group) => inventory[group].length === 0)
-  if (empty.length > 0) throw new Error(`the inventory ${file} has no hosts in group ${empty.join(' and ')}`)
-  inventory.victoriametrics = [...new Set(members('victoriametrics'))].map(host) // optional: the global view
+  const inventory = { prometheus: byKind.prometheus.map(host), nginx: byKind.nginx.map(host) }
+  const empty = Object.keys(inventory).filter((kind) => inventory[kind].length === 0)
+  if (empty.length > 0) throw new Error(`the inventory ${file} has no hosts in group ${empty.map((kind) => groups[kind] ?? kind).join(' and ')}`)
+  inventory.victoriametrics = byKind.victoriametrics.map(host) // optional: the global view
+  inventory.services = standServices(shared)
   return inventory
 }
 

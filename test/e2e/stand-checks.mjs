@@ -6,31 +6,24 @@ import { readFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { groupMembers, hostsByKind } from '../../scripts/lib/catalogue.mjs';
+import { readInventory } from '../../scripts/lib/inventory.mjs';
 import { activeTargets, scalarQuery } from '../../scripts/lib/prometheus-api.mjs';
 import { secretsDirOf, useStandSecrets } from '../../scripts/lib/stand-http.mjs';
 import { ROOT, inventoryList, tool } from '../support/ansible.mjs';
 
-const SERVICES = {
-  prometheus: ['prometheus', 'prometheus-alertmanager', 'av-alert-receiver', 'prometheus-node-exporter', 'av-stand-firewall'],
-  nginx: ['nginx', 'prometheus-nginx-exporter', 'prometheus-node-exporter', 'av-exporter', 'av-demo', 'av-stand-firewall'],
-  victoriametrics: ['victoria-metrics', 'prometheus-node-exporter', 'av-stand-firewall'],
-};
-
 /**
- * { prometheus: [host], nginx: [host], victoriametrics: [host] (none without the group) }, each host
- * { name, address, vars } with the shared values resolved.
+ * { prometheus: [host], nginx: [host], victoriametrics: [host] (none without the group), services, groups },
+ * each host { name, address, vars, kinds, services } with the shared values resolved and the catalogue's
+ * services on it (scripts/lib/inventory.mjs); groups is the `ansible-inventory --list` itself.
  */
 export async function standHosts(inventory) {
   const list = await inventoryList(inventory);
-  const host = (name) => ({ name, address: list._meta.hostvars[name]?.ansible_host ?? name, vars: list._meta.hostvars[name] ?? {} });
-  const [prometheus, nginx, victoriametrics] = ['prometheus', 'nginx', 'victoriametrics'].map((group) => groupMembers(list, group).map(host));
-  return { prometheus, nginx, victoriametrics, groups: list };
+  return { ...readInventory(join(ROOT, inventory), list), groups: list };
 }
 
-/** The hosts of a group in `ansible-inventory --list`, its child groups' included. */
-function groupMembers(list, group) {
-  return [...(list[group]?.hosts ?? []), ...(list[group]?.children ?? []).flatMap((child) => groupMembers(list, child))];
-}
+/** Every host of the stand, of any kind, each once. */
+const everyHost = (hosts) => [...new Map([...hosts.prometheus, ...hosts.nginx, ...hosts.victoriametrics].map((h) => [h.name, h])).values()];
 
 /** The PLAY RECAP of an ansible-playbook run says nothing changed, failed or was unreachable. */
 export function checkIdempotent(output) {
@@ -49,16 +42,25 @@ export function checkNoWarnings(output) {
 
 /**
  * Every play of site.yml ran on every member of the groups its `hosts:` names: a host named like a group,
- * or a pattern that matches less than the groups, shows up here as a host that a play left out.
+ * or a pattern that matches less than the groups, shows up here as a host that a play left out. The plays
+ * name the stand's in-memory groups (av_stand_<kind>, av_stand), made by the first play from stand_groups.
  */
 export async function checkEveryHostProvisioned(output, inventory) {
   const { groups } = await standHosts(inventory);
+  const byKind = hostsByKind(groups);
+  const members = (group) => {
+    if (group === 'all') return groupMembers(groups, 'all');
+    if (group === 'av_stand') return [...new Set(Object.values(byKind).flat())];
+    const kind = /^av_stand_(\w+)$/.exec(group)?.[1];
+    assert.ok(kind && byKind[kind], `site.yml names a group that is not the stand's: ${group}`);
+    return byKind[kind];
+  };
   const plays = parseYaml(await readFile(join(ROOT, 'site.yml'), 'utf8'));
   const sections = output.split(/^PLAY \[/m).slice(1);
   for (const play of plays) {
     const section = sections.find((s) => s.startsWith(`${play.name}]`));
     assert.ok(section, `no output of the play "${play.name}"`);
-    const expected = [...new Set(playGroups(play.hosts).flatMap((group) => groupMembers(groups, group)))].sort();
+    const expected = [...new Set(playGroups(play.hosts).flatMap(members))].sort();
     const ran = [...new Set([...section.matchAll(/^(?:ok|changed): \[([^\]\s]+)/gm)].map((m) => m[1]))].sort();
     if (expected.length === 0 && /^skipping: no hosts matched$/m.test(section)) continue; // an optional group the inventory lacks
     assert.ok(expected.length > 0, `the play "${play.name}" names groups with no hosts: ${play.hosts}`);
@@ -66,14 +68,11 @@ export async function checkEveryHostProvisioned(output, inventory) {
   }
 }
 
-/**
- * The groups a play's `hosts:` names: a pattern `a:b`, or site.yml's templated forms for an optional group,
- * `a:b{{ ':c' if 'c' in groups else '' }}` and `{{ groups['c'] | default([]) }}` (all of them named here).
- */
+/** The groups a play's `hosts:` names: a plain pattern `a:b`, or site.yml's `{{ groups['x'] | default([]) }}`. */
 function playGroups(hosts) {
-  const optional = [...hosts.matchAll(/\{\{[^}]*?'([^':]+)' in groups[^}]*\}\}|\{\{\s*groups\['([^']+)'\][^}]*\}\}/g)];
+  const templated = [...hosts.matchAll(/\{\{\s*groups\['([^']+)'\][^}]*\}\}/g)].map((m) => m[1]);
   const plain = hosts.replace(/\{\{.*?\}\}/g, '').split(':').filter(Boolean);
-  return [...plain, ...optional.map((m) => m[1] ?? m[2])];
+  return [...plain, ...templated];
 }
 
 /** Runs an ad-hoc module on a host pattern; resolves with { ok, output }. */
@@ -92,15 +91,19 @@ export async function onHosts(inventory, pattern, command) {
   return result.output;
 }
 
-/** Every service of the stand is active on every host (systemctl is-active, over Ansible). */
+/** Every unit of the catalogue is active on every host that runs it (systemctl is-active, over Ansible). */
 export async function checkServicesActive(inventory) {
-  const hosts = await standHosts(inventory);
-  for (const [group, units] of Object.entries(SERVICES)) {
-    if (hosts[group].length === 0) continue;
-    const result = await ansible(inventory, group, ['-m', 'ansible.builtin.command', '-a', `systemctl is-active ${units.join(' ')}`]);
+  const byUnits = new Map();
+  for (const host of everyHost(await standHosts(inventory))) {
+    const units = host.services.map((service) => service.unit).join(' ');
+    byUnits.set(units, [...(byUnits.get(units) ?? []), host.name]);
+  }
+  for (const [units, hosts] of byUnits) {
+    const pattern = hosts.join(':');
+    const result = await ansible(inventory, pattern, ['-m', 'ansible.builtin.command', '-a', `systemctl is-active ${units}`]);
     if (result.ok) continue;
-    const journals = await ansible(inventory, group, ['-b', '-m', 'ansible.builtin.shell', '-a', `for u in ${units.join(' ')}; do systemctl is-active --quiet $u || journalctl -u $u -n 50 --no-pager; done`]);
-    assert.fail(`a service is not active on group ${group} (${units.join(', ')}):\n${result.output}\n${journals.output}`);
+    const journals = await ansible(inventory, pattern, ['-b', '-m', 'ansible.builtin.shell', '-a', `for u in ${units}; do systemctl is-active --quiet $u || journalctl -u $u -n 50 --no-pager; done`]);
+    assert.fail(`a service is not active on ${pattern} (${units}):\n${result.output}\n${journals.output}`);
   }
 }
 
@@ -115,34 +118,44 @@ export async function loadStandSecrets(inventory) {
 
 
 /**
- * Every exporter of every host is a target of exactly one Prometheus shard, and up (retried for up to a
- * minute): each shard scrapes itself (prometheus, node) and its share of the other hosts. Resolves with
- * { [shard name]: [instance] } of the av-exporter targets.
+ * The targets the catalogue says the shards scrape, as `job/instance` (probes: `job/host/service`): every
+ * service with a scrape job on every host that runs it, every probe module's service, and the TLS of every
+ * HTTPS port.
+ */
+export function expectedTargets(hosts) {
+  return everyHost(hosts).flatMap((host) => host.services.flatMap((service) => [
+    ...(service.scrape ? [`${service.scrape.job}/${host.name}`] : []),
+    ...(service.probe ? [`blackbox_http/${host.name}/${service.name}`] : []),
+    ...(service.port !== undefined && service.tls !== 'none' ? [`blackbox_tls/${host.name}/${service.name}`] : []),
+  ])).sort();
+}
+
+const targetKey = (t) => (t.labels.service ? `${t.labels.job}/${t.labels.host}/${t.labels.service}` : `${t.labels.job}/${t.labels.instance}`);
+
+/**
+ * Every target of the catalogue is a target of exactly one Prometheus shard, and up (retried for up to a
+ * minute); each shard scrapes its own host's services. Resolves with { [shard name]: [instance] } of the
+ * av-exporter targets.
  */
 export async function checkTargetsUp(inventory) {
-  const { prometheus, nginx, victoriametrics } = await standHosts(inventory);
-  // prometheus + node on each shard; node + nginx + av_exporter per nginx host; node + victoriametrics per VictoriaMetrics host
-  const expected = [
-    ...prometheus.flatMap((h) => [`prometheus/${h.name}`, `node/${h.name}`]),
-    ...nginx.flatMap((h) => [`node/${h.name}`, `nginx/${h.name}`, `av_exporter/${h.name}`]),
-    ...victoriametrics.flatMap((h) => [`node/${h.name}`, `victoriametrics/${h.name}`]),
-  ].sort();
-  const deadline = Date.now() + 60_000;
+  const hosts = await standHosts(inventory);
+  const expected = expectedTargets(hosts);
+  const deadline = Date.now() + 90_000;
   let scraped = [];
   while (Date.now() < deadline) {
-    scraped = await Promise.all(prometheus.map(async (shard) => ({ shard, targets: await activeTargets(promUrl(shard)).catch(() => []) })));
+    scraped = await Promise.all(hosts.prometheus.map(async (shard) => ({ shard, targets: await activeTargets(promUrl(shard)).catch(() => []) })));
     const all = scraped.flatMap(({ targets }) => targets);
-    const names = all.map((t) => `${t.labels.job}/${t.labels.instance}`).sort();
+    const names = all.map(targetKey).sort();
     if (names.join() === expected.join() && all.every((t) => t.health === 'up')) {
       for (const { shard, targets } of scraped) {
-        const own = targets.filter((t) => ['prometheus', 'node'].includes(t.labels.job) && t.labels.instance === shard.name);
-        assert.equal(own.length, 2, `${shard.name} does not scrape itself`);
+        const own = shard.services.filter((service) => service.scrape).map((service) => `${service.scrape.job}/${shard.name}`);
+        assert.deepEqual(own.filter((key) => !targets.some((t) => targetKey(t) === key)), [], `${shard.name} does not scrape its own host's services`);
       }
       return Object.fromEntries(scraped.map(({ shard, targets }) => [shard.name, targets.filter((t) => t.labels.job === 'av_exporter').map((t) => t.labels.instance).sort()]));
     }
     await new Promise((resolve) => setTimeout(resolve, 2000));
   }
-  const lines = scraped.flatMap(({ shard, targets }) => targets.map((t) => `${shard.name}: ${t.labels.job} ${t.labels.instance} ${t.health} ${t.lastError}`));
+  const lines = scraped.flatMap(({ shard, targets }) => targets.map((t) => `${shard.name}: ${targetKey(t)} ${t.health} ${t.lastError}`));
   assert.fail(`expected each of ${expected.length} targets on exactly one shard and up (${expected.join(', ')}), got ${lines.length}:\n${lines.join('\n')}`);
 }
 
@@ -160,37 +173,37 @@ export function tcpAnswers(host, port, timeoutMs = 3000) {
 }
 
 /**
- * The exporter ports of every host answer the Prometheus host and not this machine (the control machine);
- * Prometheus' port answers this machine; nginx's answers everyone.
+ * Each guarded port of the catalogue as the firewall should keep it: `scrapers` ports answer every Prometheus
+ * host and not this machine (the control machine); `allow_list` ports answer both; `anyone` ports answer this
+ * machine. Resolves with the number of (host, port) pairs checked.
  */
 export async function checkFirewall(inventory) {
-  const { prometheus, nginx, victoriametrics } = await standHosts(inventory);
-  const [prom] = prometheus;
-  const exporterPorts = (host, isNginx) => [host.vars.stand_node_exporter_port, ...(isNginx ? [host.vars.stand_nginx_exporter_port, host.vars.stand_av_exporter_port] : [])];
-  const guarded = [...nginx.map((h) => [h, exporterPorts(h, true)]), ...[...prometheus, ...victoriametrics].map((h) => [h, exporterPorts(h, false)])];
-  for (const [host, ports] of guarded) {
-    for (const port of ports) {
-      assert.equal(await tcpAnswers(host.address, port), false, `${host.name}:${port} answers this machine, which is not a Prometheus host`);
-      const fromPrometheus = await ansible(inventory, prom.name, ['-m', 'ansible.builtin.wait_for', '-a', `host=${host.address} port=${port} timeout=5`]);
-      assert.ok(fromPrometheus.ok, `${host.name}:${port} does not answer the Prometheus host:\n${fromPrometheus.output}`);
-    }
+  const hosts = await standHosts(inventory);
+  const ports = everyHost(hosts).flatMap((host) => host.services.filter((s) => s.port !== undefined && s.clients !== 'loopback').map((s) => ({ host, service: s })));
+  for (const { host, service } of ports) {
+    const answers = await tcpAnswers(host.address, service.port);
+    assert.equal(answers, service.clients !== 'scrapers', `${host.name}:${service.port} (${service.name}, clients: ${service.clients}) ${answers ? 'answers' : 'does not answer'} this machine`);
   }
-  for (const host of nginx) assert.equal(await tcpAnswers(host.address, host.vars.stand_nginx_port), true, `${host.name}:${host.vars.stand_nginx_port} does not answer this machine`);
-  for (const host of prometheus) {
-    assert.equal(await tcpAnswers(host.address, host.vars.stand_prometheus_port), true, `${host.name}'s Prometheus does not answer the control machine`);
-    assert.equal(await tcpAnswers(host.address, host.vars.stand_alertmanager_port), true, `${host.name}'s Alertmanager does not answer the control machine`);
+  const fromShards = ports.filter(({ service }) => ['scrapers', 'allow_list'].includes(service.clients));
+  const script = `import json, socket\nfor a, p in ${JSON.stringify(fromShards.map(({ host, service }) => [host.address, service.port]))}:\n    s = socket.socket(socket.AF_INET6 if ":" in a else socket.AF_INET); s.settimeout(5)\n    print("REACH", a, p, s.connect_ex((a, p)) == 0); s.close()`;
+  for (const shard of hosts.prometheus) {
+    const output = await onHosts(inventory, shard.name, `echo ${Buffer.from(script).toString('base64')} | base64 -d | python3 -`);
+    const unreachable = [...output.matchAll(/REACH (\S+) (\d+) False/g)].map((m) => `${m[1]}:${m[2]}`);
+    assert.deepEqual(unreachable, [], `ports the catalogue opens to the Prometheus hosts that ${shard.name} cannot reach`);
+    assert.equal([...output.matchAll(/REACH /g)].length, fromShards.length, `${shard.name} checked every port: ${output}`);
   }
-  for (const host of victoriametrics) {
-    assert.equal(await tcpAnswers(host.address, host.vars.stand_victoriametrics_port), true, `${host.name}'s VictoriaMetrics does not answer the control machine`);
-    for (const shard of prometheus) {
-      const fromShard = await ansible(inventory, shard.name, ['-m', 'ansible.builtin.wait_for', '-a', `host=${host.address} port=${host.vars.stand_victoriametrics_port} timeout=5`]);
-      assert.ok(fromShard.ok, `${host.name}'s VictoriaMetrics does not answer ${shard.name}, which writes to it:\n${fromShard.output}`);
-    }
-  }
+  return ports.length;
 }
 
 export async function promValue(prometheusHost, query) {
   return (await scalarQuery(promUrl(prometheusHost), query)) ?? 0;
+}
+
+/** Every HTTPS endpoint of the catalogue on every host: { name, host, address, port, path }. */
+export function httpsEndpoints(hosts) {
+  return everyHost(hosts).flatMap((host) => host.services
+    .filter((service) => service.port !== undefined && service.tls !== 'none')
+    .map((service) => ({ name: `${host.name} ${service.name}`, host: host.name, address: host.address, port: service.port, path: service.scrape?.path ?? '/metrics' })));
 }
 
 /**
@@ -200,13 +213,9 @@ export async function promValue(prometheusHost, query) {
  * stand's CA for the host's inventory name and for its address. Resolves with the probes.
  */
 export async function checkEveryEndpointLockedDown(inventory) {
-  const { prometheus, nginx, victoriametrics } = await standHosts(inventory);
-  const endpoint = (host, name, portVariable) => ({ name: `${host.name} ${name}`, host: host.name, address: host.address, port: Number(host.vars[portVariable]), path: '/metrics' });
-  const endpoints = [
-    ...prometheus.flatMap((h) => [endpoint(h, 'prometheus', 'stand_prometheus_port'), endpoint(h, 'alertmanager', 'stand_alertmanager_port'), endpoint(h, 'node exporter', 'stand_node_exporter_port')]),
-    ...nginx.flatMap((h) => [endpoint(h, 'node exporter', 'stand_node_exporter_port'), endpoint(h, 'nginx exporter', 'stand_nginx_exporter_port'), endpoint(h, 'av-exporter', 'stand_av_exporter_port')]),
-    ...victoriametrics.flatMap((h) => [endpoint(h, 'victoriametrics', 'stand_victoriametrics_port'), endpoint(h, 'node exporter', 'stand_node_exporter_port')]),
-  ];
+  const hosts = await standHosts(inventory);
+  const { prometheus } = hosts;
+  const endpoints = httpsEndpoints(hosts);
   const argument = Buffer.from(JSON.stringify(endpoints)).toString('base64');
   const result = await ansible(inventory, prometheus[0].name, ['-b', '-m', 'ansible.builtin.script', '-a', `test/e2e/probe_endpoints.py ${argument} ${prometheus[0].vars.stand_web_user}`]);
   assert.ok(result.ok, `the probe failed on ${prometheus[0].name}:\n${result.output}`);
@@ -232,13 +241,7 @@ export async function checkEveryEndpointLockedDown(inventory) {
  * Resolves with { [host]: [port] } of what listens beyond loopback.
  */
 export async function checkNothingElseListens(inventory) {
-  const { prometheus, nginx, victoriametrics } = await standHosts(inventory);
-  const ports = (host, ...variables) => variables.map((name) => Number(host.vars[name]));
-  const allowed = new Map([
-    ...prometheus.map((h) => [h.name, ports(h, 'stand_prometheus_port', 'stand_alertmanager_port', 'stand_node_exporter_port')]),
-    ...nginx.map((h) => [h.name, ports(h, 'stand_nginx_port', 'stand_nginx_exporter_port', 'stand_av_exporter_port', 'stand_node_exporter_port')]),
-    ...victoriametrics.map((h) => [h.name, ports(h, 'stand_victoriametrics_port', 'stand_node_exporter_port')]),
-  ]);
+  const allowed = new Map(everyHost(await standHosts(inventory)).map((host) => [host.name, host.services.filter((s) => s.port !== undefined).map((s) => s.port)]));
   const found = {};
   for (const [name, expected] of allowed) {
     const output = await onHosts(inventory, name, "ss -H -ltn | awk '{print $4}'");
@@ -257,16 +260,17 @@ async function certificateFingerprint(file) {
   return new X509Certificate(await readFile(file)).fingerprint256.replace(/:/g, '').toLowerCase();
 }
 
-/** What the webhook receiver on a Prometheus host got for one alert of one instance: { firing, resolved } receive times (s). */
-async function receivedNotifications(inventory, host, alertname, instance) {
+/** What the webhook receiver on a Prometheus host got for one alert with these labels: { firing, resolved } receive times (s). */
+async function receivedNotifications(inventory, host, alertname, labels) {
   const script = [
     'import json, os',
     `path = ${JSON.stringify(host.vars.alert_receiver_file ?? '/var/lib/av-alert-receiver/notifications.jsonl')}`,
+    `wanted = ${JSON.stringify({ alertname, ...labels })}`,
     'seen = {"firing": [], "resolved": []}',
     'for line in (open(path) if os.path.exists(path) else []):',
     '    entry = json.loads(line)',
     '    for alert in entry["notification"].get("alerts", []):',
-    `        if alert["labels"].get("alertname") == ${JSON.stringify(alertname)} and alert["labels"].get("instance") == ${JSON.stringify(instance)}:`,
+    '        if all(alert["labels"].get(k) == v for k, v in wanted.items()):',
     '            seen[alert["status"]].append(entry["received_at"])',
     'print("RECEIVED" + json.dumps(seen).replace(" ", ""))',
   ].join('\n');
@@ -277,34 +281,39 @@ async function receivedNotifications(inventory, host, alertname, instance) {
 }
 
 /**
- * av-exporter stopped on the first nginx host: TargetDown for it reaches the webhook receiver (through
- * Prometheus and Alertmanager, both over HTTPS with basic auth) within the rule's `for` plus two evaluation
- * intervals, plus the scrape interval that notices it and Alertmanager's group_wait; started again, the
- * alert is resolved. Resolves with { firedAfter, resolvedAfter } in seconds.
+ * A unit stopped on the first nginx host: the alert (TargetDown for av-exporter, SiteDown for nginx, ...)
+ * reaches the webhook receiver of the shard that watches that host (through Prometheus and Alertmanager,
+ * both over HTTPS with basic auth) within the rule's `for` plus two evaluation intervals, plus the scrape
+ * interval that notices it and Alertmanager's group_wait; started again, the alert is resolved. Resolves
+ * with { firedAfter, resolvedAfter, bound } in seconds.
  */
-export async function checkAlertRoundTrip(inventory, { forSeconds, evaluationSeconds, scrapeSeconds, groupWaitSeconds }) {
-  const { prometheus: [prom], nginx: [web] } = await standHosts(inventory);
-  const before = await receivedNotifications(inventory, prom, 'TargetDown', web.name);
+export async function checkAlertRoundTrip(inventory, { alertname = 'TargetDown', unit = 'av-exporter', labels = (web) => ({ instance: web.name }), forSeconds, evaluationSeconds, scrapeSeconds, groupWaitSeconds }) {
+  const { prometheus, nginx: [web] } = await standHosts(inventory);
+  const wanted = labels(web);
+  const receivers = await Promise.all(prometheus.map(async (prom) => ({ prom, before: await receivedNotifications(inventory, prom, alertname, wanted) })));
   const bound = forSeconds + 2 * evaluationSeconds + scrapeSeconds + groupWaitSeconds;
+  const describe = `${alertname} ${JSON.stringify(wanted)}`;
   const waitFor = async (status, fromSeconds, limitSeconds) => {
     for (const deadline = Date.now() + limitSeconds * 1000 + 30_000; Date.now() < deadline;) {
-      const seen = await receivedNotifications(inventory, prom, 'TargetDown', web.name);
-      const fresh = seen[status].filter((at) => !before[status].includes(at) && at >= fromSeconds);
-      if (fresh.length > 0) return Math.min(...fresh) - fromSeconds;
+      for (const { prom, before } of receivers) {
+        const seen = await receivedNotifications(inventory, prom, alertname, wanted);
+        const fresh = seen[status].filter((at) => !before[status].includes(at) && at >= fromSeconds);
+        if (fresh.length > 0) return Math.min(...fresh) - fromSeconds;
+      }
       await new Promise((resolve) => setTimeout(resolve, 2000));
     }
-    assert.fail(`no ${status} TargetDown for ${web.name} reached the receiver on ${prom.name} within ${limitSeconds + 30} s`);
+    assert.fail(`no ${status} ${describe} reached a receiver within ${limitSeconds + 30} s`);
   };
   const stoppedAt = Date.now() / 1000;
-  await onHosts(inventory, web.name, 'systemctl stop av-exporter');
+  await onHosts(inventory, web.name, `systemctl stop ${unit}`);
   let firedAfter;
   try {
     firedAfter = await waitFor('firing', stoppedAt, bound);
   } finally {
-    await onHosts(inventory, web.name, 'systemctl start av-exporter');
+    await onHosts(inventory, web.name, `systemctl start ${unit}`);
   }
   const startedAt = Date.now() / 1000;
-  assert.ok(firedAfter <= bound, `TargetDown reached the receiver ${firedAfter.toFixed(1)} s after the stop; the bound is ${bound} s`);
+  assert.ok(firedAfter <= bound, `${describe} reached the receiver ${firedAfter.toFixed(1)} s after the stop; the bound is ${bound} s`);
   const resolvedAfter = await waitFor('resolved', startedAt, 120);
   return { firedAfter, resolvedAfter, bound };
 }

@@ -1,0 +1,85 @@
+# The stand's catalogue of services (stand_services in group_vars/all.yml), asked the three questions the
+# roles ask of it: which kinds of host is this one, which services run on it, and on which hosts does a
+# service run. scripts/lib/catalogue.mjs answers the same questions for the scripts and the tests.
+
+KINDS = ('prometheus', 'nginx', 'victoriametrics')
+TLS = ('web_config', 'own_flags', 'none')
+CLIENTS = ('scrapers', 'allow_list', 'anyone', 'loopback')
+
+
+def stand_kinds(group_names, stand_groups):
+    """The kinds of host (keys of stand_groups) whose group holds a host with these group_names."""
+    return [kind for kind, group in stand_groups.items() if group in group_names]
+
+
+def stand_services_on(services, kinds):
+    """The services that run on a host of these kinds, in catalogue order."""
+    return [service for service in services if set(service.get('kinds', [])) & set(kinds)]
+
+
+def stand_service_hosts(service, groups, stand_groups):
+    """Every host a service runs on, in inventory order, each once."""
+    hosts = []
+    for kind in service.get('kinds', []):
+        for host in groups.get(stand_groups.get(kind, ''), []):
+            if host not in hosts:
+                hosts.append(host)
+    return hosts
+
+
+def stand_catalogue_errors(services, stand_groups):
+    """What is wrong with the catalogue, one sentence an entry; empty when it is sound."""
+    errors = []
+    unknown_kinds = sorted(set(stand_groups) - set(KINDS))
+    if unknown_kinds:
+        errors.append(f"stand_groups: unknown kinds {unknown_kinds}; the kinds are {list(KINDS)}")
+    seen_names, seen_jobs = set(), set()
+    for index, service in enumerate(services):
+        if not isinstance(service, dict):
+            errors.append(f"entry {index}: not a mapping: {service!r}")
+            continue
+        name = service.get('name')
+        where = f"service {name!r}" if name else f"entry {index}"
+        if not name or not isinstance(name, str):
+            errors.append(f"{where}: no name")
+        elif name in seen_names:
+            errors.append(f"{where}: the name is used twice")
+        seen_names.add(name)
+        kinds = service.get('kinds')
+        if not isinstance(kinds, list) or not kinds or any(kind not in KINDS for kind in kinds):
+            errors.append(f"{where}: kinds must list kinds of host among {list(KINDS)}, got {kinds!r}")
+        if not service.get('unit'):
+            errors.append(f"{where}: no systemd unit")
+        if 'port' in service and 'listen' in service:
+            errors.append(f"{where}: port and listen both given; a service has one or the other")
+        if service.get('tls', 'none') not in TLS:
+            errors.append(f"{where}: tls must be one of {list(TLS)}, got {service.get('tls')!r}")
+        if ('port' in service or 'listen' in service) and service.get('clients') not in CLIENTS:
+            errors.append(f"{where}: clients must be one of {list(CLIENTS)}, got {service.get('clients')!r}")
+        if 'listen' in service and service.get('clients') != 'loopback':
+            errors.append(f"{where}: a listen address is for loopback services (clients: loopback)")
+        scrape = service.get('scrape')
+        if scrape is not None:
+            job = scrape.get('job') if isinstance(scrape, dict) else None
+            if not job or 'port' not in service:
+                errors.append(f"{where}: a scrape needs a job name and the service a port")
+            elif job in seen_jobs:
+                errors.append(f"{where}: the scrape job {job!r} is used twice")
+            seen_jobs.add(job)
+    return errors
+
+
+def stand_scrape_jobs(services):
+    """The names of the stand's own scrape jobs, probes included (a user's job may not take one)."""
+    return [s['scrape']['job'] for s in services if isinstance(s.get('scrape'), dict)] + ['blackbox_http', 'blackbox_tls']
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            'stand_kinds': stand_kinds,
+            'stand_services_on': stand_services_on,
+            'stand_service_hosts': stand_service_hosts,
+            'stand_catalogue_errors': stand_catalogue_errors,
+            'stand_scrape_jobs': stand_scrape_jobs,
+        }

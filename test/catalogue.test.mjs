@@ -1,0 +1,177 @@
+// The catalogue of services (group_vars/all.yml) is the one place that says what runs where: an inventory
+// with other group names renders the same stand, and a service added in a test inventory reaches the scrape
+// config, the firewall and the e2e lists with no other file changed. Its checks, and the user's own
+// targets' checks, refuse mistakes by name.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { readInventory } from '../scripts/lib/inventory.mjs';
+import { expectedTargets, httpsEndpoints } from './e2e/stand-checks.mjs';
+import { ROOT, inventoryList, renderConfigs, tool } from './support/ansible.mjs';
+
+const HOSTS = {
+  prom1: { ansible_host: '192.0.2.10' },
+  web1: { ansible_host: '192.0.2.21' },
+  web2: { ansible_host: '192.0.2.22' },
+};
+const inventoryYaml = ({ prometheus = 'prometheus', nginx = 'nginx', vars = {} } = {}) => stringifyYaml({
+  all: {
+    vars: { ansible_user: 'debian', ansible_become: true, ...vars },
+    children: {
+      [prometheus]: { hosts: { prom1: HOSTS.prom1 } },
+      [nginx]: { hosts: { web1: HOSTS.web1, web2: HOSTS.web2 } },
+    },
+  },
+});
+
+/** A filter of filter_plugins/ or a role's, called from Python as Ansible would; resolves with its answer. */
+async function pythonFilter(file, name, args) {
+  const script = `import importlib.util, json, sys\nspec = importlib.util.spec_from_file_location("m", ${JSON.stringify(join(ROOT, file))})\nm = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\nprint(json.dumps(getattr(m, ${JSON.stringify(name)})(*json.loads(sys.argv[1]))))`;
+  const { stdout } = await promisify(execFile)('python3', ['-c', script, JSON.stringify(args)]);
+  return JSON.parse(stdout);
+}
+
+describe('the catalogue of services', () => {
+  let dir;
+  const rendered = {};
+  const files = {};
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'av-catalogue-'));
+    files.standard = join(dir, 'standard.yml');
+    files.renamed = join(dir, 'renamed.yml');
+    files.extra = join(dir, 'extra.yml');
+    await writeFile(files.standard, inventoryYaml());
+    await writeFile(files.renamed, inventoryYaml({ prometheus: 'monitoring', nginx: 'web', vars: { stand_group_names: { prometheus: 'monitoring', nginx: 'web' } } }));
+    await writeFile(files.extra, inventoryYaml({
+      vars: {
+        app_exporter_port: 9400,
+        stand_extra_services: [{ name: 'app_exporter', kinds: ['nginx'], unit: 'app-exporter', port: 'app_exporter_port', scrape: { job: 'app' }, tls: 'web_config', clients: 'scrapers' }],
+      },
+    }));
+    for (const [name, file] of Object.entries(files)) rendered[name] = await renderConfigs(file);
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+    for (const path of Object.values(rendered)) await rm(path, { recursive: true, force: true });
+  });
+
+  const read = (name, host, file) => readFile(join(rendered[name], host, file), 'utf8');
+  const withoutHeader = (text) => text.replace(/^# Generated from .*$/m, '');
+
+  test('an inventory whose groups are called monitoring and web renders the same stand', async () => {
+    for (const [host, file] of [['prom1', 'prometheus.yml'], ['prom1', 'av-stand.nft'], ['web1', 'av-stand.nft'], ['web2', 'av-stand.conf'], ['prom1', 'alertmanager.yml']]) {
+      assert.equal(withoutHeader(await read('renamed', host, file)), withoutHeader(await read('standard', host, file)), `${host} ${file}`);
+    }
+    const renamed = readInventory(files.renamed, await inventoryList(files.renamed));
+    assert.deepEqual([renamed.prometheus, renamed.nginx].map((hosts) => hosts.map((h) => h.name)), [['prom1'], ['web1', 'web2']]);
+    assert.deepEqual(expectedTargets(renamed), expectedTargets(readInventory(files.standard, await inventoryList(files.standard))));
+  });
+
+  test('site.yml puts the renamed groups into the stand\'s own groups, and every play finds its hosts', async () => {
+    const output = await tool('ansible-playbook', ['-i', files.renamed, 'site.yml', '--list-hosts']);
+    assert.doesNotMatch(output, /\[WARNING\]/);
+    // the plays' hosts are known only once the first play has run; --list-hosts shows the first play's
+    assert.match(output, /play #1 \(all\): The stand's groups[^\n]*\n\s+pattern: \['all'\]\n\s+hosts \(3\):/);
+  });
+
+  test('a service added in the inventory reaches the scrape config, the firewall and the e2e lists, with no other file changed', async () => {
+    const config = parseYaml(await read('extra', 'prom1', 'prometheus.yml'));
+    const app = config.scrape_configs.find((job) => job.job_name === 'app');
+    assert.deepEqual(app.static_configs.map((c) => [c.labels.instance, c.targets[0]]), [['web1', '192.0.2.21:9400'], ['web2', '192.0.2.22:9400']]);
+    assert.equal(app.scheme, 'https');
+    const tls = config.scrape_configs.find((job) => job.job_name === 'blackbox_tls');
+    assert.ok(tls.static_configs.some((c) => c.labels.service === 'app_exporter' && c.targets[0] === '192.0.2.22:9400'), 'its certificate is probed');
+    const webFirewall = await read('extra', 'web1', 'av-stand.nft');
+    assert.match(webFirewall, /# exporters: the scrapers only\n\s+tcp dport \{ [^}]*\b9400\b[^}]* \} ip saddr \{ 192\.0\.2\.10 \} accept/);
+    assert.doesNotMatch(await read('extra', 'prom1', 'av-stand.nft'), /\b9400\b/, 'not guarded where it does not run');
+    assert.doesNotMatch(await read('standard', 'web1', 'av-stand.nft'), /\b9400\b/);
+    const hosts = readInventory(files.extra, await inventoryList(files.extra));
+    assert.ok(expectedTargets(hosts).includes('app/web2'));
+    assert.ok(httpsEndpoints(hosts).some((e) => e.name === 'web1 app_exporter' && e.port === 9400));
+    assert.match(await tool('promtool', ['check', 'config', '--syntax-only', join(rendered.extra, 'prom1/prometheus.yml')]), /SUCCESS/);
+  });
+
+  test('the catalogue\'s check names each mistake', async () => {
+    const groups = { prometheus: 'prometheus', nginx: 'nginx' };
+    const good = { name: 'x', kinds: ['nginx'], unit: 'x', port: 'x_port', scrape: { job: 'x' }, tls: 'web_config', clients: 'scrapers' };
+    const cases = [
+      [[good], []],
+      [[{ ...good, kinds: ['web'] }], ["service 'x': kinds must list kinds of host among ['prometheus', 'nginx', 'victoriametrics'], got ['web']"]],
+      [[{ ...good, tls: 'yes' }], ["service 'x': tls must be one of ['web_config', 'own_flags', 'none'], got 'yes'"]],
+      [[{ ...good, clients: 'everyone' }], ["service 'x': clients must be one of ['scrapers', 'allow_list', 'anyone', 'loopback'], got 'everyone'"]],
+      [[good, { ...good, name: 'y' }], ["service 'y': the scrape job 'x' is used twice"]],
+      [[good, good], ["service 'x': the name is used twice", "service 'x': the scrape job 'x' is used twice"]],
+      [[{ ...good, listen: 'x_listen' }], ["service 'x': port and listen both given; a service has one or the other", "service 'x': a listen address is for loopback services (clients: loopback)"]],
+      [[{ ...good, unit: undefined }], ["service 'x': no systemd unit"]],
+    ];
+    for (const [services, errors] of cases) {
+      assert.deepEqual(await pythonFilter('filter_plugins/stand_catalogue.py', 'stand_catalogue_errors', [JSON.parse(JSON.stringify(services)), groups]), errors);
+    }
+    const stand = parseYaml(await readFile(join(ROOT, 'group_vars/all.yml'), 'utf8'));
+    assert.deepEqual(await pythonFilter('filter_plugins/stand_catalogue.py', 'stand_catalogue_errors', [stand.stand_catalogue, stand.stand_default_groups]), [], 'the stand\'s own catalogue is sound');
+  });
+});
+
+describe('your own targets (prometheus_targets)', () => {
+  const STAND_JOBS = ['prometheus', 'node', 'nginx', 'av_exporter', 'blackbox_http'];
+  const errors = (targets, settings = {}, scrapeConfigs = []) =>
+    pythonFilter('roles/prometheus/filter_plugins/prometheus_targets.py', 'prometheus_user_job_errors', [targets, settings, scrapeConfigs, STAND_JOBS]);
+
+  test('the preflight names the job of each mistake', async () => {
+    assert.deepEqual(await errors({ myapp: [{ targets: ['app1:9200', '[2001:db8::1]:9200'], labels: { env: 'prod' } }] }), []);
+    assert.deepEqual(await errors({ node: [{ targets: ['a:1'] }] }), ["job 'node': the stand has a job of that name; choose another"]);
+    assert.deepEqual(await errors({ myapp: [{ targets: ['app1'] }] }), ["job 'myapp': target 'app1' is not host:port (a port is needed; an IPv6 address goes in [ ])"]);
+    assert.deepEqual(await errors({ myapp: [{ targets: ['2001:db8::1:9200'] }] }), ["job 'myapp': target '2001:db8::1:9200' is not host:port (a port is needed; an IPv6 address goes in [ ])"]);
+    assert.deepEqual(await errors({ myapp: [{ targets: ['app1:99999'] }] }), ["job 'myapp': target 'app1:99999' has no valid port"]);
+    assert.deepEqual(await errors({ myapp: [{ labels: {} }] }), ["job 'myapp': an entry without a list of targets: {'labels': {}}"]);
+    assert.deepEqual(await errors({ myapp: [{ targets: ['a:1'] }] }, {}, [{ job_name: 'myapp' }]), ["job 'myapp': named more than once in prometheus_targets and prometheus_scrape_configs", "job 'myapp': named more than once in prometheus_targets and prometheus_scrape_configs"]);
+    assert.deepEqual(await errors({}, { other: { scheme: 'https' } }), ["job 'other': prometheus_target_settings names it, prometheus_targets does not"]);
+    assert.deepEqual(await errors({ myapp: [{ targets: ['a:1'] }] }, { myapp: { password: 'x' } }), ["job 'myapp': prometheus_target_settings takes only ['basic_auth', 'honor_labels', 'metrics_path', 'params', 'scheme', 'scrape_interval', 'scrape_timeout', 'tls_config']"]);
+  });
+
+  test('each job is a file_sd job, HTTPS where its settings say, dealt by hashmod with several shards, and promtool accepts it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'av-targets-'));
+    try {
+      const file = join(dir, 'hosts.yml');
+      await writeFile(file, stringifyYaml({
+        all: {
+          vars: { ansible_user: 'debian' },
+          children: { prometheus: { hosts: { prom1: HOSTS.prom1, prom2: { ansible_host: '192.0.2.11' } } }, nginx: { hosts: { web1: HOSTS.web1 } } },
+        },
+      }));
+      // as extra vars: the render harness loads the roles' defaults with include_vars, which an inventory's vars would lose to
+      const out = await renderConfigs(file, {
+        prometheus_targets: { myapp: [{ targets: ['app1.example.org:9200'], labels: { env: 'prod' } }], plain: [{ targets: ['10.0.0.5:9100'] }] },
+        prometheus_target_settings: { myapp: { scheme: 'https', tls_config: { ca_file: '/etc/av-stand/tls/ca.crt' } } },
+        prometheus_scrape_configs: [{ job_name: 'pushgateway', honor_labels: true, static_configs: [{ targets: ['push:9091'] }] }],
+      });
+      try {
+        const config = parseYaml(await readFile(join(out, 'prom2/prometheus.yml'), 'utf8'));
+        const jobs = config.scrape_configs.map((job) => job.job_name);
+        assert.deepEqual(jobs.slice(-3), ['myapp', 'plain', 'pushgateway'], 'yours come after the stand\'s');
+        const myapp = config.scrape_configs.find((job) => job.job_name === 'myapp');
+        assert.deepEqual(myapp.file_sd_configs, [{ files: ['/etc/prometheus/file_sd/myapp.yml'] }]);
+        assert.equal(myapp.scheme, 'https');
+        assert.equal(config.scrape_configs.find((job) => job.job_name === 'plain').scheme, undefined, 'plain HTTP by default');
+        for (const name of ['myapp', 'plain', 'pushgateway']) {
+          const relabel = config.scrape_configs.find((job) => job.job_name === name).relabel_configs;
+          assert.deepEqual(relabel.map((r) => r.action ?? 'replace'), ['hashmod', 'replace', 'keep'], `${name} is dealt`);
+          assert.deepEqual(relabel[0].source_labels, ['__address__']);
+          assert.equal(relabel[2].regex, '1');
+        }
+        await writeFile(join(out, 'prom2/prometheus.yml'), (await readFile(join(out, 'prom2/prometheus.yml'), 'utf8')).replaceAll('/etc/prometheus/file_sd/', `${out}/`));
+        assert.match(await tool('promtool', ['check', 'config', '--syntax-only', join(out, 'prom2/prometheus.yml')]), /SUCCESS/);
+      } finally {
+        await rm(out, { recursive: true, force: true });
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
