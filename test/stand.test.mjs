@@ -8,11 +8,12 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { ROOT } from './support/ansible.mjs';
 import { thisMachinesDebianSources } from '../scripts/lab/apt-sources.mjs';
 import { trixieAnsibleCore } from './support/trixie-ansible.mjs';
@@ -119,6 +120,23 @@ function standScenario(release, { alsoTrixieControl = false, alsoWithoutInventor
 
   phase(release, 'second provisioning changes nothing', ['first provisioning reaches every member of every group'], async () => {
     checkIdempotent(await playbook());
+  });
+
+  phase(release, 'an inventory that calls the groups monitoring and web finds the same stand, converged', ['second provisioning changes nothing'], async () => {
+    // beside the lab's own, so that it shares its secrets directory (inventory_dir/secrets)
+    const renamed = `${ROOT}inventory/lab/hosts-renamed.yml`;
+    const lab = parseYaml(await readFile(`${ROOT}${INVENTORY}`, 'utf8'));
+    const { prometheus, nginx, ...others } = lab.all.children;
+    lab.all.children = { monitoring: prometheus, web: nginx, ...others };
+    lab.all.vars.stand_group_names = { prometheus: 'monitoring', nginx: 'web' };
+    await writeFile(renamed, stringifyYaml(lab));
+    try {
+      const output = await playbook('-i', renamed);
+      checkIdempotent(output);
+      await checkEveryHostProvisioned(output, 'inventory/lab/hosts-renamed.yml');
+    } finally {
+      await rm(renamed, { force: true });
+    }
   });
 
   phase(release, 'check mode with diff on the provisioned stand runs clean', ['first provisioning reaches every member of every group'], async () => {
