@@ -13,6 +13,7 @@ import { $, argv, chalk, echo, spinner, which } from 'zx';
 import { thisMachinesDebianSources } from './lab/apt-sources.mjs';
 import { ensureAptProxy, proxyIsAnswering, stopAptProxy } from './lab/apt-proxy.mjs';
 import { removeInventory, writeInventory } from './lab/inventory.mjs';
+import { readInventory } from './lib/inventory.mjs';
 import {
   BRIDGE, BRIDGE_ADDRESS, CACHE, DEFAULT_RELEASE, INVENTORY, MAX_NGINX_HOSTS, MAX_PROMETHEUS_HOSTS, PROXY_URL, RELEASE_NAMES, RELEASES, SSH_USER, STATE,
   claimDirectory, labDescription, ownedDirectory, paths, planHosts, readLabFile,
@@ -34,7 +35,8 @@ const USAGE = `usage: npx zx scripts/lab.mjs up [--release trixie|bookworm] [--n
                        has, 1 for a new lab)
             --victoriametrics: also vm1, the global view every Prometheus writes to; --no-victoriametrics
                        drops it (default: as the lab has, none for a new lab)
-  status    one line per host, the bridge and the apt proxy; exit code 0 only if the whole lab is up
+  status    one line per host (with the catalogue's units once the stand is provisioned), the bridge and the apt
+            proxy; exit code 0 only if the whole lab is up
   down      stop and remove everything up made; keeps the caches unless --purge
 environment: AV_LAB_DIR (state, default /var/lib/av-lab), AV_LAB_CACHE (caches, default /var/cache/av-lab);
              up marks both as its own, and down removes nothing it did not mark`;
@@ -99,7 +101,8 @@ function writeLabFile(hosts) {
 
 async function status() {
   const lab = readLabFile();
-  const checks = await Promise.all((lab?.hosts ?? []).map(hostStatus));
+  const services = standServicesByHost();
+  const checks = await Promise.all((lab?.hosts ?? []).map((host) => hostStatus(host, services[host.name] ?? [])));
   for (const check of checks) echo(check.line);
   const bridgeUp = await bridgeIsUp();
   echo(statusLine('bridge', BRIDGE, paint(bridgeUp, bridgeUp ? `up, ${BRIDGE_ADDRESS}/24` : 'missing')));
@@ -110,11 +113,31 @@ async function status() {
   return Boolean(lab) && checks.every((c) => c.ok) && bridgeUp && proxy.answering;
 }
 
-async function hostStatus(host) {
+async function hostStatus(host, services) {
   const pid = hostPid(host.name);
   const ssh = Boolean(pid) && (await canConnect(host.address, 22)) && (await sshAsUser(host.address, ['true'])).ok;
   const running = paint(pid, (pid ? `running (pid ${pid})` : 'not running').padEnd(22));
-  return { ok: ssh, line: statusLine(host.name, host.address, host.release ?? '', running, paint(ssh, ssh ? 'ssh ok' : 'ssh unreachable')) };
+  const line = statusLine(host.name, host.address, host.release ?? '', running, paint(ssh, (ssh ? 'ssh ok' : 'ssh unreachable').padEnd(16)));
+  return { ok: ssh, line: ssh && services.length > 0 ? `${line} ${await standUnitsLine(host, services)}` : line };
+}
+
+/** { host name: [service] } from the lab's inventory and the catalogue; empty before the inventory exists. */
+function standServicesByHost() {
+  try {
+    const inventory = readInventory(`${INVENTORY}/hosts.yml`);
+    return Object.fromEntries([...inventory.prometheus, ...inventory.nginx, ...inventory.victoriametrics].map((host) => [host.name, host.services]));
+  } catch {
+    return {};
+  }
+}
+
+/** The catalogue's units on a host, as systemd sees them: "stand 6/6 active", or which are not (not provisioned yet, failed). */
+async function standUnitsLine(host, services) {
+  const units = services.map((service) => service.unit);
+  const states = (await sshAsUser(host.address, ['systemctl', 'is-active', ...units])).stdout.trim().split('\n');
+  const down = units.filter((unit, i) => states[i] !== 'active');
+  if (down.length === units.length) return chalk.yellow('stand not provisioned');
+  return paint(down.length === 0, down.length === 0 ? `stand ${units.length}/${units.length} active` : `not active: ${down.map((u) => `${u} (${states[units.indexOf(u)] ?? "?"})`).join(', ')}`);
 }
 
 const statusLine = (name, address, ...states) => [name.padEnd(10), address.padEnd(14), ...states].join(' ');

@@ -15,6 +15,7 @@ import { after, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { ROOT } from './support/ansible.mjs';
+import { activeTargets } from '../scripts/lib/prometheus-api.mjs';
 import { thisMachinesDebianSources } from '../scripts/lab/apt-sources.mjs';
 import { trixieAnsibleCore } from './support/trixie-ansible.mjs';
 import {
@@ -137,6 +138,39 @@ function standScenario(release, { alsoTrixieControl = false, alsoWithoutInventor
     } finally {
       await rm(renamed, { force: true });
     }
+  });
+
+  phase(release, 'an exporter of your own, added through the inventory alone, is up after one more run; Prometheus is reloaded, not restarted', ['second provisioning changes nothing'], async () => {
+    const { prometheus: [prom], nginx: [web] } = await standHosts(INVENTORY);
+    const port = 9555;
+    // an exporter the stand knows nothing of: python3's http.server serving a metrics file, as a transient unit
+    await onHosts(INVENTORY, web.name, `mkdir -p /run/own-exporter && printf 'own_app_up 1\\n' > /run/own-exporter/metrics && systemd-run --unit own-exporter -p WorkingDirectory=/run/own-exporter python3 -m http.server ${port}`);
+    const own = `${ROOT}inventory/lab/hosts-own-target.yml`;
+    const lab = parseYaml(await readFile(`${ROOT}${INVENTORY}`, 'utf8'));
+    lab.all.vars.prometheus_targets = { own_app: [{ targets: [`${web.address}:${port}`], labels: { team: 'test' } }] };
+    await writeFile(own, stringifyYaml(lab));
+    const promStarted = () => promValue(prom, `process_start_time_seconds{job="prometheus",instance="${prom.name}"}`);
+    const reloaded = () => promValue(prom, `prometheus_config_last_reload_success_timestamp_seconds{instance="${prom.name}"}`);
+    try {
+      const [startedBefore, reloadedBefore] = [await promStarted(), await reloaded()];
+      await playbook('-i', own);
+      let target;
+      for (const deadline = Date.now() + 60_000; Date.now() < deadline && target?.health !== 'up'; await sleep(1000)) {
+        target = (await activeTargets(`https://${prom.address}:${prom.vars.stand_prometheus_port}`)).find((t) => t.labels.job === 'own_app');
+      }
+      assert.equal(target?.health, 'up', `own_app's target: ${JSON.stringify(target)}`);
+      assert.equal(target.labels.team, 'test');
+      assert.equal(await promStarted(), startedBefore, 'Prometheus was restarted');
+      assert.ok(await reloaded() > reloadedBefore, 'Prometheus did not reload its config');
+      checkIdempotent(await playbook('-i', own));
+    } finally {
+      await rm(own, { force: true });
+      await onHosts(INVENTORY, web.name, 'systemctl stop own-exporter; rm -rf /run/own-exporter');
+    }
+    await playbook(); // without it again: the job and its file go
+    const left = (await activeTargets(`https://${prom.address}:${prom.vars.stand_prometheus_port}`)).filter((t) => t.labels.job === 'own_app');
+    assert.deepEqual(left, [], 'own_app is still scraped after it left the inventory');
+    assert.match(await onHosts(INVENTORY, prom.name, 'ls /etc/prometheus/file_sd/ | wc -l'), /\b0\b/);
   });
 
   phase(release, 'check mode with diff on the provisioned stand runs clean', ['first provisioning reaches every member of every group'], async () => {
