@@ -1,0 +1,78 @@
+#!/usr/bin/env zx
+// Fresh provisioning, again and again: for each release, `lab down`, `lab up` with fresh hosts, then
+// `site.yml`, --runs times. Counts the runs that failed, and for each failure keeps the playbook's output and,
+// from the host that failed, the journal of the unit it names and systemd's own messages, under
+// report/provisioning/<release>-<run>/. Not part of `npm test` (it takes about 2 minutes a run); it is how
+// a provisioning that fails by chance is shown to be gone.
+//
+//   npx zx scripts/provision-repeatedly.mjs [--runs 10] [--releases trixie,bookworm] [--nginx 1] [--prometheus 1]
+//                                           [--victoriametrics]
+import { mkdir, writeFile } from 'node:fs/promises'
+import { fileURLToPath } from 'node:url'
+import { $, argv, echo, path } from 'zx'
+import { readInventory } from './lib/inventory.mjs'
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+const RELEASES = ['trixie', 'bookworm']
+const say = (text) => echo(`provision-repeatedly: ${text}`)
+
+$.quiet = true
+$.cwd = ROOT
+
+function options() {
+  const known = ['runs', 'releases', 'nginx', 'prometheus', 'victoriametrics', '_']
+  const unknown = Object.keys(argv).filter((key) => !known.includes(key))
+  if (unknown.length > 0 || argv._.length > 0) throw new Error(`unknown arguments: ${[...unknown.map((k) => `--${k}`), ...argv._].join(' ')}`)
+  const count = (name, fallback, max) => {
+    const value = argv[name] === undefined ? fallback : Number(argv[name])
+    if (!Number.isInteger(value) || value < 1 || value > max) throw new Error(`--${name}: expected a whole number from 1 to ${max}, got ${argv[name]}`)
+    return value
+  }
+  const releases = String(argv.releases ?? RELEASES.join(',')).split(',')
+  const unknownRelease = releases.filter((r) => !RELEASES.includes(r))
+  if (unknownRelease.length > 0) throw new Error(`--releases: each one of ${RELEASES.join(', ')}, got ${unknownRelease.join(', ')}`)
+  return { runs: count('runs', 10, 100), releases, nginx: count('nginx', 1, 20), prometheus: count('prometheus', 1, 9), victoriametrics: Boolean(argv.victoriametrics) }
+}
+
+/** What a failed run left to read: the playbook's output, and per failed host the unit's journal and PID 1's messages. */
+async function keepEvidence(dir, output) {
+  await mkdir(dir, { recursive: true })
+  await writeFile(path.join(dir, 'site.yml.log'), output)
+  const inventory = readInventory(path.join(ROOT, 'inventory/lab/hosts.yml'))
+  const hosts = [...inventory.prometheus, ...inventory.nginx, ...inventory.victoriametrics]
+  for (const [, name, message] of output.matchAll(/^fatal: \[([^\]]+)\]: FAILED! => (.*)$/gm)) {
+    const host = hosts.find((h) => h.name === name)
+    if (!host) continue
+    const unit = /(?:service|unit) ([\w@.-]+?)(?:\.service)?[:\s"]/.exec(message)?.[1] ?? ''
+    const journal = await $`ssh ${host.ssh} ${[...host.sudo, 'journalctl', '-b', '--no-pager', '-o', 'short-precise', ...(unit ? ['-u', unit] : []), '-n', '200']}`.nothrow()
+    const manager = await $`ssh ${host.ssh} ${[...host.sudo, 'journalctl', '-b', '--no-pager', '-o', 'short-precise', '_PID=1', '-n', '300']}`.nothrow()
+    await writeFile(path.join(dir, `${name}-${unit || 'host'}.journal`), `${journal.stdout}${journal.stderr}`)
+    await writeFile(path.join(dir, `${name}-systemd.journal`), `${manager.stdout}${manager.stderr}`)
+  }
+}
+
+const opts = options()
+const shape = ['--nginx', opts.nginx, '--prometheus', opts.prometheus, ...(opts.victoriametrics ? ['--victoriametrics'] : ['--no-victoriametrics'])].map(String)
+const failures = Object.fromEntries(opts.releases.map((release) => [release, []]))
+for (const release of opts.releases) {
+  for (let run = 1; run <= opts.runs; run++) {
+    const started = Date.now()
+    await $`npx zx scripts/lab.mjs down`
+    await $`npx zx scripts/lab.mjs up --release ${release} ${shape}`
+    const result = await $`ansible-playbook site.yml`.nothrow()
+    const seconds = ((Date.now() - started) / 1000).toFixed(0)
+    if (result.exitCode === 0) {
+      say(`${release} run ${run}: passed (${seconds} s with the lab)`)
+      continue
+    }
+    const output = `${result.stdout}${result.stderr}`
+    const dir = path.join(ROOT, 'report/provisioning', `${release}-${run}`)
+    await keepEvidence(dir, output)
+    const fatal = output.match(/^fatal: .*$/m)?.[0] ?? `exit ${result.exitCode}`
+    failures[release].push({ run, fatal })
+    say(`${release} run ${run}: FAILED (${seconds} s): ${fatal.slice(0, 300)}; evidence in ${path.relative(ROOT, dir)}/`)
+  }
+}
+await $`npx zx scripts/lab.mjs down`
+for (const release of opts.releases) say(`${release}: ${opts.runs - failures[release].length} of ${opts.runs} fresh provisionings passed`)
+process.exitCode = Object.values(failures).some((list) => list.length > 0) ? 1 : 0
