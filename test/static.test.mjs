@@ -110,6 +110,28 @@ describe('Ansible, statically', () => {
     }
   });
 
+  test("each role's README names every one of its defaults and every shared stand_* value the role reads", async () => {
+    const problems = [];
+    for (const role of (await readdir(join(ROOT, 'roles'))).sort()) {
+      const dir = join(ROOT, 'roles', role);
+      const readme = await readFile(join(dir, 'README.md'), 'utf8');
+      const named = (name) => new RegExp(`(?<![A-Za-z0-9_])${name}(?![A-Za-z0-9_])`).test(readme);
+      const defaults = parseYaml(await readFile(join(dir, 'defaults/main.yml'), 'utf8')) ?? {};
+      for (const name of Object.keys(defaults)) if (!named(name)) problems.push(`roles/${role}/README.md: default ${name} not named`);
+      const read = new Set();
+      for (const sub of ['tasks', 'templates', 'vars', 'defaults', 'handlers']) {
+        const files = await readdir(join(dir, sub), { recursive: true }).catch((error) => (error.code === 'ENOENT' ? [] : Promise.reject(error)));
+        for (const file of files.filter((f) => /\.(ya?ml|j2)$/.test(f))) {
+          // a name after `|` is a filter of filter_plugins/ (`| stand_kinds`), not a shared value
+          const text = (await readFile(join(dir, sub, file), 'utf8')).replace(/\|\s*stand_[a-z0-9_]+/g, '');
+          for (const [name] of text.matchAll(/\bstand_[a-z0-9_]+/g)) read.add(name);
+        }
+      }
+      for (const name of [...read].sort()) if (!named(name)) problems.push(`roles/${role}/README.md: reads ${name}, not named`);
+    }
+    assert.deepEqual(problems, []);
+  });
+
   test('every shared stand_* value the roles read is defined once, in group_vars/all.yml, and each is used', async () => {
     const shared = Object.keys(parseYaml(await readFile(join(ROOT, 'group_vars/all.yml'), 'utf8')));
     assert.ok(shared.every((name) => name.startsWith('stand_')), `group_vars/all.yml holds only stand_* values: ${shared}`);
