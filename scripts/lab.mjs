@@ -175,7 +175,8 @@ if (!commands[command]) {
 }
 process.env.PATH = [process.env.PATH, '/usr/sbin', '/sbin'].filter(Boolean).join(':'); // root's tools, even via sudo
 try {
-  if (process.getuid() !== 0) fail('run as root: systemd-nspawn, the bridge and debootstrap need it');
+  // Only the lab needs root; site.yml, load.mjs and bench:stand against hosts that exist do not.
+  if (process.getuid() !== 0) fail(`needs root (the lab's systemd-nspawn machines, its bridge, debootstrap and its SSH key are root's): run sudo npx zx scripts/lab.mjs ${command}`);
   const ok = await commands[command]();
   process.exitCode = ok === false ? 1 : 0;
 } catch (error) {
