@@ -24,7 +24,14 @@ node_major_min=18 # package.json's engines
 . /etc/os-release 2>/dev/null || true
 case "${ID:-}:${VERSION_CODENAME:-}" in
   debian:bookworm | debian:trixie) ;;
-  ubuntu:noble) echo "prereqs: warning: Ubuntu 24.04 is supported on paper only, not tested" >&2 ;;
+  ubuntu:noble)
+    echo "prereqs: warning: Ubuntu 24.04 is supported on paper only, not tested" >&2
+    # Ubuntu ships Chromium only as a snap (its chromium-browser package installs the snap)
+    kept=()
+    for pkg in "${packages[@]}"; do [[ $pkg == chromium ]] || kept+=("$pkg"); done
+    packages=("${kept[@]}")
+    echo "prereqs: Chromium is not from apt here: snap install chromium, then export CHROMIUM_PATH=/snap/bin/chromium" >&2
+    ;;
   *) echo "prereqs: warning: written for Debian 12 (bookworm) and 13 (trixie); this is ${PRETTY_NAME:-unknown}" >&2 ;;
 esac
 
