@@ -9,7 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parse as parseYaml } from 'yaml';
-import { EXAMPLE_INVENTORY, renderConfigs, tool } from './support/ansible.mjs';
+import { readInventory } from '../scripts/lib/inventory.mjs';
+import { expectedTargets } from './e2e/stand-checks.mjs';
+import { EXAMPLE_INVENTORY, inventoryList, renderConfigs, tool } from './support/ansible.mjs';
 
 const SHARDS = ['prom1', 'prom2'];
 const NGINX = ['web1', 'web2', 'web3'];
@@ -29,16 +31,20 @@ function relabel(labels, rules = []) {
     const matches = new RegExp(`^(?:${rule.regex ?? '(.*)'})$`).test(value);
     if (rule.action === 'hashmod') out[rule.target_label] = String(createHash('md5').update(value).digest().readBigUInt64BE(8) % BigInt(rule.modulus));
     else if (rule.action === 'keep') { if (!matches) return null; }
-    else if ((rule.action ?? 'replace') === 'replace') { if (matches) out[rule.target_label] = rule.replacement; }
+    else if ((rule.action ?? 'replace') === 'replace') {
+      const groups = new RegExp(`^(?:${rule.regex ?? '(.*)'})$`).exec(value);
+      if (groups) out[rule.target_label] = (rule.replacement ?? '$1').replace(/\$(\d+)/g, (_, n) => groups[Number(n)] ?? '');
+    }
     else throw new Error(`relabel action ${rule.action} is not modelled here`);
   }
   return out;
 }
 
-/** `job/instance` of every target a rendered prometheus.yml keeps. */
+/** Every target a rendered prometheus.yml keeps, named as the e2e checks name them: `job/instance`, probes `job/host/service`. */
 const keptTargets = (config) => config.scrape_configs.flatMap((job) => job.static_configs
-  .filter((group) => relabel(group.labels, job.relabel_configs) !== null)
-  .map((group) => `${job.job_name}/${group.labels.instance}`));
+  .map((group) => relabel({ ...group.labels, __address__: group.targets[0] }, job.relabel_configs))
+  .filter((labels) => labels !== null)
+  .map((labels) => (labels.service ? `${job.job_name}/${labels.host}/${labels.service}` : `${job.job_name}/${labels.instance}`)));
 
 describe('two Prometheus shards and VictoriaMetrics, rendered', () => {
   let inventoryDir;
@@ -60,8 +66,10 @@ describe('two Prometheus shards and VictoriaMetrics, rendered', () => {
       kept[shard] = keptTargets(parseYaml(await read(rendered, shard, 'prometheus.yml')));
       assert.ok(kept[shard].includes(`prometheus/${shard}`) && kept[shard].includes(`node/${shard}`), `${shard} keeps ${kept[shard]}`);
     }
-    const everyTarget = [...SHARDS.flatMap((h) => [`prometheus/${h}`, `node/${h}`]), ...NGINX.flatMap((h) => [`node/${h}`, `nginx/${h}`, `av_exporter/${h}`]), 'node/vm1', 'victoriametrics/vm1'];
-    assert.deepEqual(Object.values(kept).flat().sort(), everyTarget.sort(), JSON.stringify(kept));
+    // what the catalogue says the stand scrapes and probes, as the e2e checks expect it
+    const everyTarget = expectedTargets(readInventory(join(inventoryDir, 'hosts.yml'), await inventoryList(join(inventoryDir, 'hosts.yml'))));
+    assert.ok(everyTarget.includes('victoriametrics/vm1') && everyTarget.includes('blackbox_tls/vm1/victoriametrics') && everyTarget.includes('blackbox_http/web3/nginx'));
+    assert.deepEqual(Object.values(kept).flat().sort(), everyTarget, JSON.stringify(kept));
     // a host's targets stay together, on one shard
     for (const host of NGINX) assert.equal(SHARDS.filter((shard) => kept[shard].some((t) => t.endsWith(`/${host}`))).length, 1, host);
   });
@@ -95,7 +103,7 @@ describe('two Prometheus shards and VictoriaMetrics, rendered', () => {
     const config = parseYaml(await read(single, 'prom1', 'prometheus.yml'));
     assert.equal(config.global.external_labels, undefined);
     assert.equal(config.remote_write, undefined);
-    assert.ok(config.scrape_configs.every((job) => job.relabel_configs === undefined));
-    assert.deepEqual(config.scrape_configs.map((job) => job.job_name), ['prometheus', 'node', 'nginx', 'av_exporter']);
+    assert.ok(config.scrape_configs.every((job) => !(job.relabel_configs ?? []).some((rule) => rule.action === 'hashmod' || rule.action === 'keep')));
+    assert.deepEqual(config.scrape_configs.map((job) => job.job_name), ['prometheus', 'alertmanager', 'blackbox', 'node', 'nginx', 'av_exporter', 'blackbox_http', 'blackbox_tls']);
   });
 });

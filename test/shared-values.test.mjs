@@ -47,7 +47,13 @@ describe('shared values agree across roles, rendered with non-default values', (
 
   test("Prometheus scrapes each exporter at its host's own port, IPv6 addresses in brackets", async () => {
     const config = parseYaml(await read('prom1', 'prometheus.yml'));
-    const targets = Object.fromEntries(config.scrape_configs.map((job) => [job.job_name, job.static_configs.map((c) => `${c.labels.instance}=${c.targets[0]}`)]));
+    const stand = ['prometheus', 'node', 'nginx', 'av_exporter'];
+    const targets = Object.fromEntries(config.scrape_configs.filter((job) => stand.includes(job.job_name)).map((job) => [job.job_name, job.static_configs.map((c) => `${c.labels.instance}=${c.targets[0]}`)]));
+    const tls = config.scrape_configs.find((job) => job.job_name === 'blackbox_tls').static_configs.map((c) => `${c.labels.host} ${c.labels.service}=${c.targets[0]}`);
+    for (const probe of ['prom1 prometheus=192.0.2.10:9190', 'web1 av_exporter=192.0.2.21:9800', `web2 av_exporter=[2001:db8::22]:${WEB2_EXPORTER_PORT}`, 'web2 nginx_exporter=[2001:db8::22]:9213']) {
+      assert.ok(tls.includes(probe), `the TLS probes reach ${probe}: ${tls}`);
+    }
+    assert.deepEqual(config.scrape_configs.find((job) => job.job_name === 'blackbox_http').static_configs.map((c) => c.targets[0]), ['http://192.0.2.21:8081/', 'http://[2001:db8::22]:8081/']);
     assert.deepEqual(targets, {
       prometheus: ['prom1=192.0.2.10:9190'],
       node: ['prom1=192.0.2.10:9200', 'web1=192.0.2.21:9200', 'web2=[2001:db8::22]:9200'],
@@ -73,7 +79,7 @@ describe('shared values agree across roles, rendered with non-default values', (
       assert.match(front, /listen 9213 ssl;[\s\S]*proxy_pass http:\/\/127\.0\.0\.1:19113;/, `${host}'s nginx exporter front`);
       assert.match(await read(host, 'prometheus-node-exporter.default'), /--web\.listen-address=:9200 --web\.config\.file=\/etc\/av-stand\/web-config\.yml"/);
     }
-    assert.deepEqual(await guarded('prom1'), [9093, 9190, 9200]);
+    assert.deepEqual(await guarded('prom1'), [9093, 9115, 9190, 9200]);
   });
 
   test('the firewalls let in the Prometheus host, and the control machine (IPv6 here) to Prometheus and Alertmanager only', async () => {
@@ -89,7 +95,7 @@ describe('shared values agree across roles, rendered with non-default values', (
     for (const host of ['web1', 'web2']) {
       const site = await read(host, 'av-stand.conf');
       const exporter = parseYaml(await read(host, 'av-exporter.yml'));
-      assert.match(site, new RegExp(`access_log ${exporter.log_file} av_json;`));
+      assert.match(site, new RegExp(`access_log ${exporter.log_file} av_json if=\\$av_stand_logged;`));
       assert.equal(exporter.log_file, '/var/log/nginx/stand.log');
       assert.match(site, /listen 8081 default_server;/);
       assert.match(site, /listen 127\.0\.0\.1:8181;[\s\S]*location = \/nginx-status \{/);
