@@ -77,8 +77,8 @@ export function parseExposition(text: string): Map<string, number> {
   return samples;
 }
 
-export async function fetchText(url: string): Promise<string> {
-  const response = await fetch(url);
+export async function fetchText(url: string, headers: Record<string, string> = {}): Promise<string> {
+  const response = await fetch(url, { headers });
   if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
   return response.text();
 }
