@@ -11,9 +11,8 @@
 //                                  [--seconds 10] [--connections 16] [--path /]
 import { fileURLToPath } from 'node:url'
 import { $, argv, echo, path, sleep } from 'zx'
-import { readInventory } from './lib/inventory.mjs'
-import { secretsDirOf, useStandSecrets } from './lib/stand-http.mjs'
 import { accessLogPath, exporterMetrics } from './lib/nginx-hosts.mjs'
+import { standClientFor } from './lib/stand-client.mjs'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const GOAL_OVERHEAD = 0.03
@@ -43,11 +42,11 @@ function options() {
 }
 
 /** A command on the host as root (through sudo when the inventory logs in as another user); its words must need no quoting. */
-const asRoot = (host, words) => $`ssh ${host.ssh} ${[...host.sudo, ...words].join(' ')}`
+const asRoot = (client, host, words) => client.onHost(host, words, { root: true })
 
 /** av-exporter's lines read, CPU seconds and unread bytes, from its /metrics on the host. */
-async function exporterState(host) {
-  const text = await exporterMetrics([host])
+async function exporterState(client, host) {
+  const text = await exporterMetrics(client, [host])
   const value = (series) => {
     const line = text.split('\n').find((l) => l.startsWith(`${series} `))
     if (!line) throw new Error(`av-exporter on ${host.name} exposes no ${series}`)
@@ -61,16 +60,16 @@ async function exporterState(host) {
 }
 
 /** Waits until av-exporter answers and has read the whole log; returns its state then. */
-async function caughtUp(host) {
+async function caughtUp(client, host) {
   for (const deadline = Date.now() + 60_000; Date.now() < deadline; await sleep(500)) {
-    const state = await exporterState(host).catch(() => null)
+    const state = await exporterState(client, host).catch(() => null)
     if (state && state.unreadBytes === 0) return state
   }
   throw new Error(`av-exporter on ${host.name} did not catch up with the log within 60 s: systemctl status av-exporter there`)
 }
 
-async function loggedLines(host) {
-  const output = await asRoot(host, ['wc', '-l', accessLogPath(host.vars)])
+async function loggedLines(client, host) {
+  const output = await asRoot(client, host, ['wc', '-l', accessLogPath(host.vars)])
   return Number(output.stdout.trim().split(/\s+/)[0])
 }
 
@@ -91,38 +90,39 @@ const median = (values) => {
 async function main() {
   const opts = options()
   if ((await $`command -v wrk`.nothrow()).exitCode !== 0) throw new Error('wrk is not installed: bash scripts/prereqs.sh (or apt-get install wrk)')
-  const { nginx } = readInventory(opts.inventoryFile)
+  // av-exporter's /metrics: HTTPS with the stand's CA and user; systemctl and the log over SSH
+  const client = standClientFor({ inventoryFile: opts.inventoryFile })
+  const { nginx } = client.inventory
   const host = opts.hostName ? nginx.find((h) => h.name === opts.hostName) : nginx[0]
   if (!host) throw new Error(`no nginx host ${opts.hostName} in ${opts.inventoryFile} (there: ${nginx.map((h) => h.name).join(', ')})`)
-  useStandSecrets(secretsDirOf(opts.inventoryFile), host.vars.stand_web_user) // av-exporter's /metrics: HTTPS and basic auth
   const port = Number(host.vars.stand_nginx_port)
   const url = `http://${host.address.includes(':') ? `[${host.address}]` : host.address}${port === 80 ? '' : `:${port}`}${opts.path}`
   say(`wrk against ${url} (${host.name}): ${opts.rounds} rounds each with av-exporter running and stopped, ${opts.seconds} s, ${opts.connections} connections`)
 
-  await asRoot(host, ['systemctl', 'start', 'av-exporter'])
-  const first = await caughtUp(host)
-  const firstLogged = await loggedLines(host)
+  await asRoot(client, host, ['systemctl', 'start', 'av-exporter'])
+  const first = await caughtUp(client, host)
+  const firstLogged = await loggedLines(client, host)
   const rates = { running: [], stopped: [] }
   const cpuPerThousand = []
   for (let round = 0; round < opts.rounds; round++) {
     // alternating which goes first keeps a drift in the machine's load from favouring one side
     for (const mode of round % 2 === 0 ? ['running', 'stopped'] : ['stopped', 'running']) {
-      const before = mode === 'running' ? await caughtUp(host) : null
-      if (mode === 'stopped') await asRoot(host, ['systemctl', 'stop', 'av-exporter'])
+      const before = mode === 'running' ? await caughtUp(client, host) : null
+      if (mode === 'stopped') await asRoot(client, host, ['systemctl', 'stop', 'av-exporter'])
       const result = await wrk(url, opts.seconds, opts.connections)
       rates[mode].push(result.requestsPerSecond)
       if (mode === 'stopped') {
-        await asRoot(host, ['systemctl', 'start', 'av-exporter'])
+        await asRoot(client, host, ['systemctl', 'start', 'av-exporter'])
         say(`round ${round + 1}, av-exporter stopped: ${result.requestsPerSecond.toFixed(0)} requests/s`)
       } else {
-        const after = await caughtUp(host)
+        const after = await caughtUp(client, host)
         cpuPerThousand.push(((after.cpuSeconds - before.cpuSeconds) / (after.lines - before.lines)) * 1000)
         say(`round ${round + 1}, av-exporter running: ${result.requestsPerSecond.toFixed(0)} requests/s; it used ${(after.cpuSeconds - before.cpuSeconds).toFixed(2)} CPU s for ${after.lines - before.lines} lines`)
       }
     }
   }
-  const last = await caughtUp(host)
-  const lastLogged = await loggedLines(host)
+  const last = await caughtUp(client, host)
+  const lastLogged = await loggedLines(client, host)
 
   const running = median(rates.running)
   const stopped = median(rates.stopped)

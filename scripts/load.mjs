@@ -1,41 +1,35 @@
 #!/usr/bin/env zx
-// The load test and its report: siege against nginx, then the assignment's two PromQL answers beside
-// the exact ones, screenshots of Prometheus showing them, and the exporter's metrics.
+// The load test and its report: siege against nginx, then the report's questions (scripts/lib/questions.mjs:
+// the assignment's p99 and requests per status, and the p50) asked of Prometheus beside their exact answers,
+// screenshots of Prometheus showing them, and the exporter's metrics. It measures, assembles results.json
+// (scripts/lib/results.mjs), and renders summary.md and index.html from that alone (scripts/lib/render.mjs).
 //
 //   npx zx scripts/load.mjs [--duration 5m] [--concurrency 10] [--urls scripts/urls.txt]
 //                           [--inventory inventory/lab/hosts.yml] [--target URL] [--prometheus URL]
 //                           [--victoriametrics URL] [--out report]
+//   npx zx scripts/load.mjs --render report/latest    # summary.md and index.html again from results.json
 //
 // With no arguments it targets the lab (its inventory). Writes report/<UTC time>/ and points report/latest at it.
 // With several Prometheus shards, each question is asked of every shard and the answers merged
 // (scripts/lib/shards.mjs); with VictoriaMetrics, it is asked there too (scripts/lib/victoriametrics.mjs).
-import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { $, argv, echo, path, retry, spinner, within } from 'zx'
-import { counterDelta, exactQuantile, logLinesByStatus, reconcileWithSiege, relativeError, requestTimesInWindow, sameCounts, withinP99Bound } from './lib/exact-answers.mjs'
+import { sameCounts } from './lib/exact-answers.mjs'
 import { readInventory, standUrls } from './lib/inventory.mjs'
 import { accessLogPath, accessLogsSince, checkNginxHosts, exporterMetrics } from './lib/nginx-hosts.mjs'
 import { parseOptions, readUrlList, UsageError, USAGE } from './lib/options.mjs'
+import { QUESTIONS, RAW_COUNTERS } from './lib/questions.mjs'
+import { writeReportFiles } from './lib/render.mjs'
+import { assembleResults } from './lib/results.mjs'
 import { eachShardsView, shardedPrometheus } from './lib/shards.mjs'
-import { secretsDirOf, standGet, useStandSecrets } from './lib/stand-http.mjs'
-import { globalAnswers, globalView, waitUntilWritten } from './lib/victoriametrics.mjs'
+import { secretsDirOf, standClient } from './lib/stand-client.mjs'
+import { globalAnswers, victoriaMetricsApi, waitUntilWritten } from './lib/victoriametrics.mjs'
 import { findGraphPage, screenshotQuery, withBrowser } from './lib/screenshot.mjs'
 import { runSiege } from './lib/siege.mjs'
-import { summaryMarkdown } from './lib/summary.mjs'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
-const QUERIES = {
-  p99: 'histogram_quantile(0.99, sum by (le) (rate(av_nginx_http_request_duration_seconds_bucket[5m])))',
-  requests_by_status: 'sum by (status) (increase(av_nginx_http_requests_total[5m]))',
-}
-const RAW_COUNTERS = 'sum by (status) (av_nginx_http_requests_total)'
-// the same, host by host (the instance label is the host's inventory name)
-const BY_INSTANCE = {
-  p99: 'histogram_quantile(0.99, sum by (instance, le) (rate(av_nginx_http_request_duration_seconds_bucket[5m])))',
-  requests_by_status: 'sum by (instance, status) (increase(av_nginx_http_requests_total[5m]))',
-  raw_counters: 'sum by (instance, status) (av_nginx_http_requests_total)',
-}
 const LIVE_RATE = 'sum(rate(av_nginx_http_requests_total[30s]))'
 const WINDOW_SECONDS = 300
 // a user's pause between requests: up to this, at random (siege --delay)
@@ -62,14 +56,16 @@ async function step(title, work) {
 }
 
 /**
- * The stand's addresses, from the flags or the inventory; no inventory when nginx's and Prometheus' URLs
- * are both given without one. `prometheus`: the shards, [{ name, url }]; `victoriametrics`: a URL or null.
+ * The stand's addresses, from the flags or the inventory, and its client; no inventory when nginx's and
+ * Prometheus' URLs are both given without one. `prometheus`: the shards, [{ name, url }]; `victoriametrics`:
+ * a URL or null.
  */
 function resolveStand(opts) {
   const needsInventory = opts.inventoryGiven || !(opts.targets && opts.prometheus)
   const inventory = needsInventory ? readInventory(opts.inventoryFile) : null
   const fromInventory = inventory ? standUrls(inventory) : { victoriametrics: null }
   return {
+    client: standClient({ inventory, secretsDir: opts.secrets ?? secretsDirOf(opts.inventoryFile) }),
     inventory,
     targets: opts.targets ?? fromInventory.targets,
     prometheus: opts.prometheus ?? fromInventory.prometheus,
@@ -77,7 +73,7 @@ function resolveStand(opts) {
   }
 }
 
-async function checkReachable(targets, shards, victoriametrics) {
+async function checkReachable(client, targets, shards, victoriametrics) {
   const status = (url) => fetch(url, { redirect: 'manual', signal: AbortSignal.timeout(5_000) }).then(
     async (response) => { await response.arrayBuffer(); return response.status },
     (error) => error.cause?.code ?? error.name)
@@ -93,7 +89,7 @@ async function checkReachable(targets, shards, victoriametrics) {
   // the stand's own endpoints: HTTPS with its CA and user, each until it answers 200
   const answersOk = async (url, trouble, unit) => {
     await retry(3, '2s', async () => {
-      answer = await standGet(url.href, { timeoutMs: 5_000 }).then((response) => response.status, (error) => error.code ?? error.message)
+      answer = await client.get(url.href, { timeoutMs: 5_000 }).then((response) => response.status, (error) => error.code ?? error.message)
       if (answer !== 200) throw new Error(String(answer))
     }).catch(() => {
       throw new Error(`${trouble} (${typeof answer === 'number' ? `HTTP ${answer}` : answer}): check systemctl status ${unit} on its host, and that its port is open to this machine`)
@@ -123,237 +119,212 @@ async function warmUp(urls) {
 async function main() {
   const opts = parseOptions(argv, ROOT)
   if (opts.help) return echo(USAGE)
-  const { inventory, targets, prometheus: shards, victoriametrics } = resolveStand(opts)
-  useStandSecrets(opts.secrets ?? secretsDirOf(opts.inventoryFile), inventory?.prometheus[0].vars.stand_web_user ?? DEFAULT_WEB_USER)
-  const stand = shardedPrometheus(shards)
+  if (opts.render) return renderAgain(opts.render)
+  const { client, inventory, targets, prometheus: shards, victoriametrics } = resolveStand(opts)
   // every path on every nginx host: siege picks URLs at random, so the load spreads evenly
   const urls = targets.flatMap((target) => readUrlList(opts.urlsFile, target))
-  await checkReachable(targets, shards, victoriametrics)
-  if (inventory && !opts.accessLog) await checkNginxHosts(inventory.nginx)
-  const userAgent = `av-load/${new Date().toISOString().replace(/[-:.]/g, '')}-${process.pid}` // marks this run's lines in nginx's log
-  const timings = {}
-  const began = Date.now()
+  await checkReachable(client, targets, shards, victoriametrics)
+  if (inventory && !opts.accessLog) await checkNginxHosts(client, inventory.nginx)
   const work = await mkdtemp(`${tmpdir()}/av-load-`)
   try {
-    say(`nginx ${targets.join(', ')}, Prometheus ${shards.map((s) => s.url).join(', ')}${victoriametrics ? `, VictoriaMetrics ${victoriametrics}` : ''}; ${opts.duration.text} of siege with ${opts.concurrency} users over ${urls.length} URLs`)
-    const startScrape = await step(`warming up: every URL once, then the next scrape`, async () => {
-      await warmUp(urls)
-      return stand.waitForScrapeAfter(Date.now() / 1000 + 1)
-    })
-    // the run's counter delta starts here: after the warm-up's lines are in Prometheus, before siege's first request
-    const [startCounters, startByHost] = await Promise.all([
-      stand.byLabel(RAW_COUNTERS, 'status', startScrape),
-      stand.byInstanceAndLabel(BY_INSTANCE.raw_counters, 'status', startScrape),
-    ])
-    timings.warm_up_seconds = (Date.now() - began) / 1000
-
-    const start = new Date()
-    say(`siege: ${opts.duration.text} from ${start.toISOString()}; a line every 10 s`)
-    const siege = await runSiege({
-      workDir: work, urls, concurrency: opts.concurrency, seconds: opts.duration.seconds, delaySeconds: DELAY_SECONDS, userAgent,
-      onTick: async (seconds) => {
-        const elapsed = Math.round(seconds)
-        const rate = await stand.sum(LIVE_RATE).catch(() => null)
-        say(`siege: ${clock(elapsed)} of ${clock(opts.duration.seconds)}, ${clock(Math.max(0, opts.duration.seconds - elapsed))} left; nginx answers ${rate === null ? '?' : rate.toFixed(1)} requests/s (Prometheus)`)
-      },
-    })
-    const end = new Date()
-    timings.siege_seconds = (end - start) / 1000
-    say(`siege done: ${siege.transactions} transactions, ${siege.failed_transactions} failed`)
-
-    // The last requests reach the counters at the next scrape; both queries are evaluated at a whole
-    // second after it (the console page takes its moment in whole seconds, and the screenshots must
-    // show the very values of results.json).
-    const evaluatedAt = Math.ceil(await step('waiting for the scrape after the last request', () => stand.waitForScrapeAfter(end.getTime() / 1000 + 2)))
-    const windowFrom = evaluatedAt - WINDOW_SECONDS
-    const [p99, requestsByStatus, endCounters, windowStartCounters, p99ByHost, requestsByHost, endByHost, windowStartByHost, shardAnswers] = await Promise.all([
-      stand.p99(QUERIES.p99, evaluatedAt),
-      stand.byLabel(QUERIES.requests_by_status, 'status', evaluatedAt),
-      stand.byLabel(RAW_COUNTERS, 'status', evaluatedAt),
-      stand.byLabel(RAW_COUNTERS, 'status', windowFrom),
-      stand.byLabel(BY_INSTANCE.p99, 'instance', evaluatedAt),
-      stand.byInstanceAndLabel(BY_INSTANCE.requests_by_status, 'status', evaluatedAt),
-      stand.byInstanceAndLabel(BY_INSTANCE.raw_counters, 'status', evaluatedAt),
-      stand.byInstanceAndLabel(BY_INSTANCE.raw_counters, 'status', windowFrom),
-      eachShardsView(shards, QUERIES, evaluatedAt),
-    ])
-    if (p99 === null) throw new Error(`Prometheus has no answer to ${QUERIES.p99} at ${new Date(evaluatedAt * 1000).toISOString()}`)
-    const global = victoriametrics
-      ? await step('waiting for VictoriaMetrics to hold the run, then asking it the same questions', async () => {
-        await waitUntilWritten(victoriametrics, evaluatedAt)
-        return globalAnswers(victoriametrics, { queries: QUERIES, rawCounters: RAW_COUNTERS, evaluatedAt, windowFrom })
-      })
-      : null
-
-    // Without an inventory (--target and --prometheus alone) nginx's log and the exporter cannot be reached
-    const notChecked = []
-    const canReadLog = Boolean(opts.accessLog || inventory)
-    const logs = canReadLog
-      ? await step('reading the access log of the run and of the window on the nginx host(s)', () =>
-        accessLogsSince(inventory?.nginx ?? [], Math.min(windowFrom, start.getTime() / 1000) - 10, opts.accessLog))
-      : null
-    const logText = logs === null ? null : Object.values(logs).join('')
-    if (!canReadLog) notChecked.push({ what: "the exact p99, and the run's lines in nginx's log", why: NO_INVENTORY })
-    const times = logText === null ? [] : requestTimesInWindow(logText, windowFrom, evaluatedAt)
-    const exactP99 = exactQuantile(times, 0.99)
-    if (logText !== null && exactP99 === null) throw new Error(`the access log has no lines in (${iso(windowFrom)}, ${iso(evaluatedAt)}]: is it ${opts.accessLog ?? accessLogPath(inventory.nginx[0].vars)}, and are the hosts' clocks in sync?`)
-    const exactRequests = counterDelta(startCounters, endCounters)
-    const windowRequests = counterDelta(windowStartCounters, endCounters)
-    const checked = (value) => (exactP99 === null ? null : value)
-    // host by host, where each host's own log was read (over SSH, from the inventory)
-    const perHost = inventory && logs && !opts.accessLog
-      ? Object.fromEntries(inventory.nginx.map((host) => [host.name, {
-        address: host.address,
-        p99_seconds: p99ByHost[host.name] ?? null,
-        exact_p99_seconds: exactQuantile(requestTimesInWindow(logs[host.name], windowFrom, evaluatedAt), 0.99),
-        requests_by_status: requestsByHost[host.name] ?? {},
-        window_requests_by_status: counterDelta(windowStartByHost[host.name] ?? {}, endByHost[host.name] ?? {}),
-        exact_requests_by_status: counterDelta(startByHost[host.name] ?? {}, endByHost[host.name] ?? {}),
-        logged_requests_by_status: logLinesByStatus(logs[host.name], userAgent),
-      }]))
-      : null
-    if (!perHost) notChecked.push({ what: 'the answers host by host', why: opts.accessLog ? 'one local access log was given (--access-log)' : NO_INVENTORY })
-
-    const results = {
-      target: targets[0],
-      targets,
-      prometheus: shards.map((shard) => shard.url).join(', '),
-      load: { duration: opts.duration.text, duration_seconds: opts.duration.seconds, concurrency: opts.concurrency, delay_seconds: DELAY_SECONDS, urls: urls.map((u) => u.siegeLine), user_agent: userAgent },
-      window: {
-        start: start.toISOString(), // siege's first request; the run's counter delta starts just before it
-        end: end.toISOString(), // siege done
-        evaluated_at: iso(evaluatedAt), // the PromQL `time=`
-        promql_from: iso(windowFrom), // the queries' 5 minutes: (promql_from, promql_to]
-        promql_to: iso(evaluatedAt),
-      },
-      queries: QUERIES,
-      exact_query: RAW_COUNTERS,
-      queries_by_host: BY_INSTANCE,
-
-      p99_seconds: p99,
-      exact_p99_seconds: exactP99,
-      exact_p99_method: 'nearest rank: the ceil(0.99 n)-th smallest $request_time of the n access-log lines whose msec is in (promql_from, promql_to]',
-      exact_p99_sample_count: checked(times.length),
-      p99_error_seconds: checked(p99 - exactP99),
-      p99_relative_error: checked(relativeError(p99, exactP99)),
-      p99_bound_seconds: checked(Math.max(0.05 * exactP99, 0.001)),
-      p99_within_bound: checked(withinP99Bound(p99, exactP99)),
-
-      requests_by_status: requestsByStatus,
-      // the exact counterpart of increase(): the raw counters at both ends of its 5-minute window
-      window_requests_by_status: windowRequests,
-      requests_by_status_relative_error: Object.fromEntries(Object.entries(requestsByStatus).map(([s, v]) => [s, relativeError(v, windowRequests[s] ?? 0)])),
-      // increase() misses the first increment of a series born inside its window (prometheus/prometheus#3000)
-      statuses_born_in_window: Object.keys(endCounters).filter((status) => !(status in windowStartCounters)),
-
-      // the run itself: raw counters after the warm-up and after the last scrape
-      exact_requests_by_status: exactRequests,
-      exact_requests_total: Object.values(exactRequests).reduce((a, b) => a + b, 0),
-      logged_requests_by_status: logText === null ? null : logLinesByStatus(logText, userAgent),
-      siege, // its JSON summary; siege 4.0.7 counts nothing by status
-      siege_requests_total: siege.transactions + siege.failed_transactions,
-      // the counter delta against siege's tally, class by class (see scripts/lib/siege.mjs)
-      siege_accounting: reconcileWithSiege({ exact: exactRequests, siege, concurrency: opts.concurrency }),
-      // each nginx host's share: PromQL by instance beside the exact values from that host's own log
-      per_host: perHost,
-      // each Prometheus: the hosts it scrapes, its own answers over them, what it costs (one entry: the whole stand)
-      prometheus_shards: shardAnswers,
-      // the global view, where there is one: the same questions asked of VictoriaMetrics
-      victoriametrics: global && globalView(global, { exactP99, windowRequests, p99, requestsByStatus }),
-      exporter_source: opts.exporterUrl ?? (inventory ? `${inventory.nginx[0].name} (${inventory.nginx[0].address}), from 127.0.0.1` : null),
-      screenshots: null, // taken after this is first written
-      not_checked: notChecked,
-      report_failures: [],
+    const measured = await measure({ opts, client, inventory, targets, shards, victoriametrics, urls, work })
+    const results = assembleResults(measured)
+    if (measured.logs !== null && results.exact_p99_seconds === null) {
+      throw new Error(`the access log has no lines in (${results.window.promql_from}, ${results.window.promql_to}]: is it ${opts.accessLog ?? accessLogPath(inventory.nginx[0].vars)}, and are the hosts' clocks in sync?`)
     }
 
     // written now, before anything that can fail late, and written again when the rest is done
-    const stamp = end.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')
+    const stamp = measured.window.end.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')
     const dir = `${opts.out}/${stamp}`
     await mkdir(dir, { recursive: true })
-    const writeReport = async () => {
-      await writeFile(`${dir}/results.json`, `${JSON.stringify(results, null, 2)}\n`)
-      await writeFile(`${dir}/summary.md`, summaryMarkdown(results))
-    }
-    await writeReport()
+    await writeReportFiles(dir, results)
     await pointLatestAt(opts.out, stamp)
 
     const reportBegan = Date.now()
-    results.screenshots = await step('screenshots of Prometheus showing both queries', () => takeScreenshots(shardAnswers, evaluatedAt, dir))
+    results.screenshots = await step('screenshots of Prometheus showing the questions', () => takeScreenshots(client, results.prometheus_shards, measured.window.evaluatedAt, dir))
     for (const [name, shot] of Object.entries(results.screenshots)) {
       if (shot.error) results.report_failures.push(`the screenshot ${name}: ${shot.error}`)
     }
     if (inventory || opts.exporterUrl) {
-      await exporterMetrics(inventory?.nginx ?? [], opts.exporterUrl).then(
+      await exporterMetrics(client, inventory?.nginx ?? [], opts.exporterUrl).then(
         (text) => writeFile(`${dir}/exporter-metrics.txt`, text),
         (error) => results.report_failures.push(`exporter-metrics.txt: ${error.message}`))
     } else {
-      notChecked.push({ what: "exporter-metrics.txt, av-exporter's metrics", why: NO_INVENTORY })
+      results.not_checked.push({ what: "exporter-metrics.txt, av-exporter's metrics", why: NO_INVENTORY })
     }
+    const { timings } = measured
     timings.report_seconds = (Date.now() - reportBegan) / 1000
-    timings.total_seconds = (Date.now() - began) / 1000
+    timings.total_seconds = (Date.now() - measured.began) / 1000
     results.timings = timings
-    await writeReport()
+    await writeReportFiles(dir, results)
 
-    if (exactP99 !== null) say(`p99: PromQL ${p99.toFixed(4)} s, exact ${exactP99.toFixed(4)} s over ${times.length} lines: error ${(results.p99_error_seconds * 1000).toFixed(2)} ms (${(results.p99_relative_error * 100).toFixed(2)} %), ${results.p99_within_bound ? 'within' : 'OUTSIDE'} max(5 %, 1 ms)`)
-    else say(`p99: PromQL ${p99.toFixed(4)} s (no exact p99: ${NO_INVENTORY})`)
-    say(`requests by status, PromQL increase: ${format(requestsByStatus, 1)}; exact in the window: ${format(windowRequests)}`)
-    for (const [name, h] of Object.entries(perHost ?? {})) {
-      say(`${name}: p99 PromQL ${h.p99_seconds?.toFixed(4) ?? '?'} s, exact ${h.exact_p99_seconds?.toFixed(4) ?? '?'} s; this run: counter delta ${format(h.exact_requests_by_status)}, its log ${format(h.logged_requests_by_status)}`)
-    }
-    if (!stand.single) {
-      for (const shard of shardAnswers) say(`${shard.name} scrapes ${shard.av_exporter_instances.join(', ') || 'no av-exporter'}: its p99 ${shard.p99_seconds?.toFixed(4) ?? '-'} s, its increase ${format(shard.requests_by_status, 1)}`)
-      say(`all shards merged: p99 ${p99.toFixed(4)} s from the summed bucket rates, increase ${format(requestsByStatus, 1)}`)
-    }
-    const vm = results.victoriametrics
-    if (vm) say(`VictoriaMetrics: p99 ${vm.p99_seconds?.toFixed(4) ?? '-'} s (${exactP99 === null ? 'no exact p99' : `${(vm.p99_relative_error * 100).toFixed(2)} % from the exact one`}), increase ${format(vm.requests_by_status, 1)}`)
-    say(`this run: counter delta ${format(exactRequests)} = ${results.exact_requests_total}; siege counted ${siege.transactions} + ${siege.failed_transactions} failed, ${results.siege_accounting.cut_off_total} cut off at the end`)
-    say(`took ${clock(timings.total_seconds)} (warm-up ${timings.warm_up_seconds.toFixed(0)} s, siege ${timings.siege_seconds.toFixed(0)} s, the rest ${(timings.total_seconds - timings.warm_up_seconds - timings.siege_seconds).toFixed(0)} s)`)
-    say(`report: ${path.relative(process.cwd(), dir) || dir}/summary.md (also ${path.relative(process.cwd(), `${opts.out}/latest`)})`)
-    for (const { what, why } of notChecked) say(`not checked: ${what} (${why})`)
-    const problems = [
-      ...(results.p99_within_bound === false ? [`the PromQL p99 is ${(results.p99_error_seconds * 1000).toFixed(2)} ms from the exact one, more than max(5 %, 1 ms)`] : []),
-      ...(results.logged_requests_by_status === null || sameCounts(exactRequests, results.logged_requests_by_status) ? [] : [`the counters grew by ${format(exactRequests)}, nginx logged ${format(results.logged_requests_by_status)} for this run`]),
-      ...Object.entries(perHost ?? {}).filter(([, h]) => !sameCounts(h.exact_requests_by_status, h.logged_requests_by_status))
-        .map(([name, h]) => `${name}: the counters grew by ${format(h.exact_requests_by_status)}, its log has ${format(h.logged_requests_by_status)} for this run`),
-      ...(vm && vm.p99_within_bound === false ? [`VictoriaMetrics' p99 ${vm.p99_seconds} s is more than max(5 %, 1 ms) from the exact ${exactP99} s`] : []),
-      ...(vm && vm.p99_seconds === null ? ['VictoriaMetrics has no answer to the p99 query'] : []),
-      ...results.siege_accounting.problems,
-      ...results.report_failures,
-    ]
+    tellResults(results, { single: shards.length === 1, dir, out: opts.out })
+    const problems = problemsOf(results)
     if (problems.length > 0) throw new Error(`the report is written, but not all of it checks out:\n  ${problems.join('\n  ')}`)
   } finally {
     await rm(work, { recursive: true, force: true })
   }
 }
 
-const DEFAULT_WEB_USER = 'admin' // group_vars/all.yml's stand_web_user, when no inventory is read
+/**
+ * The run and everything asked about it: the warm-up, siege, then every question of Prometheus (and
+ * VictoriaMetrics), the raw counters at the run's and the window's ends, nginx's logs. What assembleResults takes.
+ */
+async function measure({ opts, client, inventory, targets, shards, victoriametrics, urls, work }) {
+  const stand = shardedPrometheus(client, shards)
+  const userAgent = `av-load/${new Date().toISOString().replace(/[-:.]/g, '')}-${process.pid}` // marks this run's lines in nginx's log
+  const timings = {}
+  const began = Date.now()
+  say(`nginx ${targets.join(', ')}, Prometheus ${shards.map((s) => s.url).join(', ')}${victoriametrics ? `, VictoriaMetrics ${victoriametrics}` : ''}; ${opts.duration.text} of siege with ${opts.concurrency} users over ${urls.length} URLs`)
+  const startScrape = await step(`warming up: every URL once, then the next scrape`, async () => {
+    await warmUp(urls)
+    return stand.waitForScrapeAfter(Date.now() / 1000 + 1)
+  })
+  // the run's counter delta starts here: after the warm-up's lines are in Prometheus, before siege's first request
+  const [startCounters, startByHost] = await Promise.all([
+    stand.byLabel(RAW_COUNTERS.stand, 'status', startScrape),
+    stand.byInstanceAndLabel(RAW_COUNTERS.byHost, 'status', startScrape),
+  ])
+  timings.warm_up_seconds = (Date.now() - began) / 1000
+
+  const start = new Date()
+  say(`siege: ${opts.duration.text} from ${start.toISOString()}; a line every 10 s`)
+  const siege = await runSiege({
+    workDir: work, urls, concurrency: opts.concurrency, seconds: opts.duration.seconds, delaySeconds: DELAY_SECONDS, userAgent,
+    onTick: async (seconds) => {
+      const elapsed = Math.round(seconds)
+      const rate = await stand.sum(LIVE_RATE).catch(() => null)
+      say(`siege: ${clock(elapsed)} of ${clock(opts.duration.seconds)}, ${clock(Math.max(0, opts.duration.seconds - elapsed))} left; nginx answers ${rate === null ? '?' : rate.toFixed(1)} requests/s (Prometheus)`)
+    },
+  })
+  const end = new Date()
+  timings.siege_seconds = (end - start) / 1000
+  say(`siege done: ${siege.transactions} transactions, ${siege.failed_transactions} failed`)
+
+  // The last requests reach the counters at the next scrape; every query is evaluated at a whole second
+  // after it (the console page takes its moment in whole seconds, and the screenshots must show the very
+  // values of results.json).
+  const evaluatedAt = Math.ceil(await step('waiting for the scrape after the last request', () => stand.waitForScrapeAfter(end.getTime() / 1000 + 2)))
+  const windowFrom = evaluatedAt - WINDOW_SECONDS
+  const [answers, answersByHost, endCounters, windowStartCounters, endByHost, windowStartByHost, shardViews] = await Promise.all([
+    Promise.all(QUESTIONS.map((question) => stand.answer(question, evaluatedAt))),
+    Promise.all(QUESTIONS.map((question) => stand.answerByHost(question, evaluatedAt))),
+    stand.byLabel(RAW_COUNTERS.stand, 'status', evaluatedAt),
+    stand.byLabel(RAW_COUNTERS.stand, 'status', windowFrom),
+    stand.byInstanceAndLabel(RAW_COUNTERS.byHost, 'status', evaluatedAt),
+    stand.byInstanceAndLabel(RAW_COUNTERS.byHost, 'status', windowFrom),
+    eachShardsView(client, shards, QUESTIONS, evaluatedAt),
+  ])
+  const byName = (values) => Object.fromEntries(QUESTIONS.map((question, i) => [question.name, values[i]]))
+  const unanswered = QUESTIONS.filter((question, i) => answers[i] === null)
+  if (unanswered.length > 0) throw new Error(`Prometheus has no answer to ${unanswered.map((q) => q.promql).join(' or ')} at ${new Date(evaluatedAt * 1000).toISOString()}`)
+  const global = victoriametrics
+    ? await step('waiting for VictoriaMetrics to hold the run, then asking it the same questions', async () => {
+      const api = victoriaMetricsApi(client, victoriametrics)
+      await waitUntilWritten(api, evaluatedAt)
+      return globalAnswers(api, { questions: QUESTIONS, rawCounters: RAW_COUNTERS.stand, evaluatedAt, windowFrom })
+    })
+    : null
+
+  // Without an inventory (--target and --prometheus alone) nginx's log and the exporter cannot be reached
+  const notChecked = []
+  const canReadLog = Boolean(opts.accessLog || inventory)
+  const logs = canReadLog
+    ? await step('reading the access log of the run and of the window on the nginx host(s)', () =>
+      accessLogsSince(client, inventory?.nginx ?? [], Math.min(windowFrom, start.getTime() / 1000) - 10, opts.accessLog))
+    : null
+  if (!canReadLog) notChecked.push({ what: "the exact p99, and the run's lines in nginx's log", why: NO_INVENTORY })
+  // host by host, where each host's own log was read (over SSH, from the inventory)
+  const hostByHost = Boolean(inventory && logs && !opts.accessLog)
+  if (!hostByHost) notChecked.push({ what: 'the answers host by host', why: opts.accessLog ? 'one local access log was given (--access-log)' : NO_INVENTORY })
+
+  return {
+    began,
+    timings,
+    stand: { targets, prometheus: shards },
+    load: { duration: opts.duration, concurrency: opts.concurrency, delaySeconds: DELAY_SECONDS, urls, userAgent },
+    window: { start, end, evaluatedAt, windowFrom },
+    answers: byName(answers),
+    answersByHost: byName(answersByHost),
+    counters: { runStart: startCounters, windowStart: windowStartCounters, end: endCounters },
+    countersByHost: { runStart: startByHost, windowStart: windowStartByHost, end: endByHost },
+    logs,
+    hosts: hostByHost ? inventory.nginx.map((host) => ({ name: host.name, address: host.address })) : null,
+    siege,
+    shardViews,
+    global,
+    exporterSource: opts.exporterUrl ?? (inventory ? `${inventory.nginx[0].name} (${inventory.nginx[0].address}), from 127.0.0.1` : null),
+    notChecked,
+  }
+}
+
+/** What the run found, on the terminal: each answer beside the exact one, each host, each shard, the accounting. */
+function tellResults(results, { single, dir, out }) {
+  const { per_host: perHost, timings } = results
+  for (const question of QUESTIONS.filter((q) => q.kind === 'quantile')) {
+    const n = question.name
+    const [answer, exact] = [results[question.field], results[question.exactField]]
+    if (exact !== null) say(`${n}: PromQL ${answer.toFixed(4)} s, exact ${exact.toFixed(4)} s over ${results[`exact_${n}_sample_count`]} lines: error ${(results[`${n}_error_seconds`] * 1000).toFixed(2)} ms (${(results[`${n}_relative_error`] * 100).toFixed(2)} %), ${results[`${n}_within_bound`] ? 'within' : 'OUTSIDE'} max(5 %, 1 ms)`)
+    else say(`${n}: PromQL ${answer.toFixed(4)} s (no exact ${n}: ${NO_INVENTORY})`)
+  }
+  say(`requests by status, PromQL increase: ${format(results.requests_by_status, 1)}; exact in the window: ${format(results.window_requests_by_status)}`)
+  for (const [name, h] of Object.entries(perHost ?? {})) {
+    say(`${name}: p99 PromQL ${h.p99_seconds?.toFixed(4) ?? '?'} s, exact ${h.exact_p99_seconds?.toFixed(4) ?? '?'} s; this run: counter delta ${format(h.exact_requests_by_status)}, its log ${format(h.logged_requests_by_status)}`)
+  }
+  if (!single) {
+    for (const shard of results.prometheus_shards) say(`${shard.name} scrapes ${shard.av_exporter_instances.join(', ') || 'no av-exporter'}: its p99 ${shard.p99_seconds?.toFixed(4) ?? '-'} s, its increase ${format(shard.requests_by_status, 1)}`)
+    say(`all shards merged: p99 ${results.p99_seconds.toFixed(4)} s from the summed bucket rates, increase ${format(results.requests_by_status, 1)}`)
+  }
+  const vm = results.victoriametrics
+  if (vm) say(`VictoriaMetrics: p99 ${vm.p99_seconds?.toFixed(4) ?? '-'} s (${results.exact_p99_seconds === null ? 'no exact p99' : `${(vm.p99_relative_error * 100).toFixed(2)} % from the exact one`}), increase ${format(vm.requests_by_status, 1)}`)
+  say(`this run: counter delta ${format(results.exact_requests_by_status)} = ${results.exact_requests_total}; siege counted ${results.siege.transactions} + ${results.siege.failed_transactions} failed, ${results.siege_accounting.cut_off_total} cut off at the end`)
+  say(`took ${clock(timings.total_seconds)} (warm-up ${timings.warm_up_seconds.toFixed(0)} s, siege ${timings.siege_seconds.toFixed(0)} s, the rest ${(timings.total_seconds - timings.warm_up_seconds - timings.siege_seconds).toFixed(0)} s)`)
+  say(`report: ${path.relative(process.cwd(), dir) || dir}/summary.md and index.html (also ${path.relative(process.cwd(), `${out}/latest`)})`)
+  for (const { what, why } of results.not_checked) say(`not checked: ${what} (${why})`)
+}
+
+/** Every way the report does not check out: the p99 outside its bound, requests not accounted for, a part of the report missing. */
+function problemsOf(results) {
+  const { per_host: perHost, victoriametrics: vm } = results
+  return [
+    ...(results.p99_within_bound === false ? [`the PromQL p99 is ${(results.p99_error_seconds * 1000).toFixed(2)} ms from the exact one, more than max(5 %, 1 ms)`] : []),
+    ...(results.logged_requests_by_status === null || sameCounts(results.exact_requests_by_status, results.logged_requests_by_status) ? [] : [`the counters grew by ${format(results.exact_requests_by_status)}, nginx logged ${format(results.logged_requests_by_status)} for this run`]),
+    ...Object.entries(perHost ?? {}).filter(([, h]) => !sameCounts(h.exact_requests_by_status, h.logged_requests_by_status))
+      .map(([name, h]) => `${name}: the counters grew by ${format(h.exact_requests_by_status)}, its log has ${format(h.logged_requests_by_status)} for this run`),
+    ...(vm && vm.p99_within_bound === false ? [`VictoriaMetrics' p99 ${vm.p99_seconds} s is more than max(5 %, 1 ms) from the exact ${results.exact_p99_seconds} s`] : []),
+    ...(vm && vm.p99_seconds === null ? ['VictoriaMetrics has no answer to the p99 query'] : []),
+    ...results.siege_accounting.problems,
+    ...results.report_failures,
+  ]
+}
+
 const NO_INVENTORY = "no inventory: nginx's log and av-exporter are read over SSH from the inventory's nginx hosts (--inventory FILE)"
 
 /**
- * Both screenshots of every shard (p99.png and status-codes.png with one Prometheus; p99-<shard>.png and so
- * on with several), keyed like their files without .png; each is { shard, file, queryVisible, shownSeries,
- * url } or { shard, file, error }: a failure is reported, not thrown.
+ * The screenshots of every question that has one (questions.mjs), of every shard (p99.png and
+ * status-codes.png with one Prometheus; p99-<shard>.png and so on with several), keyed like their files
+ * without .png; each is { shard, file, queryVisible, shownSeries, url } or { shard, file, error }: a
+ * failure is reported, not thrown.
  */
-async function takeScreenshots(shards, evaluatedAt, dir) {
-  const kinds = { p99: [QUERIES.p99, 'p99'], status_codes: [QUERIES.requests_by_status, 'status-codes'] }
+async function takeScreenshots(client, shards, evaluatedAt, dir) {
   const suffix = (shard) => (shards.length === 1 ? '' : `-${shard.name}`)
-  const planned = (shard) => Object.entries(kinds).map(([kind, [query, file]]) => ({ key: `${kind}${suffix(shard)}`, query, file: `${file}${suffix(shard)}.png` }))
+  const planned = (shard) => QUESTIONS.filter((q) => q.screenshot).map(({ promql, screenshot }) => ({ key: `${screenshot.key}${suffix(shard)}`, query: promql, file: `${screenshot.file}${suffix(shard)}.png` }))
   const taken = {}
   const failed = (shard, error) => {
     for (const { key, file } of planned(shard)) taken[key] ??= { shard: shard.name, file, error: firstLine(error.message) }
   }
   try {
-    await withBrowser(async (browser) => {
+    await withBrowser(client, async (browser) => {
       for (const shard of shards) {
         let graphPage
         try {
-          graphPage = await findGraphPage(shard.url)
+          graphPage = await findGraphPage(client, shard.url)
         } catch (error) {
           failed(shard, error)
           continue
         }
         for (const { key, query, file } of planned(shard)) {
-          taken[key] = await screenshotQuery(browser, graphPage, query, evaluatedAt, `${dir}/${file}`).then(
+          taken[key] = await screenshotQuery(client, browser, graphPage, query, evaluatedAt, `${dir}/${file}`).then(
             (result) => ({ shard: shard.name, file, ...result }),
             (error) => ({ shard: shard.name, file, error: firstLine(error.message) }))
         }
@@ -366,8 +337,19 @@ async function takeScreenshots(shards, evaluatedAt, dir) {
 }
 
 const firstLine = (text) => String(text).split('\n')[0]
-const iso = (seconds) => new Date(seconds * 1000).toISOString()
 const format = (byStatus, digits = 0) => Object.entries(byStatus).map(([s, n]) => `${s}: ${n.toFixed(digits)}`).join(', ')
+
+/** A report's summary.md and index.html made again from its results.json (after the renderer changed, say). */
+async function renderAgain(dir) {
+  let results
+  try {
+    results = JSON.parse(await readFile(`${dir}/results.json`, 'utf8'))
+  } catch (error) {
+    throw new UsageError(`--render: cannot read ${dir}/results.json: ${error.code === 'ENOENT' ? 'no such file' : error.message}`)
+  }
+  await writeReportFiles(dir, results, { results: false })
+  say(`rendered ${path.relative(process.cwd(), dir) || dir}/summary.md and index.html from its results.json`)
+}
 
 /** report/latest → the new report, replaced atomically (a new link renamed over the old one). */
 async function pointLatestAt(out, stamp) {

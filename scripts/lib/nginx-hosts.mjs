@@ -1,9 +1,9 @@
 // What the report reads on the nginx hosts themselves, over SSH as Ansible reaches them: the access
 // log's lines since a moment, and av-exporter's /metrics (its port is open only to the Prometheus host,
 // so it is read on the nginx host, from loopback). Each also has a local form for a stand on this machine.
+// `client`: the stand's (stand-client.mjs), which logs in to the hosts and knows the stand's user.
 import { readFile } from 'node:fs/promises'
-import { $, retry } from 'zx'
-import { standGet, standSecrets } from './stand-http.mjs'
+import { retry } from 'zx'
 
 /** The JSON access log of an nginx host: the shared value stand_access_log_path, as the inventory gives it. */
 export const accessLogPath = (vars) => String(vars.stand_access_log_path)
@@ -81,11 +81,11 @@ for f in files:
  * root with sudo where Ansible would become), so a long run does not end in an error it could have
  * had at the start. Scripts go to python3 on stdin: ssh hands the remote shell one joined string.
  */
-export async function checkNginxHosts(hosts) {
+export async function checkNginxHosts(client, hosts) {
   await Promise.all(hosts.map(async (host) => {
     const log = accessLogPath(host.vars)
     const check = 'import sys\nopen(sys.argv[1], "rb").close()\n'
-    await retry(2, '2s', () => $({ input: check, quiet: true })`ssh ${host.ssh} ${host.sudo} python3 - ${log}`).catch((error) => {
+    await retry(2, '2s', () => client.onHost(host, ['python3', '-', log], { input: check, root: true })).catch((error) => {
       throw new Error(`cannot read ${log} on ${host.name} (${host.address}) over SSH${host.sudo.length ? ' with sudo' : ''}: ${lastLine(error.stderr ?? error.message)}; check: ssh ${host.ssh.join(' ')} ${host.sudo.join(' ')} ls -l ${log}`)
     })
   }))
@@ -96,7 +96,7 @@ export async function checkNginxHosts(hosts) {
  * (the rotated `.1` file, then the current one). With `localFile`, that file's text under the first
  * host's name (or "local").
  */
-export async function accessLogsSince(hosts, sinceSeconds, localFile = null) {
+export async function accessLogsSince(client, hosts, sinceSeconds, localFile = null) {
   if (localFile) {
     try {
       return { [hosts[0]?.name ?? 'local']: await readFile(localFile, 'utf8') }
@@ -106,7 +106,7 @@ export async function accessLogsSince(hosts, sinceSeconds, localFile = null) {
   }
   const texts = await Promise.all(hosts.map((host) => {
     const log = accessLogPath(host.vars)
-    return retry(3, '2s', () => $({ input: LOG_SINCE_SCRIPT, quiet: true })`ssh ${host.ssh} ${host.sudo} python3 - ${String(sinceSeconds)} ${`${log}.1`} ${log}`)
+    return retry(3, '2s', () => client.onHost(host, ['python3', '-', String(sinceSeconds), `${log}.1`, log], { input: LOG_SINCE_SCRIPT, root: true }))
       .then((output) => output.stdout, (error) => {
         throw new Error(`cannot read ${log} on ${host.name} (${host.address}) over SSH: ${lastLine(error.stderr ?? error.message)}; check: ssh ${host.ssh.join(' ')} true`)
       })
@@ -119,9 +119,9 @@ export async function accessLogsSince(hosts, sinceSeconds, localFile = null) {
  * against the stand's CA as the host has it, with the stand's user. The script, password included, goes to
  * the host's python3 on standard input, never on a command line.
  */
-export async function exporterMetrics(hosts, localUrl = null) {
+export async function exporterMetrics(client, hosts, localUrl = null) {
   if (localUrl) {
-    const response = await standGet(localUrl, { timeoutMs: 10_000 }).catch((error) => {
+    const response = await client.get(localUrl, { timeoutMs: 10_000 }).catch((error) => {
       throw new Error(`av-exporter does not answer at ${localUrl}: ${error.code ?? error.message}`)
     })
     if (response.status !== 200) throw new Error(`av-exporter answered ${response.status} at ${localUrl}`)
@@ -129,16 +129,15 @@ export async function exporterMetrics(hosts, localUrl = null) {
   }
   const [host] = hosts
   const url = exporterLocalUrl(host.vars)
-  const { user, password } = standSecrets()
   const script = [
-    'import base64, ssl, sys, urllib.request',
+    'import ssl, sys, urllib.request',
     `context = ssl.create_default_context(cafile=${JSON.stringify(String(host.vars.stand_web_ca_file))})`,
-    `request = urllib.request.Request(${JSON.stringify(url)}, headers={'Authorization': 'Basic ' + base64.b64encode(${JSON.stringify(`${user}:${password}`)}.encode()).decode()})`,
+    `request = urllib.request.Request(${JSON.stringify(url)}, headers={'Authorization': ${JSON.stringify(client.authorization)}})`,
     'sys.stdout.write(urllib.request.urlopen(request, timeout=10, context=context).read().decode())',
     '',
   ].join('\n')
   try {
-    return (await retry(3, '2s', () => $({ input: script, quiet: true })`ssh ${host.ssh} python3 -`)).stdout
+    return (await retry(3, '2s', () => client.onHost(host, ['python3', '-'], { input: script }))).stdout
   } catch (error) {
     throw new Error(`cannot read av-exporter's ${url} on ${host.name} (${host.address}): ${lastLine(error.stderr ?? error.message)}; check: systemctl status av-exporter there`)
   }

@@ -14,6 +14,7 @@ export const USAGE = `usage: npx zx scripts/load.mjs [--duration 5m] [--concurre
   --victoriametrics  VictoriaMetrics base URL, the global view (default: the victoriametrics host, if any)
   --secrets      the stand's CA and password, as site.yml made them (default: secrets/ beside the inventory)
   --out          where reports go (default report/)
+  --render DIR   no run: render DIR/summary.md and DIR/index.html again from DIR/results.json
   --help         this text
 --target and --prometheus without --inventory: no inventory is read, so the access log and the exporter's
 metrics cannot be read over SSH; the report says which checks it could not make.`
@@ -21,7 +22,7 @@ metrics cannot be read over SSH; the report says which checks it could not make.
 // Not in the usage: for a stand on this machine (no SSH), as the tests and development use it.
 //   --access-log FILE    read nginx's JSON access log here instead of over SSH
 //   --exporter-url URL   av-exporter's /metrics here instead of over SSH on the nginx host
-const FLAGS = ['duration', 'concurrency', 'urls', 'inventory', 'target', 'prometheus', 'victoriametrics', 'secrets', 'out', 'help', 'access-log', 'exporter-url']
+const FLAGS = ['duration', 'concurrency', 'urls', 'inventory', 'target', 'prometheus', 'victoriametrics', 'secrets', 'out', 'render', 'help', 'access-log', 'exporter-url']
 const REPEATABLE = ['target', 'prometheus']
 
 export class UsageError extends Error {}
@@ -57,6 +58,7 @@ export function parseOptions(argv, root) {
     secrets: local('secrets'),
     out: path.resolve(String(argv.out ?? `${root}/report`)),
     accessLog: local('access-log'),
+    render: local('render'),
     exporterUrl: argv['exporter-url'] === undefined ? null : new URL('metrics', baseUrl(String(argv['exporter-url']), '--exporter-url')).href,
   }
 }

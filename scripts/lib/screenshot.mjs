@@ -2,11 +2,11 @@
 // (driven by playwright-core; no browser is ever downloaded). Prometheus speaks HTTPS with the stand's CA
 // and asks for its user: Chromium trusts that CA through a throw-away NSS database (certutil) in a HOME of
 // its own, and answers the login with the stand's credentials; no certificate error is ever ignored.
+// `client`: the stand's (stand-client.mjs), with its CA and user.
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { chromium } from 'playwright-core'
 import { $ } from 'zx'
-import { standGet, standSecrets } from './stand-http.mjs'
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 // A closed network: no background fetches, no update checks, no first-run pages.
@@ -20,11 +20,11 @@ const CLASSIC_MARK = 'graph_container'
 const REACT_MARK = '<div id="root"'
 
 /** The graph page this Prometheus serves: { url, ui: 'classic' | 'react' }; an error names every URL tried. */
-export async function findGraphPage(prometheusUrl) {
+export async function findGraphPage(client, prometheusUrl) {
   const seen = []
   for (const page of GRAPH_PAGES) {
     const url = new URL(page, prometheusUrl).href
-    const html = await standGet(url, { timeoutMs: 10_000 }).then((r) => (r.status === 200 ? r.text : `HTTP ${r.status}`), (e) => e.code ?? e.message)
+    const html = await client.get(url, { timeoutMs: 10_000 }).then((r) => (r.status === 200 ? r.text : `HTTP ${r.status}`), (e) => e.code ?? e.message)
     if (html.includes(CLASSIC_MARK)) return { url, ui: 'classic' }
     if (html.includes(REACT_MARK)) return { url, ui: 'react' }
     seen.push(`${url} (${html.startsWith('HTTP') || html.length < 40 ? html : 'no graph page'})`)
@@ -37,9 +37,9 @@ export async function findGraphPage(prometheusUrl) {
  * the result and saves a PNG. Returns whether the query text was in the page's editor when it was taken,
  * and the series and values the page showed.
  */
-export async function screenshotQuery(browser, graphPage, query, timeSeconds, file) {
+export async function screenshotQuery(client, browser, graphPage, query, timeSeconds, file) {
   // the moment in the URL is written in UTC, so the page must read it in UTC too
-  const { user, password } = standSecrets()
+  const { user, password } = client.secrets
   const page = await browser.newPage({ viewport: { width: 1400, height: 640 }, deviceScaleFactor: 1, timezoneId: 'UTC', httpCredentials: { username: user, password } })
   try {
     const url = new URL(graphPage.url)
@@ -66,7 +66,7 @@ export async function screenshotQuery(browser, graphPage, query, timeSeconds, fi
 }
 
 /** Runs `work(browser)` with a Chromium that trusts the stand's CA (and nothing added besides); then closes it and removes its NSS database. */
-export async function withBrowser(work) {
+export async function withBrowser(client, work) {
   const home = await mkdtemp(`${tmpdir()}/av-chromium-`)
   let browser = null
   try {
@@ -74,7 +74,7 @@ export async function withBrowser(work) {
     try {
       await $({ quiet: true })`mkdir -p ${home}/.pki/nssdb`
       await $({ quiet: true })`certutil -N -d ${db} --empty-password`
-      await $({ quiet: true })`certutil -A -d ${db} -t ${'C,,'} -n ${'av-stand CA'} -i ${standSecrets().caFile}`
+      await $({ quiet: true })`certutil -A -d ${db} -t ${'C,,'} -n ${'av-stand CA'} -i ${client.secrets.caFile}`
     } catch (error) {
       throw new Error(`cannot make Chromium trust the stand's CA (certutil, from libnss3-tools): ${error.stderr?.trim() || error.message}`)
     }

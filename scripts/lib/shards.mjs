@@ -1,79 +1,83 @@
 // The stand's Prometheus as one: with several shards (each scraping its share of the targets), every
-// question is asked of each shard and the answers merged. The queries it merges are sums (by a label, or
-// by instance and a label), so the merge is a sum too; the p99 is merged from the shards' bucket rates.
-// Also each shard's own view (its hosts, its answers, what it costs), for the report and its screenshots.
-import { byInstanceAndLabel, byLabel, scalarQuery, targetInstances, waitForScrapeAfter } from './prometheus-api.mjs'
+// question is asked of each shard and the answers merged as its record says (questions.mjs): a sum, or
+// histogram_quantile over the shards' bucket rates summed by `le`. Also each shard's own view (its hosts,
+// its answers, what it costs), for the report and its screenshots.
 
-const P99_BUCKETS = 'sum by (le) (rate(av_nginx_http_request_duration_seconds_bucket[5m]))'
-
-/** `shards`: [{ name, url }]. The answers are those of the only shard, or the merge of all of them. */
-export function shardedPrometheus(shards) {
-  const each = (ask) => Promise.all(shards.map((shard) => ask(shard.url)))
-  return {
+/** `shards`: [{ name, url }], asked through the stand's `client`. The answers are those of the only shard, or the merge of all of them. */
+export function shardedPrometheus(client, shards) {
+  const apis = shards.map((shard) => client.prometheus(shard.url))
+  const each = (ask) => Promise.all(apis.map(ask))
+  const stand = {
     shards,
     single: shards.length === 1,
     /** { [label value]: number } of a `sum by (label)` query, summed over the shards. */
-    byLabel: async (query, label, time) => sortedKeys(addUp(await each((url) => byLabel(url, query, label, time)))),
+    byLabel: async (query, label, time) => sortedKeys(addUp(await each((api) => api.byLabel(query, label, time)))),
     /** { [instance]: { [label value]: number } }: each instance is some shard's; summed, should one be in two. */
     byInstanceAndLabel: async (query, label, time) => {
       const merged = {}
-      for (const answer of await each((url) => byInstanceAndLabel(url, query, label, time))) {
+      for (const answer of await each((api) => api.byInstanceAndLabel(query, label, time))) {
         for (const [instance, values] of Object.entries(answer)) merged[instance] = addUp([merged[instance] ?? {}, values])
       }
       return merged
     },
     /** The single value of a `sum(...)` query, summed over the shards; null when no shard has one. */
     sum: async (query, time) => {
-      const values = (await each((url) => scalarQuery(url, query, time))).filter((v) => v !== null)
+      const values = (await each((api) => api.scalarQuery(query, time))).filter((v) => v !== null)
       return values.length === 0 ? null : values.reduce((a, b) => a + b, 0)
     },
     /**
-     * The assignment's p99: the query itself with one shard; with several, histogram_quantile over the
-     * bucket rates summed across the shards, as Prometheus would compute it over all of them.
+     * A question's answer (questions.mjs): its own query with one shard; with several, the shards' answers
+     * merged as the question says. A quantile is merged from the question's own bucket query, summed across
+     * the shards, as Prometheus would compute it over all of them.
      */
-    p99: async (query, time) => {
-      if (shards.length === 1) return scalarQuery(shards[0].url, query, time)
-      const buckets = addUp(await each(async (url) => byLabel(url, P99_BUCKETS, 'le', time)))
-      return histogramQuantile(0.99, buckets)
+    answer: async (question, time) => {
+      if (question.merge.kind === 'sum') return question.label ? stand.byLabel(question.promql, question.label, time) : stand.sum(question.promql, time)
+      if (question.merge.kind !== 'histogram_buckets') throw new Error(`the question ${question.name} merges by ${question.merge.kind}: no such merge`)
+      if (stand.single) return apis[0].scalarQuery(question.promql, time)
+      return histogramQuantile(question.quantile, addUp(await each((api) => api.byLabel(question.merge.promql, 'le', time))))
     },
+    /** A question's answer host by host: { [instance]: answer }. Each host is one shard's, so its answer is that shard's. */
+    answerByHost: (question, time) => (question.label
+      ? stand.byInstanceAndLabel(question.promqlByHost, question.label, time)
+      : stand.byLabel(question.promqlByHost, 'instance', time)),
     /**
      * Waits until every shard that scrapes an av-exporter has scraped each after `afterSeconds`; returns
      * the newest of those scrapes' times (see waitForScrapeAfter).
      */
     waitForScrapeAfter: async (afterSeconds) => {
       const scraping = []
-      for (const shard of shards) if ((await targetInstances(shard.url, 'av_exporter')).length > 0) scraping.push(shard)
+      for (const api of apis) if ((await api.targetInstances('av_exporter')).length > 0) scraping.push(api)
       if (scraping.length === 0) throw new Error(`no Prometheus scrapes av-exporter: check ${shards.map((s) => new URL('targets', s.url)).join(', ')}`)
-      return Math.max(...(await Promise.all(scraping.map((shard) => waitForScrapeAfter(shard.url, afterSeconds)))))
+      return Math.max(...(await Promise.all(scraping.map((api) => api.waitForScrapeAfter(afterSeconds)))))
     },
   }
+  return stand
 }
 
 /**
- * Each shard's own view, at `evaluatedAt`: the av-exporter instances it scrapes, its answers to both
- * questions over them (what its screenshots show), and what it costs: samples ingested per second, head
+ * Each shard's own view, at `evaluatedAt`: the av-exporter instances it scrapes, its answers to every
+ * question over them (what its screenshots show), and what it costs: samples ingested per second, head
  * series, CPU seconds per second and per scrape, resident memory, samples per scrape of each job.
  */
-export async function eachShardsView(shards, queries, evaluatedAt) {
-  const value = (shard, query) => scalarQuery(shard.url, query, evaluatedAt)
+export async function eachShardsView(client, shards, questions, evaluatedAt) {
   return Promise.all(shards.map(async (shard) => {
-    const [instances, p99Seconds, requestsByStatus, samplesPerSecond, headSeries, cpuPerSecond, scrapesPerSecond, residentBytes, samplesByJob] = await Promise.all([
-      targetInstances(shard.url, 'av_exporter'),
-      value(shard, queries.p99),
-      byLabel(shard.url, queries.requests_by_status, 'status', evaluatedAt),
-      value(shard, 'sum(rate(prometheus_tsdb_head_samples_appended_total[1m]))'),
-      value(shard, 'sum(prometheus_tsdb_head_series)'),
-      value(shard, 'sum(rate(process_cpu_seconds_total{job="prometheus"}[1m]))'),
-      value(shard, 'sum(rate(prometheus_target_interval_length_seconds_count[1m]))'),
-      value(shard, 'sum(process_resident_memory_bytes{job="prometheus"})'),
-      byLabel(shard.url, 'avg by (job) (scrape_samples_scraped)', 'job', evaluatedAt),
+    const api = client.prometheus(shard.url)
+    const value = (query) => api.scalarQuery(query, evaluatedAt)
+    const [instances, answers, samplesPerSecond, headSeries, cpuPerSecond, scrapesPerSecond, residentBytes, samplesByJob] = await Promise.all([
+      api.targetInstances('av_exporter'),
+      Promise.all(questions.map((question) => api.answer(question.promql, question.label, evaluatedAt))),
+      value('sum(rate(prometheus_tsdb_head_samples_appended_total[1m]))'),
+      value('sum(prometheus_tsdb_head_series)'),
+      value('sum(rate(process_cpu_seconds_total{job="prometheus"}[1m]))'),
+      value('sum(rate(prometheus_target_interval_length_seconds_count[1m]))'),
+      value('sum(process_resident_memory_bytes{job="prometheus"})'),
+      api.byLabel('avg by (job) (scrape_samples_scraped)', 'job', evaluatedAt),
     ])
     return {
       name: shard.name,
       url: shard.url,
       av_exporter_instances: instances,
-      p99_seconds: p99Seconds,
-      requests_by_status: requestsByStatus,
+      ...Object.fromEntries(questions.map((question, i) => [question.field, answers[i]])),
       costs: {
         samples_per_second: samplesPerSecond,
         head_series: headSeries,

@@ -7,6 +7,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { reconcileWithSiege } from '../../scripts/lib/exact-answers.mjs';
 import { siegeCountsAsFailed } from '../../scripts/lib/siege.mjs';
+import { checkResultsSchema } from '../support/results-schema.mjs';
 
 const REQUIRED_FIELDS = {
   p99_seconds: 'number', exact_p99_seconds: 'number', exact_p99_sample_count: 'number', p99_relative_error: 'number',
@@ -23,6 +24,7 @@ const sum = (object, keep = () => true) => Object.entries(object).filter(([key])
 
 export async function checkReport(reportDir, { nginxHosts = null } = {}) {
   const results = JSON.parse(await readFile(join(reportDir, 'results.json'), 'utf8'));
+  checkResultsSchema(results, join(reportDir, 'results.json'));
   if (nginxHosts) checkPerHost(results, nginxHosts);
 
   for (const [field, type] of Object.entries(REQUIRED_FIELDS)) {

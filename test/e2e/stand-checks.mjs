@@ -8,8 +8,7 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { groupMembers, hostsByKind } from '../../scripts/lib/catalogue.mjs';
 import { readInventory } from '../../scripts/lib/inventory.mjs';
-import { activeTargets, scalarQuery } from '../../scripts/lib/prometheus-api.mjs';
-import { secretsDirOf, useStandSecrets } from '../../scripts/lib/stand-http.mjs';
+import { secretsDirOf, standClientFor } from '../../scripts/lib/stand-client.mjs';
 import { ROOT, inventoryList, tool } from '../support/ansible.mjs';
 
 /**
@@ -109,11 +108,20 @@ export async function checkServicesActive(inventory) {
 
 const promUrl = (host) => `https://${host.address}:${host.vars.stand_prometheus_port}`;
 
+let standClientInUse = null;
+
 /** The checks' requests trust the stand's CA and log in as its user, from the secrets site.yml made beside the inventory. */
 export async function loadStandSecrets(inventory) {
-  const { prometheus: [prom] } = await standHosts(inventory);
-  return useStandSecrets(secretsDirOf(join(ROOT, inventory)), prom.vars.stand_web_user);
+  standClientInUse = await standClientOf(inventory);
+  return standClientInUse.secrets;
 }
+
+/** The stand's client (scripts/lib/stand-client.mjs) for an inventory: its hosts as Ansible reads them, its secrets. */
+export async function standClientOf(inventory) {
+  return standClientFor({ inventoryFile: join(ROOT, inventory), list: await inventoryList(inventory) });
+}
+
+const clientInUse = () => standClientInUse ?? assert.fail("the stand's secrets are not loaded (loadStandSecrets)");
 
 
 
@@ -143,7 +151,7 @@ export async function checkTargetsUp(inventory) {
   const deadline = Date.now() + 90_000;
   let scraped = [];
   while (Date.now() < deadline) {
-    scraped = await Promise.all(hosts.prometheus.map(async (shard) => ({ shard, targets: await activeTargets(promUrl(shard)).catch(() => []) })));
+    scraped = await Promise.all(hosts.prometheus.map(async (shard) => ({ shard, targets: await clientInUse().prometheus(promUrl(shard)).activeTargets().catch(() => []) })));
     const all = scraped.flatMap(({ targets }) => targets);
     const names = all.map(targetKey).sort();
     if (names.join() === expected.join() && all.every((t) => t.health === 'up')) {
@@ -196,7 +204,7 @@ export async function checkFirewall(inventory) {
 }
 
 export async function promValue(prometheusHost, query) {
-  return (await scalarQuery(promUrl(prometheusHost), query)) ?? 0;
+  return (await clientInUse().prometheus(promUrl(prometheusHost)).scalarQuery(query)) ?? 0;
 }
 
 /** Every HTTPS endpoint of the catalogue on every host: { name, host, address, port, path }. */

@@ -1,0 +1,15 @@
+// results.json against docs/results.schema.json (JSON Schema 2020-12), with ajv: for every report the tests make.
+import { readFileSync } from 'node:fs';
+import Ajv2020 from 'ajv/dist/2020.js';
+
+const SCHEMA_FILE = new URL('../../docs/results.schema.json', import.meta.url);
+
+let validate = null;
+
+/** Throws, naming every place where `results` leaves the schema; `name` says which report it is. */
+export function checkResultsSchema(results, name = 'results.json') {
+  validate ??= new Ajv2020({ allErrors: true, strict: true, strictRequired: false, allowUnionTypes: true }).compile(JSON.parse(readFileSync(SCHEMA_FILE, 'utf8')));
+  if (validate(results)) return;
+  const problems = validate.errors.map((e) => `${e.instancePath || '(top)'} ${e.message}${e.params && Object.keys(e.params).length ? ` ${JSON.stringify(e.params)}` : ''}`);
+  throw new Error(`${name} does not match docs/results.schema.json:\n  ${problems.join('\n  ')}`);
+}
