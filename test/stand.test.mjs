@@ -15,13 +15,12 @@ import { after, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { ROOT } from './support/ansible.mjs';
-import { activeTargets } from '../scripts/lib/prometheus-api.mjs';
 import { thisMachinesDebianSources } from '../scripts/lab/apt-sources.mjs';
 import { trixieAnsibleCore } from './support/trixie-ansible.mjs';
 import {
   checkAlertRoundTrip, checkEveryEndpointLockedDown, httpsEndpoints, checkEveryHostProvisioned, checkFirewall, checkIdempotent, checkNoWarnings,
   checkNothingElseListens, checkServicesActive, checkTargetsUp, loadStandSecrets, onHosts,
-  promValue, standHosts,
+  promValue, standClientOf, standHosts,
 } from './e2e/stand-checks.mjs';
 import { checkReport, checkShardsAndGlobalView } from './e2e/report-checks.mjs';
 
@@ -149,6 +148,7 @@ function standScenario(release, { alsoTrixieControl = false, alsoWithoutInventor
     const lab = parseYaml(await readFile(`${ROOT}${INVENTORY}`, 'utf8'));
     lab.all.vars.prometheus_targets = { own_app: [{ targets: [`${web.address}:${port}`], labels: { team: 'test' } }] };
     await writeFile(own, stringifyYaml(lab));
+    const targets = async () => (await standClientOf(INVENTORY)).prometheus(`https://${prom.address}:${prom.vars.stand_prometheus_port}`).activeTargets();
     const promStarted = () => promValue(prom, `process_start_time_seconds{job="prometheus",instance="${prom.name}"}`);
     const reloaded = () => promValue(prom, `prometheus_config_last_reload_success_timestamp_seconds{instance="${prom.name}"}`);
     try {
@@ -156,7 +156,7 @@ function standScenario(release, { alsoTrixieControl = false, alsoWithoutInventor
       await playbook('-i', own);
       let target;
       for (const deadline = Date.now() + 60_000; Date.now() < deadline && target?.health !== 'up'; await sleep(1000)) {
-        target = (await activeTargets(`https://${prom.address}:${prom.vars.stand_prometheus_port}`)).find((t) => t.labels.job === 'own_app');
+        target = (await targets()).find((t) => t.labels.job === 'own_app');
       }
       assert.equal(target?.health, 'up', `own_app's target: ${JSON.stringify(target)}`);
       assert.equal(target.labels.team, 'test');
@@ -168,7 +168,7 @@ function standScenario(release, { alsoTrixieControl = false, alsoWithoutInventor
       await onHosts(INVENTORY, web.name, 'systemctl stop own-exporter; rm -rf /run/own-exporter');
     }
     await playbook(); // without it again: the job and its file go
-    const left = (await activeTargets(`https://${prom.address}:${prom.vars.stand_prometheus_port}`)).filter((t) => t.labels.job === 'own_app');
+    const left = (await targets()).filter((t) => t.labels.job === 'own_app');
     assert.deepEqual(left, [], 'own_app is still scraped after it left the inventory');
     assert.match(await onHosts(INVENTORY, prom.name, 'ls /etc/prometheus/file_sd/ | wc -l'), /\b0\b/);
   });
