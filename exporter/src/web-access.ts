@@ -16,6 +16,15 @@ const MAX_REMEMBERED = 256;
  */
 const MAX_CHECKS = 8;
 const MAX_CHECKS_PER_ADDRESS = 1;
+/** After a wrong password an address gets no bcrypt check for this long: a flood costs one check a second. */
+const WRONG_PASSWORD_PAUSE_MS = 1000;
+/** Addresses remembered in a pause at most; past it the oldest pauses are forgotten (cheap to forget, bounded memory). */
+const MAX_PAUSED_ADDRESSES = 10_000;
+/**
+ * Refusals (401 after a check, 429) are answered after this: a client that retries at once then sends a
+ * few requests a second instead of thousands, which keeps the event loop free for the scrapes.
+ */
+const REFUSAL_DELAY_MS = 250;
 
 export type CheckResult = 'accepted' | 'refused' | 'busy';
 
@@ -27,6 +36,8 @@ export type CheckResult = 'accepted' | 'refused' | 'busy';
 export class PasswordChecker {
   private readonly remembered = new Set<string>();
   private readonly checking = new Map<string, number>();
+  /** Address → until when (ms) it gets no check, after a wrong password. */
+  private readonly paused = new Map<string, number>();
   private inFlight = 0;
   /** An unknown user is checked against this, so the time of a refusal does not tell whether the user exists. */
   private readonly unknownUser: string;
@@ -39,13 +50,16 @@ export class PasswordChecker {
     const key = `${user}:${createHash('sha256').update(password).digest('hex')}`;
     if (this.remembered.has(key)) return 'accepted';
     const fromClient = this.checking.get(client) ?? 0;
-    if (this.inFlight >= MAX_CHECKS || fromClient >= MAX_CHECKS_PER_ADDRESS) return 'busy';
+    if (this.inFlight >= MAX_CHECKS || fromClient >= MAX_CHECKS_PER_ADDRESS || this.isPaused(client)) return 'busy';
     this.inFlight++;
     this.checking.set(client, fromClient + 1);
     try {
       const hash = this.users.get(user);
       const matches = await this.workers.compare(password, hash ?? this.unknownUser);
-      if (!matches || hash === undefined) return 'refused';
+      if (!matches || hash === undefined) {
+        this.pause(client);
+        return 'refused';
+      }
     } finally {
       this.inFlight--;
       const left = (this.checking.get(client) ?? 1) - 1;
@@ -55,6 +69,20 @@ export class PasswordChecker {
     if (this.remembered.size >= MAX_REMEMBERED) this.remembered.clear();
     this.remembered.add(key);
     return 'accepted';
+  }
+
+  private isPaused(client: string): boolean {
+    const until = this.paused.get(client);
+    if (until === undefined) return false;
+    if (until > Date.now()) return true;
+    this.paused.delete(client);
+    return false;
+  }
+
+  private pause(client: string): void {
+    if (this.paused.size >= MAX_PAUSED_ADDRESSES) this.paused.delete(this.paused.keys().next().value!);
+    this.paused.delete(client); // re-inserted last: the map's order is the pauses' age
+    this.paused.set(client, Date.now() + WRONG_PASSWORD_PAUSE_MS);
   }
 }
 
@@ -95,9 +123,8 @@ export class WebAccess {
     const given = credentials(req.headers.authorization);
     if (!given) return refuse(res);
     checker.check(given.user, given.password, req.socket.remoteAddress).then((result) => {
-      if (result === 'accepted') next();
-      else if (result === 'busy') res.status(429).set('Retry-After', '1').type('text/plain').send('429 Too Many Requests: too many password checks under way, try again\n');
-      else refuse(res);
+      if (result === 'accepted') return next();
+      setTimeout(() => (result === 'busy' ? refuseBusy(res) : refuse(res)), REFUSAL_DELAY_MS);
     }, next);
   };
 }
@@ -108,6 +135,10 @@ function credentials(header: string | undefined): { user: string; password: stri
   const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
   return colon < 0 ? null : { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+}
+
+function refuseBusy(res: Response): void {
+  res.status(429).set('Retry-After', '1').type('text/plain').send('429 Too Many Requests: too many password checks under way, or a wrong password just now; try again\n');
 }
 
 function refuse(res: Response): void {

@@ -26,6 +26,14 @@ interface Ask {
   authorization?: string;
   /** CA to verify the server with; null: the system's CAs only */
   ca?: Buffer | null;
+  /** The client's own address (a loopback one): a wrong password pauses checks from its address for a second. */
+  from?: string;
+}
+
+let nextAddress = 10;
+/** A loopback address no earlier request came from. */
+function freshAddress(): string {
+  return `127.0.0.${nextAddress++}`;
 }
 
 describe('the exporter behind a web config', () => {
@@ -35,10 +43,10 @@ describe('the exporter behind a web config', () => {
   let exporter: RunningProgram;
   const running: RunningProgram[] = [];
 
-  function get(path: string, { auth, authorization, ca = tls.caPem }: Ask = {}): Promise<Answer> {
+  function get(path: string, { auth, authorization, ca = tls.caPem, from }: Ask = {}): Promise<Answer> {
     const headers = authorization ? { authorization } : auth ? { authorization: `Basic ${Buffer.from(auth).toString('base64')}` } : {};
     return new Promise((resolve, reject) => {
-      const req = httpsRequest({ host: '127.0.0.1', port, path, headers, agent: false, timeout: 5000, ...(ca ? { ca } : {}) }, (res) => {
+      const req = httpsRequest({ host: '127.0.0.1', port, path, headers, agent: false, timeout: 5000, ...(ca ? { ca } : {}), ...(from ? { localAddress: from } : {}) }, (res) => {
         let body = '';
         res.setEncoding('utf8');
         res.on('data', (chunk: string) => (body += chunk));
@@ -113,7 +121,7 @@ describe('the exporter behind a web config', () => {
       { authorization: 'Bearer scrape-secret' }, { authorization: 'Basic !!!' },
     ];
     for (const ask of asks) {
-      const answer = await get('/metrics', ask);
+      const answer = await get('/metrics', { ...ask, from: freshAddress() });
       assert.equal(answer.status, 401, JSON.stringify(ask));
       assert.equal(answer.headers['www-authenticate'], 'Basic realm="av-exporter"');
     }
@@ -134,7 +142,7 @@ describe('the exporter behind a web config', () => {
     assert.equal(health.status, 200);
     assert.equal(JSON.parse(health.body).ok, true);
     assert.equal((await get('/', { auth: 'prometheus:scrape-secret' })).status, 200);
-    assert.equal((await get('/healthz', { auth: 'prometheus:nope' })).status, 401);
+    assert.equal((await get('/healthz', { auth: 'prometheus:nope', from: freshAddress() })).status, 401);
   });
 
   test('the log names the web config and never a password', () => {

@@ -107,11 +107,25 @@ describe('web config', () => {
 });
 
 describe('the password check', () => {
+  test('a wrong password pauses checks from its address only, and a remembered success is never held up', async (t) => {
+    const workers = new BcryptWorkers(1);
+    t.after(() => workers.close());
+    const checker = new PasswordChecker(new Map([['admin', bcrypt.hashSync('right password', 4)]]), workers);
+    assert.equal(await checker.check('admin', 'right password', '10.0.0.1'), 'accepted');
+    assert.equal(await checker.check('admin', 'wrong', '10.0.0.2'), 'refused');
+    assert.equal(await checker.check('admin', 'other wrong', '10.0.0.2'), 'busy', 'no bcrypt for an address that just sent a wrong password');
+    assert.equal(await checker.check('nobody', 'x', '10.0.0.3'), 'refused', 'another address is checked');
+    assert.equal(await checker.check('admin', 'right password', '10.0.0.2'), 'accepted', 'a remembered success needs no check');
+  });
+
+
   test('accepts the right password only, the same for a known and an unknown user, and remembers a success', async (t) => {
     const workers = new BcryptWorkers(1);
     t.after(() => workers.close());
     const checker = new PasswordChecker(new Map([['admin', bcrypt.hashSync('right password', 10)]]), workers);
-    const check = async (user: string, password: string) => (await checker.check(user, password)) === 'accepted';
+    let client = 0;
+    // each from its own address: a wrong password pauses its address's checks for a second
+    const check = async (user: string, password: string) => (await checker.check(user, password, `10.0.0.${++client}`)) === 'accepted';
     const timed = async (user: string, password: string) => {
       const start = process.hrtime.bigint();
       const ok = await check(user, password);
