@@ -185,31 +185,26 @@ describe('log follower', () => {
     await follower.close();
   });
 
-  test('follows a copytruncate rotation: a file shorter than the offset is read again from 0', async () => {
-    const path = join(dir, 'truncate.log');
-    await writeFile(path, 'before 1\nbefore 2\n');
-    const { follower, lines, rotations } = follow(path);
-    await follower.poll();
-    await truncate(path, 0);
-    await appendFile(path, 'after\n');
-    await follower.poll();
-    assert.deepEqual(lines, ['before 1', 'before 2', 'after']);
-    assert.deepEqual(rotations, ['truncate']);
-    await follower.close();
-  });
-
-  test('a file truncated and written past the old offset between two polls is read again from its start', async () => {
-    const path = join(dir, 'regrown.log');
-    await writeFile(path, 'old 1\nold 2\n');
-    const { follower, lines, rotations } = follow(path);
-    await follower.poll();
-    await truncate(path, 0);
-    await appendFile(path, 'new line 1\nnew line 2\nnew line 3\n'); // longer than the old offset
-    await follower.poll();
-    assert.deepEqual(lines, ['old 1', 'old 2', 'new line 1', 'new line 2', 'new line 3']);
-    assert.deepEqual(rotations, ['truncate']);
-    await follower.close();
-  });
+  // copytruncate: the file found shorter than the offset, or (truncated, then written past the old
+  // offset between two polls) longer but with other first bytes
+  const truncations: Array<[string, string[]]> = [
+    ['follows a copytruncate rotation: a file shorter than the offset is read again from 0', ['after']],
+    ['a file truncated and written past the old offset between two polls is read again from its start', ['new line 1', 'new line 2', 'new line 3']],
+  ];
+  for (const [name, rewritten] of truncations) {
+    test(name, async () => {
+      const path = join(dir, `truncate-${rewritten.length}.log`);
+      await writeFile(path, 'before 1\nbefore 2\n');
+      const { follower, lines, rotations } = follow(path);
+      await follower.poll();
+      await truncate(path, 0);
+      await appendFile(path, rewritten.map((line) => `${line}\n`).join(''));
+      await follower.poll();
+      assert.deepEqual(lines, ["before 1", "before 2", ...rewritten]);
+      assert.deepEqual(rotations, ['truncate']);
+      await follower.close();
+    });
+  }
 
   test('a directory at the log path is an error naming it, and a regular file there again is read', async () => {
     const path = join(dir, 'becomes-dir.log');

@@ -4,9 +4,9 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdir, rm, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { PARSED, startExporter, type RunningExporter } from './support/exporter-process.js';
-import { EXPORTER, temporaryDirectory, waitFor, type RunningProgram } from './support/real-programs.js';
+import { EXPORTER, testWorkspace, waitFor } from './support/real-programs.js';
 
 const LINE = '{"status":200,"request_time":0.010,"request_method":"GET"}\n';
 
@@ -18,6 +18,20 @@ async function healthWhen(exporter: RunningExporter, status: number): Promise<Re
   }, 10_000, [exporter.exporter]);
 }
 
+/**
+ * While something other than a regular file is at the log path: /healthz 503 naming it, readable 0, one
+ * log line. Then `makeRegular` puts a regular file there, and counting goes on to `parsed` lines.
+ */
+async function assertReportedUntilRegular(exporter: RunningExporter, problem: RegExp, makeRegular: () => Promise<void>, parsed: number): Promise<void> {
+  const body = await healthWhen(exporter, 503);
+  assert.match(String(body.last_error), problem);
+  assert.equal((await exporter.scrape()).get('av_nginx_log_readable'), 0);
+  await makeRegular();
+  await exporter.scrapeUntil(`${parsed} parsed lines`, (s) => s.get(PARSED) === parsed);
+  await healthWhen(exporter, 200);
+  assert.equal(exporter.exporter.output().match(new RegExp(problem.source, 'g'))?.length, 1, exporter.exporter.output());
+}
+
 /** Stops with SIGTERM and returns how long the exit took, in ms. */
 async function stopTimed(exporter: RunningExporter): Promise<number> {
   const started = Date.now();
@@ -26,48 +40,32 @@ async function stopTimed(exporter: RunningExporter): Promise<number> {
 }
 
 describe('what is at the log path', () => {
-  let dir: { path: string; remove: () => Promise<void> };
-  const running: RunningProgram[] = [];
-
-  before(async () => {
-    dir = await temporaryDirectory('av-hostile-log-');
-  });
-  after(async () => {
-    await Promise.all(running.map((p) => p.stop('SIGKILL')));
-    await dir.remove();
-  });
+  const workspace = testWorkspace('av-hostile-log-');
+  const { running } = workspace;
 
   test('a directory at the log path is reported (503, readable 0, one log line) and counting resumes with a regular file', async () => {
-    const log = join(dir.path, 'dir.log');
+    const log = join(workspace.path(), 'dir.log');
     await writeFile(log, LINE.repeat(2));
     const exporter = await startExporter(log, ['--start-at', 'beginning'], running);
     await exporter.scrapeUntil('2 parsed lines', (s) => s.get(PARSED) === 2);
     await rm(log);
     await mkdir(log);
-    const body = await healthWhen(exporter, 503);
-    assert.match(String(body.last_error), /dir\.log is a directory, not a regular file/);
-    assert.equal((await exporter.scrape()).get('av_nginx_log_readable'), 0);
-    await rmdir(log);
-    await writeFile(log, LINE.repeat(3));
-    await exporter.scrapeUntil('5 parsed lines', (s) => s.get(PARSED) === 5);
-    await healthWhen(exporter, 200);
-    assert.equal(exporter.exporter.output().match(/is a directory/g)?.length, 1, exporter.exporter.output());
+    await assertReportedUntilRegular(exporter, /dir\.log is a directory, not a regular file/, async () => {
+      await rmdir(log);
+      await writeFile(log, LINE.repeat(3));
+    }, 5);
     assert.equal(await stopTimed(exporter) < 5000, true);
     assert.equal(exporter.exporter.child.exitCode, 0);
   });
 
   test('a FIFO at the log path is reported, never hangs, SIGTERM still ends it, and a regular file brings counting back', async () => {
-    const log = join(dir.path, 'fifo.log');
+    const log = join(workspace.path(), 'fifo.log');
     execFileSync('mkfifo', [log]);
     let exporter = await startExporter(log, ['--start-at', 'beginning'], running);
-    const body = await healthWhen(exporter, 503);
-    assert.match(String(body.last_error), /fifo\.log is a FIFO, not a regular file/);
-    assert.equal((await exporter.scrape()).get('av_nginx_log_readable'), 0);
-    await rm(log);
-    await writeFile(log, LINE.repeat(4));
-    await exporter.scrapeUntil('4 parsed lines', (s) => s.get(PARSED) === 4);
-    await healthWhen(exporter, 200);
-    assert.equal(exporter.exporter.output().match(/is a FIFO/g)?.length, 1, exporter.exporter.output());
+    await assertReportedUntilRegular(exporter, /fifo\.log is a FIFO, not a regular file/, async () => {
+      await rm(log);
+      await writeFile(log, LINE.repeat(4));
+    }, 4);
     await exporter.exporter.stop('SIGTERM');
 
     await rm(log);
@@ -80,7 +78,7 @@ describe('what is at the log path', () => {
   });
 
   test('--one-shot counts a last line without a newline', async () => {
-    const log = join(dir.path, 'unterminated.log');
+    const log = join(workspace.path(), 'unterminated.log');
     await writeFile(log, LINE + LINE.trimEnd());
     const result = spawnSync(process.execPath, [EXPORTER, '--log-file', log, '--one-shot'], { encoding: 'utf8' });
     assert.equal(result.status, 0, result.stderr);

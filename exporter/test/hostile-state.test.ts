@@ -5,11 +5,11 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { appendFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { saveState } from '../src/state-file.js';
 import { PARSED, startExporter, type RunningExporter } from './support/exporter-process.js';
-import { temporaryDirectory, waitFor, type RunningProgram } from './support/real-programs.js';
+import { testWorkspace, waitFor } from './support/real-programs.js';
 
 const MALFORMED = 'av_nginx_log_lines_total{result="malformed"}';
 const SAVE_FAILURES = 'av_exporter_state_save_failures_total';
@@ -28,23 +28,24 @@ async function health(exporter: RunningExporter): Promise<{ status: number; body
 }
 
 describe('the state file against hostile input and faults', () => {
-  let dir: { path: string; remove: () => Promise<void> };
-  const running: RunningProgram[] = [];
-
-  before(async () => {
-    dir = await temporaryDirectory('av-hostile-state-');
-  });
-  after(async () => {
-    await Promise.all(running.map((p) => p.stop('SIGKILL')));
-    await dir.remove();
-  });
+  const workspace = testWorkspace('av-hostile-state-');
+  const { running } = workspace;
 
   const start = (log: string, state: string, startAt = 'beginning') =>
     startExporter(log, ['--positions-file', state, '--start-at', startAt], running);
 
+  /** Runs the exporter on `text` until it has counted `parsed` lines, stops it, and returns its state file. */
+  async function countThenStop(log: string, state: string, text: string, parsed: number) {
+    await writeFile(log, text);
+    const exporter = await start(log, state);
+    await exporter.scrapeUntil(`${parsed} parsed lines`, (s) => s.get(PARSED) === parsed);
+    await exporter.exporter.stop('SIGTERM');
+    return readState(state);
+  }
+
   test('a number JSON reads as Infinity is a malformed line and cannot wipe the counts at the next start', async () => {
-    const log = join(dir.path, 'infinity.log');
-    const state = join(dir.path, 'infinity.state.json');
+    const log = join(workspace.path(), 'infinity.log');
+    const state = join(workspace.path(), 'infinity.state.json');
     await writeFile(log, goodLines(3) + '{"status":200,"request_time":1e999}\n' +
       '{"status":200,"request_time":1.7e308}\n{"status":200,"request_time":1.7e308}\n' +
       '{"status":200,"request_time":0.1,"body_bytes_sent":1e999}\n');
@@ -65,21 +66,16 @@ describe('the state file against hostile input and faults', () => {
   });
 
   test('negative and absurd totals in a state file are refused by name, and the position and the sound totals are kept', async () => {
-    const log = join(dir.path, 'absurd.log');
-    const state = join(dir.path, 'absurd.state.json');
-    await writeFile(log, goodLines(6, 200) + goodLines(4, 404));
-    let exporter = await start(log, state);
-    await exporter.scrapeUntil('10 parsed lines', (s) => s.get(PARSED) === 10);
-    await exporter.exporter.stop('SIGTERM');
-
-    const saved = await readState(state);
+    const log = join(workspace.path(), 'absurd.log');
+    const state = join(workspace.path(), 'absurd.state.json');
+    const saved = await countThenStop(log, state, goodLines(6, 200) + goodLines(4, 404), 10);
     const requests = saved.tally.requests as Array<{ status: string; method: string; count: number }>;
     requests.find((r) => r.status === '200' && r.method === 'GET')!.count = -5;
     saved.tally.malformedLines = 2 ** 60;
     await writeFile(state, JSON.stringify(saved));
     await appendFile(log, goodLines(1, 200) + goodLines(1, 404));
 
-    exporter = await start(log, state);
+    const exporter = await start(log, state);
     const samples = await exporter.scrapeUntil('12 parsed lines', (s) => s.get(PARSED) === 12);
     const output = exporter.exporter.output();
     assert.match(output, /refused request count \{"status":"200","method":"GET","count":-5\}: expected a whole number >= 0, got -5; it starts from zero/);
@@ -92,18 +88,14 @@ describe('the state file against hostile input and faults', () => {
   });
 
   test('a fingerprint of 2^50 bytes in a state file is refused, not stuck at 503, and the position holds', async () => {
-    const log = join(dir.path, 'fingerprint.log');
-    const state = join(dir.path, 'fingerprint.state.json');
-    await writeFile(log, goodLines(5));
-    let exporter = await start(log, state);
-    await exporter.scrapeUntil('5 parsed lines', (s) => s.get(PARSED) === 5);
-    await exporter.exporter.stop('SIGTERM');
-    const saved = await readState(state);
+    const log = join(workspace.path(), 'fingerprint.log');
+    const state = join(workspace.path(), 'fingerprint.state.json');
+    const saved = await countThenStop(log, state, goodLines(5), 5);
     (saved.files[0]!.fingerprint as { bytes: number }).bytes = 2 ** 50;
     await writeFile(state, JSON.stringify(saved));
     await appendFile(log, goodLines(2));
 
-    exporter = await start(log, state);
+    const exporter = await start(log, state);
     await exporter.scrapeUntil('7 parsed lines', (s) => s.get(PARSED) === 7);
     assert.match(exporter.exporter.output(), /refused the fingerprint of \S+fingerprint\.log: expected 0 to 256 bytes, got 1125899906842624 \(the file is known by its inode alone\)/);
     assert.equal((await health(exporter)).status, 200);
@@ -111,8 +103,8 @@ describe('the state file against hostile input and faults', () => {
   });
 
   test('a scrape does not save the state file: the save runs after reading, off the request path', async () => {
-    const log = join(dir.path, 'scrape.log');
-    const state = join(dir.path, 'scrape.state.json');
+    const log = join(workspace.path(), 'scrape.log');
+    const state = join(workspace.path(), 'scrape.state.json');
     await writeFile(log, goodLines(3));
     const exporter = await start(log, state);
     await exporter.scrapeUntil('3 parsed lines', (s) => s.get(PARSED) === 3);
@@ -127,7 +119,7 @@ describe('the state file against hostile input and faults', () => {
   });
 
   test('a full disk leaves the previous state file whole, is reported, and loses no count', async (t) => {
-    const mountPoint = join(dir.path, 'small-fs');
+    const mountPoint = join(workspace.path(), 'small-fs');
     await mkdir(mountPoint);
     try {
       execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=96k', 'tmpfs', mountPoint], { stdio: 'pipe' });
@@ -136,7 +128,7 @@ describe('the state file against hostile input and faults', () => {
       return;
     }
     t.after(() => execFileSync('umount', [mountPoint]));
-    const log = join(dir.path, 'full-disk.log');
+    const log = join(workspace.path(), 'full-disk.log');
     const state = join(mountPoint, 'state.json');
     const filler = join(mountPoint, 'filler');
     await writeFile(log, goodLines(10));
@@ -169,18 +161,15 @@ describe('the state file against hostile input and faults', () => {
 });
 
 describe('saving the state', () => {
+  const workspace = testWorkspace('av-save-');
+
   test('a snapshot holding a value it could not read back is not saved, and the previous file stays', async () => {
-    const dir = await temporaryDirectory('av-save-');
-    try {
-      const path = join(dir.path, 'state.json');
-      const tally = { requests: [], duration: { bounds: [1], counts: [1, 0], sum: 0.5, count: 1 }, upstream: { bounds: [1], counts: [0, 0], sum: 0, count: 0 }, bodyBytes: 0, parsedLines: 1, malformedLines: 0 };
-      await saveState(path, null, tally);
-      const before = await readFile(path, 'utf8');
-      await assert.rejects(saveState(path, null, { ...tally, duration: { ...tally.duration, sum: Infinity } }),
-        /refusing to save a state it could not read back: the duration histogram: expected a finite number >= 0, got Infinity/);
-      assert.equal(await readFile(path, 'utf8'), before);
-    } finally {
-      await dir.remove();
-    }
+    const path = join(workspace.path(), 'state.json');
+    const tally = { requests: [], duration: { bounds: [1], counts: [1, 0], sum: 0.5, count: 1 }, upstream: { bounds: [1], counts: [0, 0], sum: 0, count: 0 }, bodyBytes: 0, parsedLines: 1, malformedLines: 0 };
+    await saveState(path, null, tally);
+    const before = await readFile(path, 'utf8');
+    await assert.rejects(saveState(path, null, { ...tally, duration: { ...tally.duration, sum: Infinity } }),
+      /refusing to save a state it could not read back: the duration histogram: expected a finite number >= 0, got Infinity/);
+    assert.equal(await readFile(path, 'utf8'), before);
   });
 });

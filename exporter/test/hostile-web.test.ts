@@ -6,13 +6,13 @@ import { writeFile } from 'node:fs/promises';
 import { Agent, request, type AgentOptions } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import bcrypt from 'bcryptjs';
 import { BcryptWorkers } from '../src/bcrypt-workers.js';
 import { PasswordChecker } from '../src/web-access.js';
 import { basicAuthHeader, startExporter } from './support/exporter-process.js';
-import { EXPORTER, freePort, temporaryDirectory, waitFor, type RunningProgram } from './support/real-programs.js';
+import { EXPORTER, freePort, testWorkspace, waitFor } from './support/real-programs.js';
 
 /** GET /metrics through `agent`; the status. */
 function get(base: string, headers: Record<string, string>, agent: Agent): Promise<number> {
@@ -27,22 +27,17 @@ function get(base: string, headers: Record<string, string>, agent: Agent): Promi
 }
 
 describe('the /metrics listener against abuse', () => {
-  let dir: { path: string; remove: () => Promise<void> };
+  const workspace = testWorkspace('av-hostile-web-');
+  const { running } = workspace;
   let log: string;
-  const running: RunningProgram[] = [];
 
   before(async () => {
-    dir = await temporaryDirectory('av-hostile-web-');
-    log = join(dir.path, 'access.log');
+    log = join(workspace.path(), 'access.log');
     await writeFile(log, '');
-  });
-  after(async () => {
-    await Promise.all(running.map((p) => p.stop('SIGKILL')));
-    await dir.remove();
   });
 
   async function webConfig(name: string, text: string): Promise<string> {
-    const file = join(dir.path, name);
+    const file = join(workspace.path(), name);
     await writeFile(file, text);
     return file;
   }

@@ -4,30 +4,22 @@ import assert from 'node:assert/strict';
 import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import bcrypt from 'bcryptjs';
 import { basicAuthHeader, PARSED, startExporter } from './support/exporter-process.js';
-import { temporaryDirectory, waitFor, type RunningProgram } from './support/real-programs.js';
+import { testWorkspace, waitFor } from './support/real-programs.js';
 
 const LINE = '{"status":200,"request_time":0.010,"request_method":"GET"}\n';
 
 describe('signals', () => {
-  let dir: { path: string; remove: () => Promise<void> };
-  const running: RunningProgram[] = [];
-
-  before(async () => {
-    dir = await temporaryDirectory('av-signals-');
-  });
-  after(async () => {
-    await Promise.all(running.map((p) => p.stop('SIGKILL')));
-    await dir.remove();
-  });
+  const workspace = testWorkspace('av-signals-');
+  const { running } = workspace;
 
   const endings: Array<[NodeJS.Signals, number]> = [['SIGTERM', 0], ['SIGINT', 0], ['SIGQUIT', 0], ['SIGUSR2', 128 + constants.signals.SIGUSR2]];
   for (const [signal, exitCode] of endings) {
     test(`${signal} ends it only after the state is saved (exit ${exitCode})`, async () => {
-      const log = join(dir.path, `${signal}.log`);
-      const state = join(dir.path, `${signal}.state.json`);
+      const log = join(workspace.path(), `${signal}.log`);
+      const state = join(workspace.path(), `${signal}.state.json`);
       await writeFile(log, LINE.repeat(3));
       const exporter = await startExporter(log, ['--positions-file', state, '--start-at', 'beginning'], running);
       await exporter.scrapeUntil('3 parsed lines', (s) => s.get(PARSED) === 3);
@@ -44,8 +36,8 @@ describe('signals', () => {
   }
 
   test('SIGHUP does not end it: it re-reads the web config, so a changed password works without a restart', async () => {
-    const log = join(dir.path, 'hup.log');
-    const web = join(dir.path, 'hup-web.yml');
+    const log = join(workspace.path(), 'hup.log');
+    const web = join(workspace.path(), 'hup-web.yml');
     await writeFile(log, LINE);
     const users = (password: string) => `basic_auth_users:\n  prom: "${bcrypt.hashSync(password, 4)}"\n`;
     await writeFile(web, users('first-password'));

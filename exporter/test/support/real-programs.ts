@@ -5,6 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export const EXPORTER = new URL('../../dist/av-exporter.js', import.meta.url).pathname;
@@ -59,6 +60,23 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
   }
   const outputs = programs.map((p) => `--- ${p.name} ---\n${p.output().slice(-3000)}`).join('\n');
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${String(lastError)})` : ''}\n${outputs}`);
+}
+
+/**
+ * For one describe block: a temporary directory made before its tests and removed after them, and a list
+ * of the programs they start, killed after them.
+ */
+export function testWorkspace(prefix: string): { path: () => string; running: RunningProgram[] } {
+  let dir: { path: string; remove: () => Promise<void> } | undefined;
+  const running: RunningProgram[] = [];
+  before(async () => {
+    dir = await temporaryDirectory(prefix);
+  });
+  after(async () => {
+    await Promise.all(running.map((p) => p.stop('SIGKILL')));
+    await dir?.remove();
+  });
+  return { path: () => dir!.path, running };
 }
 
 export async function temporaryDirectory(prefix: string): Promise<{ path: string; remove: () => Promise<void> }> {
