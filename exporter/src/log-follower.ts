@@ -304,7 +304,7 @@ export class LogFollower {
     });
     if (!info.isFile()) {
       await handle.close();
-      throw new NotRegularFileError(`${name} is ${kindOf(info)}, not a regular file: waiting for a regular file there`);
+      throw new NotRegularFileError(`${name} is ${kindOf(info)}, not a regular file: only regular files are read`);
     }
     const ino = info.ino;
     return { name, handle, inode: ino, readOffset: offset, splitter: this.newSplitter(), head: new FileHead(), lastGrowthAt: this.now() };

@@ -200,7 +200,7 @@ describe('log follower', () => {
       await truncate(path, 0);
       await appendFile(path, rewritten.map((line) => `${line}\n`).join(''));
       await follower.poll();
-      assert.deepEqual(lines, ["before 1", "before 2", ...rewritten]);
+      assert.deepEqual(lines, ['before 1', 'before 2', ...rewritten]);
       assert.deepEqual(rotations, ['truncate']);
       await follower.close();
     });
