@@ -53,12 +53,25 @@ export async function runDaemon(options: ExporterOptions, web: WebConfig | null)
   const counters = followerMetrics(registry, options.prefix, follower, { readable });
   if (saver) stateSaveMetric(registry, options.prefix, saver);
 
+  const access = web ? new WebAccess(web) : null;
+  // Signals are handled from here on, before the first await: none may end the process unsaved.
+  const servers: Server[] = [];
+  onSignals({
+    servers,
+    reload: web ? () => reloadWebConfig(web.file, access!, servers[0]) : undefined,
+    beforeExit: async () => {
+      if (!(await poller.stop(POLL_STOP_WAIT_MS))) logWarning(`a read of ${options.logFile} did not finish within ${POLL_STOP_WAIT_MS} ms: saving without it`);
+      if (saver && !(await saver.save())) logWarning('could not save state on shutdown: it stays as last saved');
+      await access?.close();
+      await follower.close();
+    },
+  });
+
   // fail now, not at the first scrape, if the state file cannot be written
   if (saver && !(await saver.save())) throw new Error(`cannot start: ${saver.lastFailure()}`);
   for (const warning of web ? webConfigWarnings(web) : []) logWarning(warning);
   if (web) logInfo(`web config ${web.file}: ${describeWeb(web)}`);
 
-  const access = web ? new WebAccess(web) : null;
   const server = await listen(
     metricsApp({
       registry,
@@ -82,18 +95,8 @@ export async function runDaemon(options: ExporterOptions, web: WebConfig | null)
     web?.tls ? { cert: web.tls.cert, key: web.tls.key, minVersion: web.tls.minVersion } : null,
     METRICS_CONNECTION_LIMITS,
   );
+  servers.push(server);
   poller.start();
-
-  onSignals({
-    servers: [server],
-    reload: web ? () => reloadWebConfig(web.file, access!, server) : undefined,
-    beforeExit: async () => {
-      if (!(await poller.stop(POLL_STOP_WAIT_MS))) logWarning(`a read of ${options.logFile} did not finish within ${POLL_STOP_WAIT_MS} ms: saving without it`);
-      if (saver && !(await saver.save())) logWarning('could not save state on shutdown: it stays as last saved');
-      await access?.close();
-      await follower.close();
-    },
-  });
 }
 
 /**
@@ -139,7 +142,11 @@ function stateSaveMetric(registry: Registry, prefix: string, saver: StateSaver):
 }
 
 /** SIGHUP: the web config read again (a renewed certificate, changed users) without a restart. */
-function reloadWebConfig(file: string, access: WebAccess, server: Server): void {
+function reloadWebConfig(file: string, access: WebAccess, server: Server | undefined): void {
+  if (!server) {
+    logInfo('SIGHUP: not listening yet; the web config just loaded stays');
+    return;
+  }
   let next: WebConfig;
   try {
     next = loadWebConfig(file);
@@ -176,10 +183,14 @@ function restoreState(path: string, tally: LogTally): FilePosition[] | null {
   if (!state) return null;
   const refused = [...state.refused, ...tally.restore(state.tally)];
   if (refused.length > 0) {
-    const aside = `${path}.refused-${Date.now()}`;
-    copyFileSync(path, aside);
     for (const part of refused) logWarning(`state file ${path}: refused ${part}; it starts from zero`);
-    logWarning(`state file ${path}: kept the parts that are sound; the file as it was is copied to ${aside}`);
+    const aside = `${path}.refused-${Date.now()}`;
+    try {
+      copyFileSync(path, aside);
+      logWarning(`state file ${path}: kept the parts that are sound; the file as it was is copied to ${aside}`);
+    } catch (error) {
+      logWarning(`state file ${path}: kept the parts that are sound; the file as it was could not be copied aside: ${(error as Error).message}`);
+    }
   }
   const files = state.files?.map((file) => `offset ${file.offset} of ${file.path} (inode ${file.inode})`).join(', ');
   logInfo(`resuming from ${path}: ${files || 'no position saved'}`);

@@ -13,7 +13,8 @@ const OTHER_ENDING_SIGNALS: NodeJS.Signals[] = ['SIGUSR2', 'SIGALRM', 'SIGVTALRM
 export const SHUTDOWN_DEADLINE_MS = 8000;
 
 export interface SignalHandling {
-  servers: Server[];
+  /** The servers to close; may still be empty (a signal while starting), and filled later. */
+  servers: readonly Server[];
   /** SIGHUP; without it SIGHUP is logged and ignored. */
   reload?: () => void;
   /** Runs before the servers close (saving the state); bounded by SHUTDOWN_DEADLINE_MS. */
