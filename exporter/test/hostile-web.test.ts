@@ -96,10 +96,12 @@ describe('the /metrics listener against abuse', () => {
 
   test('nothing costly runs before the port listens: an unknown user needs no hash computed up front', async () => {
     const workers = new BcryptWorkers(1);
+    const users = new Map([['prom', bcrypt.hashSync('right', 4).replace('$04$', '$14$')]]);
     const started = performance.now();
-    const checker = new PasswordChecker(new Map([['prom', bcrypt.hashSync('right', 4).replace('$04$', '$14$')]]), workers);
+    const checker = new PasswordChecker(users, workers);
     const ms = performance.now() - started;
-    assert.ok(ms < 20, `building the checker took ${ms} ms (a cost-14 bcrypt takes about a second)`);
+    // a cost-14 bcrypt takes about a second; the bound leaves room for a loaded machine
+    assert.ok(ms < 100, `building the checker took ${ms} ms`);
     assert.equal(await checker.check('nobody', 'x'), 'refused');
     await workers.close();
   });
