@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { after, before } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-export const EXPORTER = new URL('../../dist/av-exporter.js', import.meta.url).pathname;
+/** The built exporter; AV_EXPORTER_BUNDLE points the tests at another build (an older one, to see a test fail). */
+export const EXPORTER = process.env.AV_EXPORTER_BUNDLE ?? new URL('../../dist/av-exporter.js', import.meta.url).pathname;
 
 export interface RunningProgram {
   name: string;
