@@ -105,7 +105,7 @@ try {
   const remoteTasks = walls.reduce((sum, t) => sum + (t.remoteRuns > 0 ? 1 : 0), 0)
   const ssh = remoteTasks * roundTrip
   say(`${shape}; median of ${runs.length}: ${seconds(total)} (goal: 15 s for prom1 + web1, 25 s for 3 nginx + 2 shards + VictoriaMetrics)`)
-  say('per role (the slowest host per task, summed):')
+  say('per role (each task at its slowest host, summed; the roles of different kinds of host run side by side, so these add up to more than the wall time):')
   for (const [role, time] of [...byRole].sort((a, b) => b[1] - a[1])) say(`  ${role.padEnd(20)} ${seconds(time).padStart(7)}  ${share(time, total).padStart(4)}`)
   say('the slowest tasks:')
   for (const t of [...walls].sort((a, b) => b.seconds - a.seconds).slice(0, 8)) say(`  ${seconds(t.seconds).padStart(7)}  ${t.role}: ${t.task}`)
