@@ -27,6 +27,18 @@ def stand_service_hosts(service, groups, stand_groups):
     return hosts
 
 
+def stand_service_ports(services, host_vars):
+    """'name:port' for each service with a port (this host's value of its port variable) or a loopback
+    listen address (host:port)."""
+    found = []
+    for service in services:
+        if 'port' in service:
+            found.append(f"{service['name']}:{int(host_vars[service['port']])}")
+        elif 'listen' in service:
+            found.append(f"{service['name']}:{int(str(host_vars[service['listen']]).rsplit(':', 1)[1])}")
+    return found
+
+
 def stand_catalogue_errors(services, stand_groups):
     """What is wrong with the catalogue, one sentence an entry; empty when it is sound."""
     errors = []
@@ -80,6 +92,7 @@ class FilterModule:
             'stand_kinds': stand_kinds,
             'stand_services_on': stand_services_on,
             'stand_service_hosts': stand_service_hosts,
+            'stand_service_ports': stand_service_ports,
             'stand_catalogue_errors': stand_catalogue_errors,
             'stand_scrape_jobs': stand_scrape_jobs,
         }

@@ -173,6 +173,24 @@ function standScenario(release, { alsoTrixieControl = false, alsoWithoutInventor
     assert.match(await onHosts(INVENTORY, prom.name, 'ls /etc/prometheus/file_sd/ | wc -l'), /\b0\b/);
   });
 
+  phase(release, 'a run that leaves a service down fails, naming the unit and showing its log', ['second provisioning changes nothing'], async () => {
+    const { nginx: [web] } = await standHosts(INVENTORY);
+    const port = web.vars.stand_demo_service_listen.split(':').pop();
+    // a squatter on av-demo's loopback port: restarted, av-demo cannot listen and crash-loops (Restart=always)
+    await onHosts(INVENTORY, web.name, `systemctl stop av-demo && systemd-run --unit port-squatter python3 -m http.server ${port} --bind 127.0.0.1 && sleep 1 && systemctl start av-demo`);
+    let output = '';
+    try {
+      const passed = await run('ansible-playbook', ['site.yml'], { onOutput: (text) => { output = text; } }).then(() => true, () => false);
+      assert.ok(!passed, 'site.yml passed with av-demo unable to listen');
+      const fatal = output.split('\n').find((line) => line.startsWith(`fatal: [${web.name}]: FAILED!`)) ?? '';
+      assert.match(fatal, /av-demo is (activating|active|failed|inactive), not steadily up; its last lines/, `the failure names av-demo: ${fatal.slice(0, 2000)}`);
+      assert.match(fatal, /EADDRINUSE|address already in use/i, "the failure shows av-demo's own log");
+    } finally {
+      await onHosts(INVENTORY, web.name, 'systemctl stop port-squatter');
+    }
+    await playbook(); // the squatter gone, the next run brings av-demo back (its start limit may have stopped the restarts) and passes
+  });
+
   phase(release, 'check mode with diff on the provisioned stand runs clean', ['first provisioning reaches every member of every group'], async () => {
     checkIdempotent(await playbook('--check', '--diff'));
   });
