@@ -148,7 +148,8 @@ function standScenario(release, { alsoTrixieControl = false, alsoWithoutInventor
     const lab = parseYaml(await readFile(`${ROOT}${INVENTORY}`, 'utf8'));
     lab.all.vars.prometheus_targets = { own_app: [{ targets: [`${web.address}:${port}`], labels: { team: 'test' } }] };
     await writeFile(own, stringifyYaml(lab));
-    const targets = async () => (await standClientOf(INVENTORY)).prometheus(`https://${prom.address}:${prom.vars.stand_prometheus_port}`).activeTargets();
+    const prometheus = (await standClientOf(INVENTORY)).prometheus(`https://${prom.address}:${prom.vars.stand_prometheus_port}`);
+    const targets = () => prometheus.activeTargets();
     const promStarted = () => promValue(prom, `process_start_time_seconds{job="prometheus",instance="${prom.name}"}`);
     const reloaded = () => promValue(prom, `prometheus_config_last_reload_success_timestamp_seconds{instance="${prom.name}"}`);
     try {
