@@ -2,9 +2,15 @@
 # roles ask of it: which kinds of host is this one, which services run on it, and on which hosts does a
 # service run. scripts/lib/catalogue.mjs answers the same questions for the scripts and the tests.
 
+import re
+
 KINDS = ('prometheus', 'nginx', 'victoriametrics')
-TLS = ('web_config', 'own_flags', 'none')
-CLIENTS = ('scrapers', 'allow_list', 'anyone', 'loopback')
+ADDRESS = re.compile(r'^[0-9.]+(/[0-9]+)?$|^[0-9a-fA-F:]*:[0-9a-fA-F:.]*(/[0-9]+)?$')
+LOCAL = re.compile(r'^(127\.|fe80:|::1$)')
+TLS = ('web_config', 'own_flags', 'mutual', 'none')
+CLIENTS = ('scrapers', 'allow_list', 'peers', 'anyone', 'loopback')
+# The ways of TLS a client speaks HTTPS + basic auth to (the blackbox's tls_connect probes, the e2e checks)
+HTTPS = ('web_config', 'own_flags')
 
 
 def stand_kinds(group_names, stand_groups):
@@ -37,6 +43,32 @@ def stand_service_ports(services, host_vars):
         elif 'listen' in service:
             found.append(f"{service['name']}:{int(str(host_vars[service['listen']]).rsplit(':', 1)[1])}")
     return found
+
+
+def stand_host_addresses(hosts, hostvars):
+    """Every address these hosts may come from: ansible_host when it is an address, and the addresses
+    their facts list (a host may reach another from any of them); loopback and link-local left out."""
+    found = []
+    for host in hosts:
+        own = hostvars[host]
+        given = str(own.get('ansible_host', ''))
+        facts = own.get('ansible_facts', {}) or {}
+        for address in ([given] if ADDRESS.match(given) else []) + list(facts.get('all_ipv4_addresses', [])) + list(facts.get('all_ipv6_addresses', [])):
+            if not LOCAL.match(address) and address not in found:
+                found.append(address)
+    return found
+
+
+def stand_peer_guards(services, groups, stand_groups, hostvars, this_host):
+    """Each `peers` service among these (with a port): its port on this host, and the addresses of the other
+    hosts that run it, which alone may connect."""
+    guards = []
+    for service in services:
+        if service.get('clients') == 'peers' and 'port' in service:
+            peers = [host for host in stand_service_hosts(service, groups, stand_groups) if host != this_host]
+            guards.append({'name': service['name'], 'port': int(hostvars[this_host][service['port']]),
+                           'addresses': stand_host_addresses(peers, hostvars)})
+    return guards
 
 
 def stand_catalogue_errors(services, stand_groups):
@@ -95,4 +127,6 @@ class FilterModule:
             'stand_service_ports': stand_service_ports,
             'stand_catalogue_errors': stand_catalogue_errors,
             'stand_scrape_jobs': stand_scrape_jobs,
+            'stand_host_addresses': stand_host_addresses,
+            'stand_peer_guards': stand_peer_guards,
         }

@@ -102,8 +102,8 @@ describe('the catalogue of services', () => {
     const cases = [
       [[good], []],
       [[{ ...good, kinds: ['web'] }], ["service 'x': kinds must list kinds of host among ['prometheus', 'nginx', 'victoriametrics'], got ['web']"]],
-      [[{ ...good, tls: 'yes' }], ["service 'x': tls must be one of ['web_config', 'own_flags', 'none'], got 'yes'"]],
-      [[{ ...good, clients: 'everyone' }], ["service 'x': clients must be one of ['scrapers', 'allow_list', 'anyone', 'loopback'], got 'everyone'"]],
+      [[{ ...good, tls: 'yes' }], ["service 'x': tls must be one of ['web_config', 'own_flags', 'mutual', 'none'], got 'yes'"]],
+      [[{ ...good, clients: 'everyone' }], ["service 'x': clients must be one of ['scrapers', 'allow_list', 'peers', 'anyone', 'loopback'], got 'everyone'"]],
       [[good, { ...good, name: 'y' }], ["service 'y': the scrape job 'x' is used twice"]],
       [[good, good], ["service 'x': the name is used twice", "service 'x': the scrape job 'x' is used twice"]],
       [[{ ...good, listen: 'x_listen' }], ["service 'x': port and listen both given; a service has one or the other", "service 'x': a listen address is for loopback services (clients: loopback)"]],

@@ -94,9 +94,34 @@ describe('two Prometheus shards and VictoriaMetrics, rendered', () => {
     assert.doesNotMatch(args.split('\n').find((line) => line.startsWith('ARGS=')), new RegExp(password));
     const nft = await read(rendered, 'vm1', 'av-stand.nft');
     await tool('nft', ['-c', '-f', join(rendered, 'vm1', 'av-stand.nft')]);
-    assert.match(nft, /tcp dport \{ 8428 \} ip saddr \{ 192\.0\.2\.1, 192\.0\.2\.10, 192\.0\.2\.11 \} accept\n\s+tcp dport \{ 8428 \} drop/);
+    // (and the VictoriaMetrics hosts, whose vmalert sends to the Alertmanagers, an allow_list port like this one)
+    assert.match(nft, /tcp dport \{ 8428 \} ip saddr \{ 192\.0\.2\.1, 192\.0\.2\.10, 192\.0\.2\.11, 192\.0\.2\.50 \} accept\n\s+tcp dport \{ 8428 \} drop/);
     assert.match(nft, /tcp dport \{ 9100 \} ip saddr \{ 192\.0\.2\.10, 192\.0\.2\.11 \} accept/);
     for (const web of NGINX) assert.match(await read(rendered, web, 'av-stand.nft'), /ip saddr \{ 192\.0\.2\.10, 192\.0\.2\.11 \} accept/, `${web}: both shards may scrape`);
+  });
+
+  test("the Alertmanagers are one cluster, over mutual TLS, open to each other only; every shard and vmalert alert all of them", async () => {
+    const addresses = { prom1: '192.0.2.10', prom2: '192.0.2.11' };
+    for (const [shard, other] of [['prom1', 'prom2'], ['prom2', 'prom1']]) {
+      const args = await read(rendered, shard, 'prometheus-alertmanager.default');
+      assert.match(args, new RegExp(`--cluster\\.listen-address=${addresses[shard]}:9094 --cluster\\.advertise-address=${addresses[shard]}:9094 --cluster\\.tls-config=\\S+ --cluster\\.peer=${addresses[other]}:9094"`));
+      await tool('nft', ['-c', '-f', join(rendered, shard, 'av-stand.nft')]);
+      assert.match(await read(rendered, shard, 'av-stand.nft'), new RegExp(`tcp dport \\{ 9094 \\} ip saddr \\{ ${addresses[other]} \\} accept\\n\\s+tcp dport \\{ 9094 \\} drop`));
+      const config = parseYaml(await read(rendered, shard, 'prometheus.yml'));
+      assert.deepEqual(config.alerting.alertmanagers.map((am) => am.static_configs[0].targets), [['192.0.2.10:9093', '192.0.2.11:9093']]);
+      // an alert two shards both raise (about a Prometheus both scrape) is the same alert to the cluster
+      assert.deepEqual(config.alerting.alert_relabel_configs, [{ action: 'labeldrop', regex: 'shard' }]);
+      for (const job of ['prometheus', 'alertmanager']) {
+        const scrape = config.scrape_configs.find((c) => c.job_name === job);
+        assert.deepEqual(scrape.static_configs.map((c) => c.labels.instance), ['prom1', 'prom2'], `${shard} scrapes every ${job}`);
+        assert.equal(scrape.relabel_configs, undefined, `${shard}'s ${job} job is not dealt by hashmod`);
+      }
+    }
+    const vmalert = await read(rendered, 'vm1', 'av-vmalert.default');
+    assert.match(vmalert, /-notifier\.url=https:\/\/192\.0\.2\.10:9093,https:\/\/192\.0\.2\.11:9093 -notifier\.tlsCAFile=\/etc\/av-stand\/tls\/ca\.crt,\/etc\/av-stand\/tls\/ca\.crt /);
+    assert.match(vmalert, /-datasource\.url=https:\/\/127\.0\.0\.1:8428 .*-remoteWrite\.url=https:\/\/127\.0\.0\.1:8428 /);
+    const password = (await readFile(join(rendered, 'secrets/admin.password'), 'utf8')).trim();
+    assert.doesNotMatch(vmalert.split('\n').find((line) => line.startsWith('ARGS=')), new RegExp(password), 'the password on the command line');
   });
 
   test('one Prometheus host: no relabelling, no external labels, no remote_write, every target kept', async () => {

@@ -18,7 +18,7 @@ import { ROOT } from './support/ansible.mjs';
 import { thisMachinesDebianSources } from '../scripts/lab/apt-sources.mjs';
 import { trixieAnsibleCore } from './support/trixie-ansible.mjs';
 import {
-  checkAlertRoundTrip, checkEveryEndpointLockedDown, httpsEndpoints, checkEveryHostProvisioned, checkFirewall, checkIdempotent, checkNoWarnings,
+  checkAlertRoundTrip, checkAlertmanagerCluster, checkDeadMansSwitch, checkHeartbeats, waitForNotification, checkEveryEndpointLockedDown, httpsEndpoints, checkEveryHostProvisioned, checkFirewall, checkIdempotent, checkNoWarnings,
   checkNothingElseListens, checkServicesActive, checkTargetsUp, loadStandSecrets, onHosts,
   promValue, standClientOf, standHosts,
 } from './e2e/stand-checks.mjs';
@@ -92,7 +92,16 @@ async function checkSecretsKept() {
 // As Docker or fail2ban would have: a table of their own, with a forward chain that drops by default.
 const FOREIGN_TABLE = 'table ip foreign_like_docker {\n\tchain forward {\n\t\ttype filter hook forward priority filter; policy drop;\n\t\tiifname "docker0" accept\n\t}\n}';
 
-function standScenario(release, { alsoTrixieControl = false, alsoWithoutInventory = false } = {}) {
+// The alerting path's timing (group_vars/all.yml, roles/prometheus): Alertmanager repeats each Watchdog every
+// HEARTBEAT s, a receiver reports one unheard for 3 of those; Prometheus resends its alerts every RESEND s, so
+// Alertmanager lets a stopped Prometheus's Watchdog expire after 4 of those.
+const HEARTBEAT = 15;
+const RESEND = 15;
+const REPORTED_AFTER_PROMETHEUS_STOPS = 4 * RESEND + 3 * HEARTBEAT + 15;
+const REPORTED_AFTER_ALERTMANAGER_STOPS = 4 * HEARTBEAT + 10;
+const TARGET_DOWN = { forSeconds: 60, evaluationSeconds: 5, scrapeSeconds: 5, groupWaitSeconds: 1 };
+
+function standScenario(release, { alsoTrixieControl = false, alsoWithoutInventory = false, alsoDeadMansSwitch = false } = {}) {
   phase(release, 'lab up with fresh hosts', [], async () => {
     await run('npx', ['zx', 'scripts/lab.mjs', 'down']); // fresh hosts: a lab left up would be provisioned already
     await run('npx', ['zx', 'scripts/lab.mjs', 'up', '--release', release, '--nginx', String(NGINX_HOSTS)]);
@@ -261,6 +270,17 @@ function standScenario(release, { alsoTrixieControl = false, alsoWithoutInventor
     });
     console.log(`${release}: SiteDown fired ${firedAfter.toFixed(1)} s after nginx stopped (bound ${bound} s), resolved ${resolvedAfter.toFixed(1)} s after it started`);
   });
+
+  if (alsoDeadMansSwitch) {
+    phase(release, "the Watchdog reaches the receiver; a stopped Prometheus, then a stopped Alertmanager, is reported as a DeadMansSwitch", ['Prometheus scrapes every target of every host'], async () => {
+      const { prometheus: [prom] } = await standHosts(INVENTORY);
+      console.log(`# heartbeat ages: ${JSON.stringify(await checkHeartbeats(INVENTORY, [prom.name], 2 * HEARTBEAT + 5))}`);
+      const prometheusStopped = await checkDeadMansSwitch(INVENTORY, { host: prom.name, unit: 'prometheus', silent: prom.name, reporters: [prom.name], boundSeconds: REPORTED_AFTER_PROMETHEUS_STOPS });
+      console.log(`# ${release}: Prometheus stopped: DeadMansSwitch after ${prometheusStopped.reportedAfter[prom.name].toFixed(1)} s (bound ${REPORTED_AFTER_PROMETHEUS_STOPS} s), resolved ${prometheusStopped.resolvedAfter.toFixed(1)} s after its start`);
+      const alertmanagerStopped = await checkDeadMansSwitch(INVENTORY, { host: prom.name, unit: 'prometheus-alertmanager', silent: prom.name, reporters: [prom.name], boundSeconds: REPORTED_AFTER_ALERTMANAGER_STOPS });
+      console.log(`# ${release}: Alertmanager stopped: DeadMansSwitch after ${alertmanagerStopped.reportedAfter[prom.name].toFixed(1)} s (bound ${REPORTED_AFTER_ALERTMANAGER_STOPS} s), resolved ${alertmanagerStopped.resolvedAfter.toFixed(1)} s after its start`);
+    });
+  }
 
   phase(release, 'exporter ports answer only the Prometheus host, Prometheus answers the control machine', ['first provisioning reaches every member of every group'], () => checkFirewall(INVENTORY));
 
@@ -431,6 +451,38 @@ function shardedScenario(release) {
     for (const shard of results.prometheus_shards) console.log(`# ${shard.name}: ${JSON.stringify(shard.costs)}`);
   });
 
+  phase(label, "every Prometheus's and vmalert's Watchdog reaches every receiver, and the Alertmanagers are one cluster", ['every target is scraped by exactly one shard, and is up'], async () => {
+    const { prometheus, victoriametrics } = await standHosts(INVENTORY);
+    console.log(`# heartbeat ages: ${JSON.stringify(await checkHeartbeats(INVENTORY, [...prometheus, ...victoriametrics].map((h) => h.name), 2 * HEARTBEAT + 5))}`);
+    await checkAlertmanagerCluster(prometheus);
+  });
+
+  phase(label, 'an alert every Prometheus sends to every Alertmanager is notified once', ['every target is scraped by exactly one shard, and is up'], async () => {
+    const { firedAfter, bound, firingNotifications } = await checkAlertRoundTrip(INVENTORY, TARGET_DOWN);
+    console.log(`# TargetDown notified ${firingNotifications} time(s) over both receivers, ${firedAfter.toFixed(1)} s after av-exporter stopped (bound ${bound} s)`);
+  });
+
+  phase(label, 'Prometheus stopped on prom2: PrometheusDown naming it comes from prom1, and both receivers report its silence', ['every target is scraped by exactly one shard, and is up'], async () => {
+    const { prometheus: [first, second] } = await standHosts(INVENTORY);
+    const bound = TARGET_DOWN.forSeconds + 2 * TARGET_DOWN.evaluationSeconds + TARGET_DOWN.scrapeSeconds + TARGET_DOWN.groupWaitSeconds + 20;
+    const stoppedAt = Date.now() / 1000;
+    const { reportedAfter, during: down } = await checkDeadMansSwitch(INVENTORY, {
+      host: second.name, unit: 'prometheus', silent: second.name, reporters: [first.name, second.name], boundSeconds: REPORTED_AFTER_PROMETHEUS_STOPS,
+      whileStopped: () => waitForNotification(INVENTORY, { alertname: 'PrometheusDown', labels: { instance: second.name }, since: stoppedAt, limitSeconds: bound }),
+    });
+    assert.match(down.generator, new RegExp(`//${first.name}[:/]`), `PrometheusDown for ${second.name} was not sent from ${first.name}: ${down.generator}`);
+    console.log(`# PrometheusDown ${second.name} from ${first.name} after ${(down.at - stoppedAt).toFixed(1)} s (bound ${bound} s); DeadMansSwitch after ${JSON.stringify(Object.fromEntries(Object.entries(reportedAfter).map(([k, v]) => [k, Number(v.toFixed(1))])))} s (bound ${REPORTED_AFTER_PROMETHEUS_STOPS} s)`);
+  });
+
+  phase(label, "Alertmanager stopped on prom1: its receiver reports the silence, and an alert still arrives, once", ['every target is scraped by exactly one shard, and is up'], async () => {
+    const { prometheus: [first, second] } = await standHosts(INVENTORY);
+    const { reportedAfter, during: roundTrip } = await checkDeadMansSwitch(INVENTORY, {
+      host: first.name, unit: 'prometheus-alertmanager', silent: second.name, reporters: [first.name], boundSeconds: REPORTED_AFTER_ALERTMANAGER_STOPS,
+      whileStopped: () => checkAlertRoundTrip(INVENTORY, TARGET_DOWN),
+    });
+    console.log(`# ${first.name}'s receiver reported the silence after ${reportedAfter[first.name].toFixed(1)} s (bound ${REPORTED_AFTER_ALERTMANAGER_STOPS} s); TargetDown notified ${roundTrip.firingNotifications} time(s), ${roundTrip.firedAfter.toFixed(1)} s after the stop`);
+  });
+
   phase(label, 'lab down', ['lab up with fresh hosts'], () => run('npx', ['zx', 'scripts/lab.mjs', 'down']));
 }
 
@@ -443,6 +495,6 @@ describe('the stand, end to end on the local lab', { timeout: 85 * 60_000 }, () 
   });
 
   standScenario('trixie', { alsoTrixieControl: true });
-  standScenario('bookworm', { alsoWithoutInventory: true });
+  standScenario('bookworm', { alsoWithoutInventory: true, alsoDeadMansSwitch: true });
   shardedScenario('trixie');
 });

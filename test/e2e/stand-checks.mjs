@@ -125,24 +125,28 @@ const clientInUse = () => standClientInUse ?? assert.fail("the stand's secrets a
 
 
 
+/** The services a client speaks HTTPS + basic auth to (not plain HTTP, not Alertmanager's mutual-TLS gossip). */
+const servesHttps = (service) => ['web_config', 'own_flags'].includes(service.tls);
+
 /**
  * The targets the catalogue says the shards scrape, as `job/instance` (probes: `job/host/service`): every
- * service with a scrape job on every host that runs it, every probe module's service, and the TLS of every
- * HTTPS port.
+ * service with a scrape job on every host that runs it (an every_shard one once per shard), every probe
+ * module's service, and the TLS of every HTTPS port.
  */
 export function expectedTargets(hosts) {
   return everyHost(hosts).flatMap((host) => host.services.flatMap((service) => [
-    ...(service.scrape ? [`${service.scrape.job}/${host.name}`] : []),
+    ...(service.scrape ? Array(service.scrape.every_shard ? hosts.prometheus.length : 1).fill(`${service.scrape.job}/${host.name}`) : []),
     ...(service.probe ? [`blackbox_http/${host.name}/${service.name}`] : []),
-    ...(service.port !== undefined && service.tls !== 'none' ? [`blackbox_tls/${host.name}/${service.name}`] : []),
+    ...(service.port !== undefined && servesHttps(service) ? [`blackbox_tls/${host.name}/${service.name}`] : []),
   ])).sort();
 }
 
 const targetKey = (t) => (t.labels.service ? `${t.labels.job}/${t.labels.host}/${t.labels.service}` : `${t.labels.job}/${t.labels.instance}`);
 
 /**
- * Every target of the catalogue is a target of exactly one Prometheus shard, and up (retried for up to a
- * minute); each shard scrapes its own host's services. Resolves with { [shard name]: [instance] } of the
+ * Every target of the catalogue is a target of exactly one Prometheus shard (an every_shard one, such as
+ * every Prometheus and Alertmanager, of every shard), and up (retried for up to a minute); each shard
+ * scrapes its own host's services. Resolves with { [shard name]: [instance] } of the
  * av-exporter targets.
  */
 export async function checkTargetsUp(inventory) {
@@ -190,9 +194,11 @@ export async function checkFirewall(inventory) {
   const ports = everyHost(hosts).flatMap((host) => host.services.filter((s) => s.port !== undefined && s.clients !== 'loopback').map((s) => ({ host, service: s })));
   for (const { host, service } of ports) {
     const answers = await tcpAnswers(host.address, service.port);
-    assert.equal(answers, service.clients !== 'scrapers', `${host.name}:${service.port} (${service.name}, clients: ${service.clients}) ${answers ? 'answers' : 'does not answer'} this machine`);
+    assert.equal(answers, !['scrapers', 'peers'].includes(service.clients), `${host.name}:${service.port} (${service.name}, clients: ${service.clients}) ${answers ? 'answers' : 'does not answer'} this machine`);
   }
-  const fromShards = ports.filter(({ service }) => ['scrapers', 'allow_list'].includes(service.clients));
+  // a peers port (Alertmanager's cluster) is on the Prometheus hosts, whose peers are the shards themselves
+  const fromShards = ports.filter(({ host, service }) => ['scrapers', 'allow_list'].includes(service.clients)
+    || (service.clients === 'peers' && hosts.prometheus.some((shard) => shard.name === host.name)));
   const script = `import json, socket\nfor a, p in ${JSON.stringify(fromShards.map(({ host, service }) => [host.address, service.port]))}:\n    s = socket.socket(socket.AF_INET6 if ":" in a else socket.AF_INET); s.settimeout(5)\n    print("REACH", a, p, s.connect_ex((a, p)) == 0); s.close()`;
   for (const shard of hosts.prometheus) {
     const output = await onHosts(inventory, shard.name, `echo ${Buffer.from(script).toString('base64')} | base64 -d | python3 -`);
@@ -210,7 +216,7 @@ export async function promValue(prometheusHost, query) {
 /** Every HTTPS endpoint of the catalogue on every host: { name, host, address, port, path }. */
 export function httpsEndpoints(hosts) {
   return everyHost(hosts).flatMap((host) => host.services
-    .filter((service) => service.port !== undefined && service.tls !== 'none')
+    .filter((service) => service.port !== undefined && servesHttps(service))
     .map((service) => ({ name: `${host.name} ${service.name}`, host: host.name, address: host.address, port: service.port, path: service.scrape?.path ?? '/metrics' })));
 }
 
@@ -268,60 +274,164 @@ async function certificateFingerprint(file) {
   return new X509Certificate(await readFile(file)).fingerprint256.replace(/:/g, '').toLowerCase();
 }
 
-/** What the webhook receiver on a Prometheus host got for one alert with these labels: { firing, resolved } receive times (s). */
+/**
+ * What the webhook receiver on a Prometheus host got for one alert with these labels: { firing, resolved }
+ * receive times (s), and `generators`, the generatorURL of each firing one (which Prometheus sent it).
+ */
 async function receivedNotifications(inventory, host, alertname, labels) {
   const script = [
-    'import json, os',
+    'import base64, json, os',
     `path = ${JSON.stringify(host.vars.alert_receiver_file ?? '/var/lib/av-alert-receiver/notifications.jsonl')}`,
     `wanted = ${JSON.stringify({ alertname, ...labels })}`,
-    'seen = {"firing": [], "resolved": []}',
+    'seen = {"firing": [], "resolved": [], "generators": []}',
     'for line in (open(path) if os.path.exists(path) else []):',
     '    entry = json.loads(line)',
     '    for alert in entry["notification"].get("alerts", []):',
     '        if all(alert["labels"].get(k) == v for k, v in wanted.items()):',
     '            seen[alert["status"]].append(entry["received_at"])',
-    'print("RECEIVED" + json.dumps(seen).replace(" ", ""))',
+    '            if alert["status"] == "firing": seen["generators"].append(alert.get("generatorURL", ""))',
+    'print("RECEIVED" + base64.b64encode(json.dumps(seen).encode()).decode() + "END")',
   ].join('\n');
   const output = await onHosts(inventory, host.name, `echo ${Buffer.from(script).toString('base64')} | base64 -d | python3 -`);
-  const match = /RECEIVED(\{[^}]*\})/.exec(output); // two lists of numbers: no brace inside
+  const match = /RECEIVED([A-Za-z0-9+/=]*)END/.exec(output);
   assert.ok(match, `the receiver's notifications on ${host.name}: ${output}`);
-  return JSON.parse(match[1].replace(/\\"/g, '"'));
+  return JSON.parse(Buffer.from(match[1], 'base64').toString());
+}
+
+/** Each receiver's notifications of one alert: [{ prom, firing, resolved, generators }], one entry per Prometheus host. */
+async function everyReceiver(inventory, prometheus, alertname, labels) {
+  return Promise.all(prometheus.map(async (prom) => ({ prom, ...(await receivedNotifications(inventory, prom, alertname, labels)) })));
+}
+
+/** The notifications of one alert that came after `since` (s), each { prom, status, at, generator }, every receiver's. */
+async function notificationsSince(inventory, prometheus, alertname, labels, since) {
+  const receivers = await everyReceiver(inventory, prometheus, alertname, labels);
+  return receivers.flatMap(({ prom, firing, resolved, generators }) => [
+    ...firing.map((at, index) => ({ prom: prom.name, status: 'firing', at, generator: generators[index] })),
+    ...resolved.map((at) => ({ prom: prom.name, status: 'resolved', at })),
+  ]).filter((n) => n.at >= since);
+}
+
+/**
+ * Waits until a notification of one alert with `status` reaches a receiver (of `onReceivers`, host names;
+ * any Prometheus host's by default) after `since` (s); resolves with the first: { prom, at, generator }.
+ */
+export async function waitForNotification(inventory, { alertname, labels = {}, status = 'firing', since, limitSeconds, onReceivers }) {
+  const { prometheus } = await standHosts(inventory);
+  const watched = onReceivers ? prometheus.filter((p) => onReceivers.includes(p.name)) : prometheus;
+  for (const deadline = Date.now() + limitSeconds * 1000; Date.now() < deadline;) {
+    const found = (await notificationsSince(inventory, watched, alertname, labels, since)).filter((n) => n.status === status);
+    if (found.length > 0) return found.sort((a, b) => a.at - b.at)[0];
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+  }
+  assert.fail(`no ${status} ${alertname} ${JSON.stringify(labels)} reached ${onReceivers ? `the receiver of ${onReceivers.join(', ')}` : 'a receiver'} within ${limitSeconds} s`);
 }
 
 /**
  * A unit stopped on the first nginx host: the alert (TargetDown for av-exporter, SiteDown for nginx, ...)
- * reaches the webhook receiver of the shard that watches that host (through Prometheus and Alertmanager,
- * both over HTTPS with basic auth) within the rule's `for` plus two evaluation intervals, plus the scrape
- * interval that notices it and Alertmanager's group_wait; started again, the alert is resolved. Resolves
- * with { firedAfter, resolvedAfter, bound } in seconds.
+ * reaches a webhook receiver (through Prometheus and the Alertmanagers, over HTTPS with basic auth) within
+ * the rule's `for` plus two evaluation intervals, plus the scrape interval that notices it and
+ * Alertmanager's group_wait; and it is notified once: every Prometheus sends it to every Alertmanager, and
+ * their cluster has one of them notify it, so the receivers together get it once, `settleSeconds` (more
+ * than the cluster's peer timeout) after the first. Started again, the alert is resolved. `onHost` stops
+ * something else first and brings it back at the end (an Alertmanager: delivered all the same). Resolves
+ * with { firedAfter, resolvedAfter, bound, firingNotifications }.
  */
-export async function checkAlertRoundTrip(inventory, { alertname = 'TargetDown', unit = 'av-exporter', labels = (web) => ({ instance: web.name }), forSeconds, evaluationSeconds, scrapeSeconds, groupWaitSeconds }) {
+export async function checkAlertRoundTrip(inventory, { alertname = 'TargetDown', unit = 'av-exporter', labels = (web) => ({ instance: web.name }), forSeconds, evaluationSeconds, scrapeSeconds, groupWaitSeconds, settleSeconds = 25 }) {
   const { prometheus, nginx: [web] } = await standHosts(inventory);
   const wanted = labels(web);
-  const receivers = await Promise.all(prometheus.map(async (prom) => ({ prom, before: await receivedNotifications(inventory, prom, alertname, wanted) })));
   const bound = forSeconds + 2 * evaluationSeconds + scrapeSeconds + groupWaitSeconds;
-  const describe = `${alertname} ${JSON.stringify(wanted)}`;
-  const waitFor = async (status, fromSeconds, limitSeconds) => {
-    for (const deadline = Date.now() + limitSeconds * 1000 + 30_000; Date.now() < deadline;) {
-      for (const { prom, before } of receivers) {
-        const seen = await receivedNotifications(inventory, prom, alertname, wanted);
-        const fresh = seen[status].filter((at) => !before[status].includes(at) && at >= fromSeconds);
-        if (fresh.length > 0) return Math.min(...fresh) - fromSeconds;
-      }
-      await new Promise((resolve) => setTimeout(resolve, 2000));
-    }
-    assert.fail(`no ${status} ${describe} reached a receiver within ${limitSeconds + 30} s`);
-  };
   const stoppedAt = Date.now() / 1000;
   await onHosts(inventory, web.name, `systemctl stop ${unit}`);
-  let firedAfter;
+  let first;
+  let firing;
   try {
-    firedAfter = await waitFor('firing', stoppedAt, bound);
+    first = await waitForNotification(inventory, { alertname, labels: wanted, since: stoppedAt, limitSeconds: bound + 30 });
+    await new Promise((resolve) => setTimeout(resolve, settleSeconds * 1000));
+    firing = (await notificationsSince(inventory, prometheus, alertname, wanted, stoppedAt)).filter((n) => n.status === 'firing');
   } finally {
     await onHosts(inventory, web.name, `systemctl start ${unit}`);
   }
   const startedAt = Date.now() / 1000;
-  assert.ok(firedAfter <= bound, `${describe} reached the receiver ${firedAfter.toFixed(1)} s after the stop; the bound is ${bound} s`);
-  const resolvedAfter = await waitFor('resolved', startedAt, 120);
-  return { firedAfter, resolvedAfter, bound };
+  const firedAfter = first.at - stoppedAt;
+  assert.ok(firedAfter <= bound, `${alertname} ${JSON.stringify(wanted)} reached the receiver ${firedAfter.toFixed(1)} s after the stop; the bound is ${bound} s`);
+  assert.equal(firing.length, 1, `${alertname} ${JSON.stringify(wanted)} was notified ${firing.length} times, not once: ${JSON.stringify(firing)}`);
+  const resolved = await waitForNotification(inventory, { alertname, labels: wanted, status: 'resolved', since: startedAt, limitSeconds: 150 });
+  return { firedAfter, resolvedAfter: resolved.at - startedAt, bound, firingNotifications: firing.length };
+}
+
+/**
+ * Every receiver hears every evaluator's Watchdog (each Prometheus host's, and vmalert's): its
+ * av_alert_receiver_watchdog_last_seen_timestamp_seconds is younger than `withinSeconds`, for every name in
+ * `evaluators`. Resolves with { [receiver]: { [evaluator]: age in s } }.
+ */
+export async function checkHeartbeats(inventory, evaluators, withinSeconds) {
+  const { prometheus } = await standHosts(inventory);
+  const ages = {};
+  const script = (listen) => [
+    'import base64, json, re, time, urllib.request',
+    `text = urllib.request.urlopen("http://${listen}/metrics", timeout=5).read().decode()`,
+    'seen = {m.group(1): float(m.group(2)) for m in re.finditer(r\'av_alert_receiver_watchdog_last_seen_timestamp_seconds\\{prometheus="([^"]*)"\\} (\\S+)\', text)}',
+    'print("SEEN" + base64.b64encode(json.dumps({"now": time.time(), "seen": seen}).encode()).decode() + "END")',
+  ].join('\n');
+  for (const prom of prometheus) {
+    const output = await onHosts(inventory, prom.name, `echo ${Buffer.from(script(prom.vars.stand_alert_receiver_listen)).toString('base64')} | base64 -d | python3 -`);
+    const { now, seen } = JSON.parse(Buffer.from(/SEEN([A-Za-z0-9+/=]*)END/.exec(output)[1], 'base64').toString());
+    ages[prom.name] = Object.fromEntries(evaluators.map((name) => [name, seen[name] > 0 ? Math.round(now - seen[name]) : null]));
+    for (const [name, age] of Object.entries(ages[prom.name])) {
+      assert.ok(age !== null && age <= withinSeconds, `${prom.name}'s receiver last heard ${name}'s Watchdog ${age === null ? 'never' : `${age} s ago`}; the bound is ${withinSeconds} s`);
+    }
+  }
+  return ages;
+}
+
+/**
+ * `unit` stopped on `host`: the receivers of `reporters` (host names) report a DeadMansSwitch naming
+ * `silent` (the evaluator whose Watchdog no longer reaches them) within `boundSeconds`; started again, it is
+ * resolved. Resolves with { reportedAfter: { [reporter]: s }, resolvedAfter }.
+ */
+export async function checkDeadMansSwitch(inventory, { host, unit, silent, reporters, boundSeconds, whileStopped = async () => {} }) {
+  const labels = { prometheus: silent };
+  const stoppedAt = Date.now() / 1000;
+  await onHosts(inventory, host, `systemctl stop ${unit}`);
+  const reportedAfter = {};
+  let during;
+  try {
+    const [, result] = await Promise.all([
+      (async () => {
+        for (const reporter of reporters) {
+          const report = await waitForNotification(inventory, { alertname: 'DeadMansSwitch', labels, since: stoppedAt, limitSeconds: boundSeconds + 30, onReceivers: [reporter] });
+          reportedAfter[reporter] = report.at - stoppedAt;
+        }
+      })(),
+      whileStopped(),
+    ]);
+    during = result;
+  } finally {
+    await onHosts(inventory, host, `systemctl start ${unit}`);
+  }
+  const startedAt = Date.now() / 1000;
+  for (const [reporter, after] of Object.entries(reportedAfter)) {
+    assert.ok(after <= boundSeconds, `${reporter}'s receiver reported ${silent} silent ${after.toFixed(1)} s after ${unit} stopped on ${host}; the bound is ${boundSeconds} s`);
+  }
+  const resolved = await waitForNotification(inventory, { alertname: 'DeadMansSwitch', labels, status: 'resolved', since: startedAt, limitSeconds: 180, onReceivers: reporters });
+  return { reportedAfter, resolvedAfter: resolved.at - startedAt, during };
+}
+
+/**
+ * The Alertmanagers of the Prometheus hosts form one cluster: each one's /api/v2/status says the cluster is
+ * ready and lists every Prometheus host's Alertmanager as a peer (retried for up to a minute, while they join).
+ */
+export async function checkAlertmanagerCluster(prometheus) {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const statuses = await Promise.all(prometheus.map(async (prom) => {
+      const answer = await clientInUse().get(`https://${prom.address}:${prom.vars.stand_alertmanager_port}/api/v2/status`).catch((error) => ({ status: 0, text: error.message }));
+      const cluster = answer.status === 200 ? JSON.parse(answer.text).cluster : { status: `HTTP ${answer.status} ${answer.text}` };
+      return { name: prom.name, status: cluster.status, peers: (cluster.peers ?? []).length };
+    }));
+    if (statuses.every((s) => s.status === 'ready' && s.peers === prometheus.length)) return statuses;
+    if (Date.now() > deadline) assert.fail(`the Alertmanagers are not one ready cluster of ${prometheus.length}: ${JSON.stringify(statuses)}`);
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+  }
 }
