@@ -1,0 +1,146 @@
+// Alerting, statically: Alertmanager's routing tree (amtool config routes test) and inhibition rules as
+// rendered for the example inventory; every alert's severity, summary and runbook (a section of
+// docs/runbooks.md); role alert_rules' copy of av-exporter's default buckets. No hosts.
+import assert from 'node:assert/strict';
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { tsImport } from 'tsx/esm/api';
+import { parse as parseYaml } from 'yaml';
+import { EXAMPLE_INVENTORY, ROOT, renderConfigs, tool } from './support/ansible.mjs';
+
+const RULE_SETS = ['heartbeat', 'stand', 'service_levels'];
+
+/** The receivers amtool routes an alert with these labels to (amtool 0.25 prints them on one line). */
+async function routes(configFile, labels) {
+  const args = ['config', 'routes', 'test', `--config.file=${configFile}`, ...Object.entries(labels).map(([k, v]) => `${k}=${v}`)];
+  // stdout first; amtool warns on stderr that --config.file wins over --alertmanager.url
+  return (await tool('amtool', args)).split('\n')[0].trim();
+}
+
+/** One matcher of Alertmanager's `name op "value"` form, as a predicate on a label set. */
+function matcher(text) {
+  const [, name, op, quoted] = /^(\w+)\s*(=~|!~|!=|=)\s*(".*")$/.exec(text) ?? assert.fail(`matcher ${text}`);
+  const value = JSON.parse(quoted);
+  const regex = new RegExp(`^(?:${value})$`);
+  return (labels) => {
+    const actual = labels[name] ?? '';
+    return { '=': actual === value, '!=': actual !== value, '=~': regex.test(actual), '!~': !regex.test(actual) }[op];
+  };
+}
+
+/**
+ * Alertmanager's inhibition over a set of firing alerts: the names of those that some rule's source alert
+ * inhibits (sources and targets matched, the `equal` labels the same; an alert that matches both sides of a
+ * rule is not inhibited by another such alert, as Alertmanager has it).
+ */
+function inhibited(rules, alerts) {
+  const all = (matchers, labels) => matchers.map(matcher).every((m) => m(labels));
+  return alerts.filter((target) => rules.some((rule) => {
+    if (!all(rule.target_matchers, target)) return false;
+    const targetIsSource = all(rule.source_matchers, target);
+    return alerts.some((source) => source !== target && all(rule.source_matchers, source)
+      && !(targetIsSource && all(rule.target_matchers, source))
+      && (rule.equal ?? []).every((label) => (source[label] ?? '') === (target[label] ?? '')));
+  })).map((alert) => `${alert.alertname}${alert.instance ? `{${alert.instance}}` : ''}`);
+}
+
+/** GitHub's anchor of a Markdown heading: lower case, punctuation dropped, spaces to dashes. */
+const anchor = (heading) => heading.trim().toLowerCase().replace(/[^\w\- ]/g, '').replace(/ /g, '-');
+
+describe('Alerting, statically', () => {
+  let rendered;
+  let amConfigFile;
+  let amConfig;
+
+  before(async () => {
+    rendered = await renderConfigs(EXAMPLE_INVENTORY);
+    amConfigFile = join(rendered, 'prom1/alertmanager.yml');
+    amConfig = parseYaml(await readFile(amConfigFile, 'utf8'));
+  });
+  after(() => rm(rendered, { recursive: true, force: true }));
+
+  test("Alertmanager's config passes amtool check-config", async () => {
+    assert.match(await tool('amtool', ['check-config', amConfigFile]), /SUCCESS/);
+  });
+
+  test('amtool config routes test: critical pages, warning makes a ticket, the Watchdog goes to this host\'s heartbeat receiver', async () => {
+    assert.equal(await routes(amConfigFile, { alertname: 'TargetDown', severity: 'critical', instance: 'web1' }), 'page');
+    assert.equal(await routes(amConfigFile, { alertname: 'NginxAvailabilityBudgetBurnFast', severity: 'critical', slo: 'availability' }), 'page');
+    assert.equal(await routes(amConfigFile, { alertname: 'HostMemoryLow', severity: 'warning', instance: 'web1' }), 'ticket');
+    assert.equal(await routes(amConfigFile, { alertname: 'Watchdog', severity: 'none', prometheus: 'prom1' }), 'heartbeat-prom1');
+    // another evaluator's Watchdog (prom2, vmalert) reaches this host's receiver too; its route comes first
+    assert.equal(await routes(amConfigFile, { alertname: 'Watchdog', severity: 'none', prometheus: 'vm1' }), 'heartbeat-prom1');
+    assert.equal(await routes(amConfigFile, { alertname: 'Watchdog', severity: 'critical', prometheus: 'prom2' }), 'heartbeat-prom1');
+    // a rule without a severity is not lost
+    assert.equal(await routes(amConfigFile, { alertname: 'Mystery' }), 'ticket');
+    // --verify.receivers fails on a wrong receiver (amtool's own check, not only our reading of its output)
+    await assert.rejects(tool('amtool', ['config', 'routes', 'test', `--config.file=${amConfigFile}`, '--verify.receivers=ticket', 'severity=critical']), /exit 1/);
+  });
+
+  test('the heartbeat route: grouped per evaluator, repeated every stand_heartbeat_interval, never continued; every receiver posts to the local webhook', async () => {
+    const shared = parseYaml(await readFile(join(ROOT, 'group_vars/all.yml'), 'utf8'));
+    const [heartbeat] = amConfig.route.routes;
+    assert.deepEqual(heartbeat, {
+      receiver: 'heartbeat-prom1', matchers: ['alertname="Watchdog"'], group_by: ['prometheus'],
+      group_wait: '0s', group_interval: '5s', repeat_interval: shared.stand_heartbeat_interval, continue: false,
+    });
+    assert.deepEqual(amConfig.receivers.map((r) => r.name), ['page', 'ticket', 'heartbeat-prom1']);
+    for (const receiver of amConfig.receivers) {
+      assert.deepEqual(receiver.webhook_configs, [{ url: 'http://127.0.0.1:9095/alerts', send_resolved: true }], receiver.name);
+    }
+  });
+
+  test("the inhibition: a Down instance's other alerts are held back, the Down alerts and the Watchdog never; an SLO's page holds back its ticket", () => {
+    const rules = amConfig.inhibit_rules;
+    const firing = [
+      { alertname: 'TargetDown', job: 'av_exporter', instance: 'web1', severity: 'critical' },
+      { alertname: 'TargetDown', job: 'node', instance: 'web1', severity: 'critical' },
+      { alertname: 'AvExporterLogUnreadable', job: 'av_exporter', instance: 'web1', severity: 'critical' },
+      { alertname: 'HostMemoryLow', job: 'node', instance: 'web1', severity: 'warning' },
+      { alertname: 'HostMemoryLow', job: 'node', instance: 'web2', severity: 'warning' },
+      { alertname: 'PrometheusDown', job: 'prometheus', instance: 'prom2', severity: 'critical' },
+      { alertname: 'TargetDown', job: 'alertmanager', instance: 'prom2', severity: 'critical' },
+      { alertname: 'PrometheusConfigReloadFailed', job: 'prometheus', instance: 'prom2', severity: 'warning' },
+      { alertname: 'Watchdog', prometheus: 'prom2', instance: 'prom2', severity: 'none' },
+      { alertname: 'SiteDown', job: 'blackbox_http', instance: 'http://web1:80/', host: 'web1', severity: 'critical' },
+      { alertname: 'NginxAvailabilityBudgetBurnFast', job: 'av_exporter', slo: 'availability', severity: 'critical' },
+      { alertname: 'NginxAvailabilityBudgetBurnSlow', job: 'av_exporter', slo: 'availability', severity: 'warning' },
+      { alertname: 'NginxLatencyBudgetBurnSlow', job: 'av_exporter', slo: 'latency', severity: 'warning' },
+    ];
+    assert.deepEqual(inhibited(rules, firing).sort(), [
+      'AvExporterLogUnreadable{web1}', 'HostMemoryLow{web1}', 'NginxAvailabilityBudgetBurnSlow', 'PrometheusConfigReloadFailed{prom2}',
+    ]);
+    // without a Down alert nothing is held back
+    assert.deepEqual(inhibited(rules, firing.filter((a) => !/Down$/.test(a.alertname) && a.severity !== 'critical')), []);
+  });
+
+  test('every alert has a severity (critical or warning; none for the Watchdog), a summary, and a runbook_url to its own section of docs/runbooks.md', async () => {
+    const runbooks = await readFile(join(ROOT, 'docs/runbooks.md'), 'utf8');
+    const sections = new Set([...runbooks.matchAll(/^#{2,3} (.+)$/gm)].map(([, heading]) => anchor(heading)));
+    const problems = [];
+    for (const set of RULE_SETS) {
+      const rules = parseYaml(await readFile(join(rendered, `prom1/${set}.rules.yml`), 'utf8')).groups.flatMap((g) => g.rules);
+      for (const { alert, labels = {}, annotations = {} } of rules.filter((r) => r.alert)) {
+        const severity = alert === 'Watchdog' ? 'none' : labels.severity;
+        if (labels.severity !== severity || !['critical', 'warning', 'none'].includes(severity)) problems.push(`${alert}: severity ${labels.severity}`);
+        if (!annotations.summary) problems.push(`${alert}: no summary`);
+        const [base, section] = (annotations.runbook_url ?? '').split('#');
+        if (base !== 'docs/runbooks.md' || section !== alert.toLowerCase()) problems.push(`${alert}: runbook_url ${annotations.runbook_url}`);
+        if (!sections.has(section)) problems.push(`${alert}: no section #${section} in docs/runbooks.md`);
+      }
+    }
+    assert.deepEqual(problems, []);
+  });
+
+  test("role alert_rules' copy of av-exporter's default latency buckets is exact, and holds the latency SLO's threshold", async () => {
+    const { defaultLatencyBuckets } = await tsImport('../exporter/src/buckets.ts', import.meta.url);
+    const vars = parseYaml(await readFile(join(ROOT, 'roles/alert_rules/vars/main.yml'), 'utf8'));
+    assert.deepEqual(vars._alert_rules_default_latency_buckets, defaultLatencyBuckets());
+    const defaults = parseYaml(await readFile(join(ROOT, 'roles/alert_rules/defaults/main.yml'), 'utf8'));
+    assert.ok(defaultLatencyBuckets().includes(defaults.alert_rules_slo_latency_threshold_seconds));
+    // the rendered rules read exactly that bucket, as av-exporter writes its `le`
+    const serviceLevels = await readFile(join(rendered, 'prom1/service_levels.rules.yml'), 'utf8');
+    assert.match(serviceLevels, new RegExp(`_bucket\\{le="${String(defaults.alert_rules_slo_latency_threshold_seconds).replace('.', '\\.')}"\\}`));
+  });
+});
