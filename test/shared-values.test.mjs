@@ -77,7 +77,7 @@ describe('shared values agree across roles, rendered with non-default values', (
       assert.match(await read(host, 'prometheus-nginx-exporter.default'), /--nginx\.scrape-uri=http:\/\/127\.0\.0\.1:8181\/nginx-status --web\.listen-address=127\.0\.0\.1:19113"/);
       const front = await read(host, 'av-nginx-exporter-tls.conf');
       assert.match(front, /listen 9213 ssl;[\s\S]*proxy_pass http:\/\/127\.0\.0\.1:19113;/, `${host}'s nginx exporter front`);
-      assert.match(await read(host, 'prometheus-node-exporter.default'), /--web\.listen-address=:9200 --web\.config\.file=\/etc\/av-stand\/web-config\.yml"/);
+      assert.match(await read(host, 'prometheus-node-exporter.default'), /--web\.listen-address=:9200 --web\.config\.file=\/etc\/av-stand\/web-config\.yml --collector\.systemd"/);
     }
     assert.deepEqual(await guarded('prom1'), [9093, 9115, 9190, 9200]);
   });
