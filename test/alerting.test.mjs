@@ -2,7 +2,8 @@
 // rendered for the example inventory; every alert's severity, summary and runbook (a section of
 // docs/runbooks.md); role alert_rules' copy of av-exporter's default buckets. No hosts.
 import assert from 'node:assert/strict';
-import { readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { tsImport } from 'tsx/esm/api';
@@ -43,6 +44,13 @@ function inhibited(rules, alerts) {
       && !(targetIsSource && all(rule.target_matchers, source))
       && (rule.equal ?? []).every((label) => (source[label] ?? '') === (target[label] ?? '')));
   })).map((alert) => `${alert.alertname}${alert.instance ? `{${alert.instance}}` : ''}`);
+}
+
+/** A variable of roles/prometheus/vars/main.yml as Ansible evaluates it for `host` of `inventory`. */
+async function prometheusVar(inventory, host, name) {
+  const output = await tool('ansible', ['-i', inventory, host, '--playbook-dir', ROOT, '-c', 'local', '-e', '@roles/prometheus/vars/main.yml',
+    '-m', 'ansible.builtin.debug', '-a', `var=${name}`, '-o']);
+  return JSON.parse(/=> (\{.*\})/.exec(output.replace(/\n/g, ''))[1])[name];
 }
 
 /** GitHub's anchor of a Markdown heading: lower case, punctuation dropped, spaces to dashes. */
@@ -131,6 +139,18 @@ describe('Alerting, statically', () => {
       }
     }
     assert.deepEqual(problems, []);
+  });
+
+  test('a Prometheus evaluates the service levels only when the stand has no VictoriaMetrics host (then vmalert does, over every shard)', async () => {
+    assert.deepEqual(await prometheusVar(EXAMPLE_INVENTORY, 'prom1', '_prometheus_rule_sets'), RULE_SETS);
+    const dir = await mkdtemp(join(tmpdir(), 'av-alerting-'));
+    try {
+      const inventory = join(dir, 'hosts.yml');
+      await writeFile(inventory, 'all:\n  children:\n    prometheus: { hosts: { prom1: {}, prom2: {} } }\n    nginx: { hosts: { web1: {} } }\n    victoriametrics: { hosts: { vm1: {} } }\n');
+      for (const host of ['prom1', 'prom2']) assert.deepEqual(await prometheusVar(inventory, host, '_prometheus_rule_sets'), ['heartbeat', 'stand'], host);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   test("role alert_rules' copy of av-exporter's default latency buckets is exact, and holds the latency SLO's threshold", async () => {
