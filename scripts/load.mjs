@@ -26,7 +26,7 @@ import { assembleResults } from './lib/results.mjs'
 import { eachShardsView, shardedPrometheus } from './lib/shards.mjs'
 import { secretsDirOf, standClient } from './lib/stand-client.mjs'
 import { globalAnswers, victoriaMetricsApi, waitUntilWritten } from './lib/victoriametrics.mjs'
-import { findGraphPage, screenshotQuery, withBrowser } from './lib/screenshot.mjs'
+import { DASHBOARD_PATH, findGraphPage, screenshotDashboard, screenshotGraph, screenshotQuery, withBrowser } from './lib/screenshot.mjs'
 import { runSiege } from './lib/siege.mjs'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
@@ -141,10 +141,14 @@ async function main() {
     await pointLatestAt(opts.out, stamp)
 
     const reportBegan = Date.now()
-    results.screenshots = await step('screenshots of Prometheus showing the questions', () => takeScreenshots(client, results.prometheus_shards, measured.window.evaluatedAt, dir))
+    const shots = await step('screenshots of Prometheus: the questions, graphs of the run (once its last minute is over), the dashboard', () => takeScreenshots(client, results.prometheus_shards,
+      { evaluatedAt: measured.window.evaluatedAt, from: measured.began / 1000, severalHosts: targets.length > 1 }, dir))
+    results.screenshots = shots.screenshots
+    results.pictures = shots.pictures
     for (const [name, shot] of Object.entries(results.screenshots)) {
       if (shot.error) results.report_failures.push(`the screenshot ${name}: ${shot.error}`)
     }
+    results.report_failures.push(...shots.failures)
     if (inventory || opts.exporterUrl) {
       await exporterMetrics(client, inventory?.nginx ?? [], opts.exporterUrl).then(
         (text) => writeFile(`${dir}/exporter-metrics.txt`, text),
@@ -301,17 +305,28 @@ function problemsOf(results) {
 const NO_INVENTORY = "no inventory: nginx's log and av-exporter are read over SSH from the inventory's nginx hosts (--inventory FILE)"
 
 /**
- * The screenshots of every question that has one (questions.mjs), of every shard (p99.png and
- * status-codes.png with one Prometheus; p99-<shard>.png and so on with several), keyed like their files
- * without .png; each is { shard, file, queryVisible, shownSeries, url } or { shard, file, error }: a
- * failure is reported, not thrown.
+ * The pictures of the run, of every shard (one Prometheus: p99.png, p99-graph.png, dashboard.png, ...; several:
+ * p99-<shard>.png, p99-graph-<shard>.png, dashboard-<shard>.png, ...). A failure is reported, not thrown.
+ * - screenshots: every question that has one (questions.mjs), its console tab at `evaluatedAt`; keyed like
+ *   their files without .png, each { shard, file, queryVisible, shownSeries, url } or { shard, file, error }
+ * - pictures: each question's graph over the run (from the warm-up, `from`, to `evaluatedAt`) on the Graph
+ *   tab, host by host too with several nginx hosts (`severalHosts`), and the live dashboard over the same
+ *   span: [{ file, caption, question?, kind, shard, promql?, stacked?, from, to, url }]
+ * - failures: what could not be taken, a line each
  */
-async function takeScreenshots(client, shards, evaluatedAt, dir) {
+async function takeScreenshots(client, shards, { evaluatedAt, from, severalHosts }, dir) {
   const suffix = (shard) => (shards.length === 1 ? '' : `-${shard.name}`)
+  const ofShard = (shard, caption) => (shards.length === 1 ? caption : `${caption}, ${shard.name}'s hosts`)
   const planned = (shard) => QUESTIONS.filter((q) => q.screenshot).map(({ promql, screenshot }) => ({ key: `${screenshot.key}${suffix(shard)}`, query: promql, file: `${screenshot.file}${suffix(shard)}.png` }))
+  const graphs = (shard) => QUESTIONS.filter((q) => q.graph).flatMap((q) => [q.graph, ...(severalHosts ? [q.graph.byHost] : [])].map((graph) => ({
+    question: q.name, file: `${graph.file}${suffix(shard)}.png`, caption: ofShard(shard, graph.caption), promql: graph.promql, stacked: graph.stacked,
+  })))
   const taken = {}
+  const pictures = []
+  const failures = []
   const failed = (shard, error) => {
     for (const { key, file } of planned(shard)) taken[key] ??= { shard: shard.name, file, error: firstLine(error.message) }
+    failures.push(`the graphs and the dashboard of ${shard.name}: ${firstLine(error.message)}`)
   }
   try {
     await withBrowser(client, async (browser) => {
@@ -328,12 +343,30 @@ async function takeScreenshots(client, shards, evaluatedAt, dir) {
             (result) => ({ shard: shard.name, file, ...result }),
             (error) => ({ shard: shard.name, file, error: firstLine(error.message) }))
         }
+        for (const graph of graphs(shard)) {
+          try {
+            const shown = await screenshotGraph(client, browser, graphPage, { query: graph.promql, from, to: evaluatedAt, stacked: graph.stacked }, `${dir}/${graph.file}`)
+            const asked = { query: shown.queryVisible, range: shown.rangeShown, stacked: shown.stackedShown }
+            if (Object.values(asked).includes(false)) throw new Error(`the page did not show what was asked: ${JSON.stringify(asked)}`)
+            pictures.push({ ...graph, kind: 'graph', shard: shard.name, from: shown.from, to: shown.to, url: shown.url })
+          } catch (error) {
+            failures.push(`the graph ${graph.file}: ${firstLine(error.message)}`)
+          }
+        }
+        const file = `dashboard${suffix(shard)}.png`
+        try {
+          const shown = await screenshotDashboard(client, browser, shard.url, { from, to: evaluatedAt }, `${dir}/${file}`)
+          if (shown.failed.length > 0) failures.push(`the dashboard ${file}: graphs not drawn: ${shown.failed.join('; ')}`)
+          pictures.push({ file, kind: 'dashboard', caption: ofShard(shard, `the live dashboard (${DASHBOARD_PATH}) over the run: ${shown.drawn} of ${shown.graphs} graphs with data`), shard: shard.name, from: shown.from, to: shown.to, url: shown.url })
+        } catch (error) {
+          failures.push(`the dashboard ${file}: ${firstLine(error.message)}`)
+        }
       }
     })
   } catch (error) {
     for (const shard of shards) failed(shard, error)
   }
-  return taken
+  return { screenshots: taken, pictures, failures }
 }
 
 const firstLine = (text) => String(text).split('\n')[0]

@@ -24,9 +24,11 @@ export const MERGES = ['sum', 'histogram_buckets']
  * A quantile of the response time over the window, from av-exporter's histogram; its exact counterpart
  * is the nearest-rank quantile of the `$request_time` of the access-log lines in the same window.
  */
-function latencyQuantile({ name, quantile, title, caption, screenshot = null, assignment = false }) {
+function latencyQuantile({ name, quantile, title, caption, screenshot = null, graph = null, assignment = false }) {
   const buckets = (by) => `sum by (${by}) (rate(${LATENCY_BUCKETS}[${WINDOW}]))`
   const checked = (answer, exact, value) => (answer === null || exact === null ? null : value())
+  const promql = `histogram_quantile(${quantile}, ${buckets('le')})`
+  const promqlByHost = `histogram_quantile(${quantile}, ${buckets('instance, le')})`
   return {
     name,
     kind: 'quantile',
@@ -35,8 +37,15 @@ function latencyQuantile({ name, quantile, title, caption, screenshot = null, as
     caption,
     assignment,
     screenshot,
-    promql: `histogram_quantile(${quantile}, ${buckets('le')})`,
-    promqlByHost: `histogram_quantile(${quantile}, ${buckets('instance, le')})`,
+    // its own PromQL over the run, and host by host
+    graph: graph && {
+      ...graph,
+      promql,
+      stacked: false,
+      byHost: { file: `${graph.file.replace(/-graph$/, '')}-by-instance-graph`, caption: `${graph.caption}, each nginx host`, promql: promqlByHost, stacked: false },
+    },
+    promql,
+    promqlByHost,
     label: null,
     merge: { kind: 'histogram_buckets', promql: buckets('le') },
     field: `${name}_seconds`,
@@ -75,6 +84,16 @@ const requestsByStatus = {
   caption: 'requests per status code in Prometheus',
   assignment: true,
   screenshot: { key: 'status_codes', file: 'status-codes' },
+  // over the run: requests per second by status (increase() over 5m would draw each point as the 5 minutes
+  // before it), stacked, so the top is the whole load; the statuses nobody got (av-exporter's presets at 0)
+  // left out; host by host, each host's requests per second
+  graph: {
+    file: 'status-codes-graph',
+    caption: 'requests per second by status over the run (stacked)',
+    promql: `sum by (status) (rate(${REQUESTS}[1m])) > 0`,
+    stacked: true,
+    byHost: { file: 'requests-by-instance-graph', caption: 'requests per second over the run, each nginx host (stacked)', promql: `sum by (instance) (rate(${REQUESTS}[1m]))`, stacked: true },
+  },
   promql: `sum by (status) (increase(${REQUESTS}[${WINDOW}]))`,
   promqlByHost: `sum by (instance, status) (increase(${REQUESTS}[${WINDOW}]))`,
   label: 'status',
@@ -106,6 +125,7 @@ export const QUESTIONS = [
     title: 'p99 of response time over 5 minutes / 99-й перцентиль времени ответа за 5 минут',
     caption: 'p99 in Prometheus',
     screenshot: { key: 'p99', file: 'p99' },
+    graph: { file: 'p99-graph', caption: 'p99 over the run' },
     assignment: true,
   }),
   requestsByStatus,

@@ -54,6 +54,7 @@ export function assembleResults(measured, questions = QUESTIONS) {
     prometheus: stand.prometheus.map((shard) => shard.url).join(', '),
     load: { duration: load.duration.text, duration_seconds: load.duration.seconds, concurrency: load.concurrency, delay_seconds: load.delaySeconds, urls: load.urls.map((u) => u.siegeLine), user_agent: load.userAgent },
     window: {
+      ...(measured.began !== undefined && { warm_up_start: new Date(measured.began).toISOString() }), // the warm-up's first request: the graphs of the run start here
       start: window.start.toISOString(), // siege's first request; the run's counter delta starts just before it
       end: window.end.toISOString(), // siege done
       evaluated_at: iso(to), // the PromQL `time=`
@@ -87,7 +88,8 @@ export function assembleResults(measured, questions = QUESTIONS) {
     victoriametrics: measured.global && globalView(measured.global, { questions, exact, prometheus: answers }),
     exporter_source: measured.exporterSource,
     screenshots: null, // taken after this is first written
-    // other pictures of the run besides the screenshots (graphs of it, a dashboard): [{ file, caption, question? }]
+    // other pictures of the run besides the screenshots, taken after this is first written: the questions'
+    // graphs over the run and the live dashboard, [{ file, caption, question?, kind, shard, promql?, ... }]
     pictures: [],
     not_checked: measured.notChecked,
     report_failures: [],

@@ -100,18 +100,15 @@ export async function checkReport(reportDir, { nginxHosts = null } = {}) {
   }
   if (shards.length === 1) assert.deepEqual(Object.keys(shots).sort(), ['p99.png', 'status-codes.png']);
   for (const [name, [shot, expected]] of Object.entries(shots)) {
-    const png = await readFile(join(reportDir, name));
-    assert.deepEqual(png.subarray(0, 8), PNG_SIGNATURE, `${name} is not a PNG`);
-    assert.equal(png.toString('latin1', 12, 16), 'IHDR', `${name} has no PNG header chunk`);
-    const width = png.readUInt32BE(16);
-    const height = png.readUInt32BE(20);
-    assert.ok(width >= 800 && height >= 400 && png.length > 10_000, `${name} is ${width}x${height}, ${png.length} bytes: not a real screenshot`);
+    await checkPng(reportDir, name);
     assert.equal(shot?.queryVisible, true, `${name}: the query was not in the page when it was taken (${shot?.error ?? ''})`);
     const shown = shot.shownSeries ?? {};
     const same = Object.keys(shown).sort().join() === Object.keys(expected).sort().join()
       && Object.entries(expected).every(([series, value]) => Math.abs(shown[series] - value) <= 1e-9 * Math.max(1, Math.abs(value)));
     assert.ok(same, `${name} shows ${JSON.stringify(shown)}, results.json has ${JSON.stringify(expected)}`);
   }
+
+  await checkPictures(reportDir, results, { severalHosts: (nginxHosts?.length ?? results.targets.length) > 1 });
 
   // The exporter's metrics as handed in: our counter and histogram, and clean for promtool.
   const metricsFile = join(reportDir, 'exporter-metrics.txt');
@@ -125,6 +122,48 @@ export async function checkReport(reportDir, { nginxHosts = null } = {}) {
   assert.equal(lint.status, 0, `promtool check metrics on exporter-metrics.txt:\n${lint.stdout}${lint.stderr}`);
   assert.equal(`${lint.stdout}${lint.stderr}`.trim(), '', `promtool check metrics on exporter-metrics.txt:\n${lint.stdout}${lint.stderr}`);
   return results;
+}
+
+/** A real screenshot: a PNG of at least 800x400 and 10 kB. */
+async function checkPng(reportDir, name) {
+  const png = await readFile(join(reportDir, name));
+  assert.deepEqual(png.subarray(0, 8), PNG_SIGNATURE, `${name} is not a PNG`);
+  assert.equal(png.toString('latin1', 12, 16), 'IHDR', `${name} has no PNG header chunk`);
+  const [width, height] = [png.readUInt32BE(16), png.readUInt32BE(20)];
+  assert.ok(width >= 800 && height >= 400 && png.length > 10_000, `${name} is ${width}x${height}, ${png.length} bytes: not a real screenshot`);
+}
+
+/**
+ * The graphs of the run and the dashboard, of every shard (suffixed -<shard> with several): p99-graph.png
+ * and status-codes-graph.png (stacked) on the Graph tab, from the warm-up to the end, by instance too with
+ * several nginx hosts; dashboard.png; each listed in results.json's pictures, and shown in summary.md and
+ * index.html.
+ */
+export async function checkPictures(reportDir, results, { severalHosts }) {
+  const shards = results.prometheus_shards;
+  const suffix = (shard) => (shards.length === 1 ? '' : `-${shard.name}`);
+  const graphs = ['p99-graph', 'status-codes-graph', ...(severalHosts ? ['p99-by-instance-graph', 'requests-by-instance-graph'] : [])];
+  const expected = shards.flatMap((shard) => [...graphs, 'dashboard'].map((name) => `${name}${suffix(shard)}.png`));
+  const pictures = results.pictures ?? [];
+  assert.deepEqual(pictures.map((p) => p.file).sort(), [...expected].sort(), `results.json: the pictures (failures: ${results.report_failures.join('; ')})`);
+  const summary = await readFile(join(reportDir, 'summary.md'), 'utf8');
+  const html = await readFile(join(reportDir, 'index.html'), 'utf8');
+  const warmUp = Date.parse(results.window.warm_up_start ?? results.window.start);
+  for (const picture of pictures) {
+    await checkPng(reportDir, picture.file);
+    assert.ok(summary.includes(`](${picture.file})`), `summary.md does not show ${picture.file}`);
+    assert.ok(html.includes(`<img src="${picture.file}"`), `index.html does not show ${picture.file}`);
+    // the whole run: from the warm-up (or before it) to the moment the questions were asked (or after it)
+    assert.ok(Date.parse(picture.from) <= warmUp && Date.parse(picture.to) >= Date.parse(results.window.evaluated_at), `${picture.file} shows ${picture.from} to ${picture.to}, not the whole run`);
+    if (picture.kind === 'graph') {
+      assert.equal(picture.stacked, !picture.file.startsWith('p99'), `${picture.file}: stacked`);
+      const url = new URL(picture.url);
+      assert.equal(url.searchParams.get('g0.expr'), picture.promql, `${picture.file}: the page's expression`);
+      assert.equal(url.searchParams.get('g0.tab'), '0', `${picture.file}: the Graph tab`);
+    }
+  }
+  const p99 = results.questions?.find((q) => q.name === 'p99');
+  for (const picture of pictures.filter((p) => p.file.startsWith('p99-graph'))) assert.equal(picture.promql, p99?.promql ?? QUERIES.p99, `${picture.file}: the p99 question's PromQL`);
 }
 
 /**
