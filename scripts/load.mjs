@@ -313,6 +313,8 @@ const NO_INVENTORY = "no inventory: nginx's log and av-exporter are read over SS
  *   tab, host by host too with several nginx hosts (`severalHosts`), and the live dashboard over the same
  *   span: [{ file, caption, question?, kind, shard, promql?, stacked?, from, to, url }]
  * - failures: what could not be taken, a line each
+ * A shard that scrapes no nginx host gets its console screenshots (they show it has nothing), not the graphs
+ * and the dashboard.
  */
 async function takeScreenshots(client, shards, { evaluatedAt, from, severalHosts }, dir) {
   const suffix = (shard) => (shards.length === 1 ? '' : `-${shard.name}`)
@@ -343,6 +345,8 @@ async function takeScreenshots(client, shards, { evaluatedAt, from, severalHosts
             (result) => ({ shard: shard.name, file, ...result }),
             (error) => ({ shard: shard.name, file, error: firstLine(error.message) }))
         }
+        // a shard that scrapes no nginx host (its share of the hosts is empty) has no run to draw
+        if ((shard.av_exporter_instances ?? []).length === 0) continue
         for (const graph of graphs(shard)) {
           try {
             const shown = await screenshotGraph(client, browser, graphPage, { query: graph.promql, from, to: evaluatedAt, stacked: graph.stacked }, `${dir}/${graph.file}`)

@@ -79,7 +79,8 @@ describe('shared values agree across roles, rendered with non-default values', (
       assert.match(front, /listen 9213 ssl;[\s\S]*proxy_pass http:\/\/127\.0\.0\.1:19113;/, `${host}'s nginx exporter front`);
       assert.match(await read(host, 'prometheus-node-exporter.default'), /--web\.listen-address=:9200 --web\.config\.file=\/etc\/av-stand\/web-config\.yml --collector\.systemd"/);
     }
-    assert.deepEqual(await guarded('prom1'), [9093, 9115, 9190, 9200]);
+    // 9094: Alertmanager's cluster, open to its peers only (none here: one Prometheus host)
+    assert.deepEqual(await guarded('prom1'), [9093, 9094, 9115, 9190, 9200]);
   });
 
   test('the firewalls let in the Prometheus host, and the control machine (IPv6 here) to Prometheus and Alertmanager only', async () => {

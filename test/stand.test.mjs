@@ -23,6 +23,7 @@ import {
   promValue, standClientOf, standHosts,
 } from './e2e/stand-checks.mjs';
 import { checkReport, checkShardsAndGlobalView } from './e2e/report-checks.mjs';
+import { checkDashboardExpressions } from './e2e/dashboard-checks.mjs';
 
 const INVENTORY = 'inventory/lab/hosts.yml';
 const NGINX_HOSTS = 2;
@@ -372,6 +373,10 @@ function standScenario(release, { alsoTrixieControl = false, alsoWithoutInventor
     assert.equal(logged, inRotated + inCurrent, `the report's logged lines of ${web.name} vs the run's lines in both its files`);
   });
 
+  phase(release, 'every expression of the live dashboard returns data after the load run', ['a 60 s load run with a logrotate in the middle writes a report that matches the exact answers'], async () => {
+    await dashboardHasData();
+  });
+
   if (alsoWithoutInventory) {
     phase(release, 'a load run with --target and --prometheus and no inventory says what it could not check', ['Prometheus scrapes every target of every host'], async () => {
       const { prometheus: [prom], nginx: [web] } = await standHosts(INVENTORY);
@@ -403,6 +408,14 @@ function standScenario(release, { alsoTrixieControl = false, alsoWithoutInventor
     const tables = await run('nft', ['list', 'tables']);
     assert.doesNotMatch(tables, /av_lab/, "the lab's nftables table is still there");
   });
+}
+
+/** The live dashboard on every Prometheus host: served only with the password, every expression with data (shards together). */
+async function dashboardHasData() {
+  const { prometheus } = await standHosts(INVENTORY);
+  const urls = prometheus.map((prom) => `https://${prom.address}:${prom.vars.stand_prometheus_port}/`);
+  const { expressions, pages } = await checkDashboardExpressions(await standClientOf(INVENTORY), urls);
+  console.log(`# the dashboard's ${expressions} expressions all have data on ${pages.join(', ')}`);
 }
 
 /** Three nginx hosts, two Prometheus shards, VictoriaMetrics: sharded scraping and the global view. */
@@ -450,6 +463,8 @@ function shardedScenario(release) {
     console.log(`# per status, window exact / Prometheus / VictoriaMetrics: ${Object.keys(results.window_requests_by_status).map((s) => `${s} ${results.window_requests_by_status[s]}/${results.requests_by_status[s]?.toFixed(1)}/${vm.requests_by_status[s]?.toFixed(1)}`).join(', ')}`);
     for (const shard of results.prometheus_shards) console.log(`# ${shard.name}: ${JSON.stringify(shard.costs)}`);
   });
+
+  phase(label, 'every expression of the live dashboard returns data on the shards after the load run', ['a 60 s load run over every nginx host: exact per host and stand-wide, the global view within the bounds'], dashboardHasData);
 
   phase(label, "every Prometheus's and vmalert's Watchdog reaches every receiver, and the Alertmanagers are one cluster", ['every target is scraped by exactly one shard, and is up'], async () => {
     const { prometheus, victoriametrics } = await standHosts(INVENTORY);

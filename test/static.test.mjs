@@ -98,7 +98,13 @@ describe('Ansible, statically', () => {
     assert.match(await tool('amtool', ['check-config', file]), /SUCCESS/);
     const config = parseYaml(await readFile(file, 'utf8'));
     assert.deepEqual(config.receivers[0].webhook_configs, [{ url: 'http://127.0.0.1:9095/alerts', send_resolved: true }]);
-    assert.match(await readFile(join(rendered, 'prom1/prometheus-alertmanager.default'), 'utf8'), /--web\.config\.file=\/etc\/av-stand\/web-config\.yml --cluster\.listen-address="/);
+    // a cluster of one here (the example has one Prometheus host): gossip on its own address, over mutual TLS, no peers
+    const args = await readFile(join(rendered, 'prom1/prometheus-alertmanager.default'), 'utf8');
+    assert.match(args, /--web\.config\.file=\/etc\/av-stand\/web-config\.yml --cluster\.listen-address=192\.0\.2\.10:9094 --cluster\.advertise-address=192\.0\.2\.10:9094 --cluster\.tls-config=\S+"/);
+    assert.doesNotMatch(args, /--cluster\.peer=/);
+    const clusterTls = parseYaml(await readFile(join(rendered, 'prom1/alertmanager-cluster-tls.yml'), 'utf8'));
+    assert.equal(clusterTls.tls_server_config.client_auth_type, 'RequireAndVerifyClientCert');
+    assert.ok(clusterTls.tls_client_config.cert_file && clusterTls.tls_client_config.ca_file, 'the cluster client proves itself with a certificate');
   });
 
   test('the generated nftables tables pass nft -c, and touch no table but their own', async () => {
