@@ -172,7 +172,10 @@ function standScenario(release, { alsoTrixieControl = false, alsoWithoutInventor
       assert.equal(target?.health, 'up', `own_app's target: ${JSON.stringify(target)}`);
       assert.equal(target.labels.team, 'test');
       assert.equal(await promStarted(), startedBefore, 'Prometheus was restarted');
-      assert.ok(await reloaded() > reloadedBefore, 'Prometheus did not reload its config');
+      // the reload's time shows at Prometheus's next scrape of itself, which may come after own_app's first
+      let reloadedAfter = await reloaded();
+      for (const deadline = Date.now() + 15_000; Date.now() < deadline && reloadedAfter <= reloadedBefore; await sleep(1000)) reloadedAfter = await reloaded();
+      assert.ok(reloadedAfter > reloadedBefore, `Prometheus did not reload its config (its last reload at ${reloadedAfter}, before the run ${reloadedBefore})`);
       checkIdempotent(await playbook('-i', own));
     } finally {
       await rm(own, { force: true });
@@ -501,10 +504,73 @@ function shardedScenario(release) {
   phase(label, 'lab down', ['lab up with fresh hosts'], () => run('npx', ['zx', 'scripts/lab.mjs', 'down']));
 }
 
+/**
+ * An ordinary user on the control machine, as people run Ansible: their own account, their own copy of the
+ * repository (node_modules copied, not fetched again), and their own copy of the lab's inventory and SSH key
+ * (the lab itself needs root, so the test makes it). They need no privilege on this machine: prereqs.sh finds
+ * every tool and asks for none; site.yml provisions fresh hosts, then changes nothing; a short load run writes
+ * a complete and exact report; the secrets and the report are theirs.
+ */
+const ORDINARY_USER = 'av-stand-user';
+const removeOrdinaryUser = () => run('bash', ['-c', `if id ${ORDINARY_USER} >/dev/null 2>&1; then pkill -u ${ORDINARY_USER} || true; userdel --remove ${ORDINARY_USER} 2>/dev/null || true; fi`]);
+
+function ordinaryUserScenario(release) {
+  const label = `${release}, as an ordinary user`;
+  const user = ORDINARY_USER;
+  const home = `/home/${user}`;
+  const copy = `${home}/stand`;
+  const asUser = (command, { timeoutMs } = {}) => run('runuser', ['-l', user, '-c', `cd ${copy} && ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 ${command}`], { timeoutMs });
+  const removeUser = removeOrdinaryUser;
+
+  phase(label, 'lab up with fresh hosts', [], async () => {
+    await run('npx', ['zx', 'scripts/lab.mjs', 'down']);
+    await run('npx', ['zx', 'scripts/lab.mjs', 'up', '--release', release, '--nginx', '1']);
+  });
+
+  phase(label, "a user's own copy of the repository, the lab's inventory and its key", ['lab up with fresh hosts'], async () => {
+    await removeUser();
+    await run('useradd', ['--create-home', '--shell', '/bin/bash', user]);
+    // what git tracks and what it does not ignore, as a clone of this working tree would have it
+    await run('bash', ['-c', `mkdir -p ${copy} && git ls-files -co --exclude-standard -z | tar --null -T - -cf - | tar -xf - -C ${copy} && cp -a node_modules ${copy}/`]);
+    const inventory = await readFile(`${ROOT}${INVENTORY}`, 'utf8');
+    const { ansible_ssh_private_key_file: key, ansible_ssh_common_args: args } = parseYaml(inventory).all.vars;
+    const knownHosts = /UserKnownHostsFile=(\S+)/.exec(args)[1];
+    await run('bash', ['-c', `mkdir -p ${home}/.ssh && cp ${key} ${home}/.ssh/av-lab && cp ${knownHosts} ${home}/.ssh/av-lab-known_hosts`]);
+    await writeFile(`${copy}/${INVENTORY}`, inventory.replaceAll(key, `${home}/.ssh/av-lab`).replaceAll(knownHosts, `${home}/.ssh/av-lab-known_hosts`));
+    await run('bash', ['-c', `rm -rf ${copy}/inventory/lab/secrets ${copy}/report && chown -R ${user}: ${home} && chmod 700 ${home}/.ssh && chmod 600 ${home}/.ssh/av-lab`]);
+  });
+
+  phase(label, 'prereqs.sh needs no privilege when every tool is there; site.yml provisions the fresh hosts, then changes nothing', ["a user's own copy of the repository, the lab's inventory and its key"], async () => {
+    await asUser('bash scripts/prereqs.sh');
+    const first = await asUser('ansible-playbook site.yml');
+    checkNoWarnings(first);
+    assert.match(first, /changed=[1-9]/, 'the first run on fresh hosts changed nothing?');
+    assert.doesNotMatch(first, /failed=[1-9]|unreachable=[1-9]/);
+    const second = await asUser('ansible-playbook site.yml');
+    checkNoWarnings(second);
+    checkIdempotent(second);
+  });
+
+  phase(label, 'a short load run writes a complete and exact report; the secrets and the report are the user\'s', ['prereqs.sh needs no privilege when every tool is there; site.yml provisions the fresh hosts, then changes nothing'], async () => {
+    await asUser('npx zx scripts/load.mjs --duration 20s');
+    const { nginx } = await standHosts(INVENTORY);
+    await checkReport(`${copy}/report/latest`, { nginxHosts: nginx.map((h) => h.name) });
+    const uid = Number((await run('id', ['-u', user])).trim());
+    const owners = await run('bash', ['-c', `find ${copy}/report ${copy}/inventory/lab/secrets ! -uid ${uid} -printf '%p\\n'`]);
+    assert.equal(owners.trim(), '', `files of the user's report or secrets owned by someone else:\n${owners}`);
+  });
+
+  phase(label, 'lab down, and the user removed', ['lab up with fresh hosts'], async () => {
+    await run('npx', ['zx', 'scripts/lab.mjs', 'down']);
+    await removeUser();
+  });
+}
+
 describe('the stand, end to end on the local lab', { timeout: 85 * 60_000 }, () => {
   after(async () => {
     // always leave the machine as it was; the last phase checks that this really removes everything
     await run('npx', ['zx', 'scripts/lab.mjs', 'down']).catch((error) => console.error(error.message));
+    await removeOrdinaryUser().catch((error) => console.error(error.message));
     console.log('phase timings:');
     for (const [name, seconds] of timings) console.log(`  ${seconds.toFixed(1).padStart(7)} s  ${name}`);
   });
@@ -512,4 +578,5 @@ describe('the stand, end to end on the local lab', { timeout: 85 * 60_000 }, () 
   standScenario('trixie', { alsoTrixieControl: true });
   standScenario('bookworm', { alsoWithoutInventory: true, alsoDeadMansSwitch: true });
   shardedScenario('trixie');
+  ordinaryUserScenario('trixie');
 });
