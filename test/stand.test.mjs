@@ -531,7 +531,7 @@ function ordinaryUserScenario(release) {
     await removeUser();
     await run('useradd', ['--create-home', '--shell', '/bin/bash', user]);
     // what git tracks and what it does not ignore, as a clone of this working tree would have it
-    await run('bash', ['-c', `mkdir -p ${copy} && git ls-files -co --exclude-standard -z | tar --null -T - -cf - | tar -xf - -C ${copy} && cp -a node_modules ${copy}/`]);
+    await run('bash', ['-c', `mkdir -p ${copy} && git ls-files -co --exclude-standard -z | tar --null -T - -cf - | tar -xf - -C ${copy} && cp -a node_modules ${copy}/ && mkdir -p ${copy}/inventory/lab`]);
     const inventory = await readFile(`${ROOT}${INVENTORY}`, 'utf8');
     const { ansible_ssh_private_key_file: key, ansible_ssh_common_args: args } = parseYaml(inventory).all.vars;
     const knownHosts = /UserKnownHostsFile=(\S+)/.exec(args)[1];
