@@ -9,8 +9,6 @@ ADDRESS = re.compile(r'^[0-9.]+(/[0-9]+)?$|^[0-9a-fA-F:]*:[0-9a-fA-F:.]*(/[0-9]+
 LOCAL = re.compile(r'^(127\.|fe80:|::1$)')
 TLS = ('web_config', 'own_flags', 'mutual', 'none')
 CLIENTS = ('scrapers', 'allow_list', 'peers', 'anyone', 'loopback')
-# The ways of TLS a client speaks HTTPS + basic auth to (the blackbox's tls_connect probes, the e2e checks)
-HTTPS = ('web_config', 'own_flags')
 
 
 def stand_kinds(group_names, stand_groups):
