@@ -24,6 +24,7 @@ import {
 } from './e2e/stand-checks.mjs';
 import { checkReport, checkShardsAndGlobalView } from './e2e/report-checks.mjs';
 import { checkDashboardExpressions } from './e2e/dashboard-checks.mjs';
+import { BareMachine } from './e2e/bare-machine.mjs';
 
 const INVENTORY = 'inventory/lab/hosts.yml';
 const NGINX_HOSTS = 2;
@@ -101,6 +102,9 @@ const RESEND = 15;
 const REPORTED_AFTER_PROMETHEUS_STOPS = 4 * RESEND + 3 * HEARTBEAT + 15;
 const REPORTED_AFTER_ALERTMANAGER_STOPS = 4 * HEARTBEAT + 10;
 const TARGET_DOWN = { forSeconds: 60, evaluationSeconds: 5, scrapeSeconds: 5, groupWaitSeconds: 1 };
+
+/** { host: seconds } as JSON, to one decimal, for the test's log. */
+const secondsByHost = (seconds) => JSON.stringify(Object.fromEntries(Object.entries(seconds).map(([host, s]) => [host, Number(s.toFixed(1))])));
 
 function standScenario(release, { alsoTrixieControl = false, alsoWithoutInventory = false, alsoDeadMansSwitch = false } = {}) {
   phase(release, 'lab up with fresh hosts', [], async () => {
@@ -280,9 +284,9 @@ function standScenario(release, { alsoTrixieControl = false, alsoWithoutInventor
       const { prometheus: [prom] } = await standHosts(INVENTORY);
       console.log(`# heartbeat ages: ${JSON.stringify(await checkHeartbeats(INVENTORY, [prom.name], 2 * HEARTBEAT + 5))}`);
       const prometheusStopped = await checkDeadMansSwitch(INVENTORY, { host: prom.name, unit: 'prometheus', silent: prom.name, reporters: [prom.name], boundSeconds: REPORTED_AFTER_PROMETHEUS_STOPS });
-      console.log(`# ${release}: Prometheus stopped: DeadMansSwitch after ${prometheusStopped.reportedAfter[prom.name].toFixed(1)} s (bound ${REPORTED_AFTER_PROMETHEUS_STOPS} s), resolved ${prometheusStopped.resolvedAfter.toFixed(1)} s after its start`);
+      console.log(`# ${release}: Prometheus stopped: DeadMansSwitch after ${prometheusStopped.reportedAfter[prom.name].toFixed(1)} s (bound ${REPORTED_AFTER_PROMETHEUS_STOPS} s), resolved ${prometheusStopped.resolvedAfter[prom.name].toFixed(1)} s after its start`);
       const alertmanagerStopped = await checkDeadMansSwitch(INVENTORY, { host: prom.name, unit: 'prometheus-alertmanager', silent: prom.name, reporters: [prom.name], boundSeconds: REPORTED_AFTER_ALERTMANAGER_STOPS });
-      console.log(`# ${release}: Alertmanager stopped: DeadMansSwitch after ${alertmanagerStopped.reportedAfter[prom.name].toFixed(1)} s (bound ${REPORTED_AFTER_ALERTMANAGER_STOPS} s), resolved ${alertmanagerStopped.resolvedAfter.toFixed(1)} s after its start`);
+      console.log(`# ${release}: Alertmanager stopped: DeadMansSwitch after ${alertmanagerStopped.reportedAfter[prom.name].toFixed(1)} s (bound ${REPORTED_AFTER_ALERTMANAGER_STOPS} s), resolved ${alertmanagerStopped.resolvedAfter[prom.name].toFixed(1)} s after its start`);
     });
   }
 
@@ -484,21 +488,21 @@ function shardedScenario(release) {
     const { prometheus: [first, second] } = await standHosts(INVENTORY);
     const bound = TARGET_DOWN.forSeconds + 2 * TARGET_DOWN.evaluationSeconds + TARGET_DOWN.scrapeSeconds + TARGET_DOWN.groupWaitSeconds + 20;
     const stoppedAt = Date.now() / 1000;
-    const { reportedAfter, during: down } = await checkDeadMansSwitch(INVENTORY, {
+    const { reportedAfter, resolvedAfter, during: down } = await checkDeadMansSwitch(INVENTORY, {
       host: second.name, unit: 'prometheus', silent: second.name, reporters: [first.name, second.name], boundSeconds: REPORTED_AFTER_PROMETHEUS_STOPS,
       whileStopped: () => waitForNotification(INVENTORY, { alertname: 'PrometheusDown', labels: { instance: second.name }, since: stoppedAt, limitSeconds: bound }),
     });
     assert.match(down.generator, new RegExp(`//${first.name}[:/]`), `PrometheusDown for ${second.name} was not sent from ${first.name}: ${down.generator}`);
-    console.log(`# PrometheusDown ${second.name} from ${first.name} after ${(down.at - stoppedAt).toFixed(1)} s (bound ${bound} s); DeadMansSwitch after ${JSON.stringify(Object.fromEntries(Object.entries(reportedAfter).map(([k, v]) => [k, Number(v.toFixed(1))])))} s (bound ${REPORTED_AFTER_PROMETHEUS_STOPS} s)`);
+    console.log(`# PrometheusDown ${second.name} from ${first.name} after ${(down.at - stoppedAt).toFixed(1)} s (bound ${bound} s); DeadMansSwitch after ${secondsByHost(reportedAfter)} s (bound ${REPORTED_AFTER_PROMETHEUS_STOPS} s), resolved ${secondsByHost(resolvedAfter)} s after its start`);
   });
 
   phase(label, "Alertmanager stopped on prom1: its receiver reports the silence, and an alert still arrives, once", ['every target is scraped by exactly one shard, and is up'], async () => {
     const { prometheus: [first, second] } = await standHosts(INVENTORY);
-    const { reportedAfter, during: roundTrip } = await checkDeadMansSwitch(INVENTORY, {
+    const { reportedAfter, resolvedAfter, during: roundTrip } = await checkDeadMansSwitch(INVENTORY, {
       host: first.name, unit: 'prometheus-alertmanager', silent: second.name, reporters: [first.name], boundSeconds: REPORTED_AFTER_ALERTMANAGER_STOPS,
       whileStopped: () => checkAlertRoundTrip(INVENTORY, TARGET_DOWN),
     });
-    console.log(`# ${first.name}'s receiver reported the silence after ${reportedAfter[first.name].toFixed(1)} s (bound ${REPORTED_AFTER_ALERTMANAGER_STOPS} s); TargetDown notified ${roundTrip.firingNotifications} time(s), ${roundTrip.firedAfter.toFixed(1)} s after the stop`);
+    console.log(`# ${first.name}'s receiver reported the silence after ${reportedAfter[first.name].toFixed(1)} s (bound ${REPORTED_AFTER_ALERTMANAGER_STOPS} s); TargetDown notified ${roundTrip.firingNotifications} time(s), ${roundTrip.firedAfter.toFixed(1)} s after the stop; resolved ${secondsByHost(resolvedAfter)} s after its start`);
   });
 
   phase(label, 'lab down', ['lab up with fresh hosts'], () => run('npx', ['zx', 'scripts/lab.mjs', 'down']));
@@ -566,11 +570,48 @@ function ordinaryUserScenario(release) {
   });
 }
 
+/**
+ * A bare Debian of `release` as the control machine (test/e2e/bare-machine.mjs): git and sudo only, as a
+ * cloud image has them. Its user clones the repository and runs the README's first command, word for word
+ * (with a 60 s load instead of 5 min): it installs Node.js, npm and the tools through sudo, then runs the lab
+ * (that release's systemd-nspawn), provisions it and writes a complete and exact report.
+ */
+const BARE_MACHINE = new BareMachine('trixie');
+
+function bareMachineScenario(machine) {
+  const label = `${machine.release}, a bare control machine`;
+  const inMachine = (script, options) => run(...machine.asRoot(script), options);
+  const asUser = (script, options) => run(...machine.asUser(script), options);
+  const made = 'Debian with git and sudo only, and a user who may sudo';
+
+  phase(label, made, [], async () => {
+    await run('npx', ['zx', 'scripts/lab.mjs', 'down']); // the machine's lab takes this machine's bridge
+    await run('bash', ['-c', machine.createScript()]);
+    await inMachine(machine.cloudImageScript());
+    await run('git', ['clone', '--quiet', '--bare', ROOT, `${machine.dir}/srv/av-stand.git`]);
+    await inMachine(`chown -R ${machine.user}: /srv/av-stand.git`);
+  });
+
+  phase(label, "the README's first command, run by that user in a clone, sets up everything, runs the lab and writes the report", [made], async () => {
+    const readme = await readFile(`${ROOT}README.md`, 'utf8');
+    const firstCommand = /^(bash scripts\/setup\.sh && sudo npm run stand)\s/m.exec(readme)?.[1];
+    assert.ok(firstCommand, "the README's quick start no longer starts with `bash scripts/setup.sh && sudo npm run stand`: update this test with it");
+    const output = await asUser(`git clone --quiet /srv/av-stand.git stand && cd stand && ${firstCommand} -- --duration 60s`, { timeoutMs: 45 * 60_000 });
+    assert.match(output, /prereqs: installing .*\bnodejs\b.*\(with sudo\)/, 'prereqs.sh did not install Node.js through sudo');
+    checkNoWarnings(output);
+    const results = await checkReport(`${machine.standDir}/report/latest`, { nginxHosts: ['web1'] });
+    console.log(`# ${machine.release} as the control machine: the first command's report: p99 ${results.p99_seconds} s (exact ${results.exact_p99_seconds} s), ${results.exact_requests_total} requests`);
+  });
+
+  phase(label, 'its lab down, the machine removed', [made], () => run('bash', ['-c', machine.removeScript()]));
+}
+
 describe('the stand, end to end on the local lab', { timeout: 85 * 60_000 }, () => {
   after(async () => {
     // always leave the machine as it was; the last phase checks that this really removes everything
     await run('npx', ['zx', 'scripts/lab.mjs', 'down']).catch((error) => console.error(error.message));
     await removeOrdinaryUser().catch((error) => console.error(error.message));
+    await run('bash', ['-c', BARE_MACHINE.removeScript()]).catch((error) => console.error(error.message));
     console.log('phase timings:');
     for (const [name, seconds] of timings) console.log(`  ${seconds.toFixed(1).padStart(7)} s  ${name}`);
   });
@@ -579,4 +620,5 @@ describe('the stand, end to end on the local lab', { timeout: 85 * 60_000 }, () 
   standScenario('bookworm', { alsoWithoutInventory: true, alsoDeadMansSwitch: true });
   shardedScenario('trixie');
   ordinaryUserScenario('trixie');
+  bareMachineScenario(BARE_MACHINE);
 });

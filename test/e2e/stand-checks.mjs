@@ -387,8 +387,8 @@ export async function checkHeartbeats(inventory, evaluators, withinSeconds) {
 
 /**
  * `unit` stopped on `host`: the receivers of `reporters` (host names) report a DeadMansSwitch naming
- * `silent` (the evaluator whose Watchdog no longer reaches them) within `boundSeconds`; started again, it is
- * resolved. Resolves with { reportedAfter: { [reporter]: s }, resolvedAfter }.
+ * `silent` (the evaluator whose Watchdog no longer reaches them) within `boundSeconds`; started again, each
+ * reporter resolves it. Resolves with { reportedAfter: { [reporter]: s }, resolvedAfter: { [reporter]: s } }.
  */
 export async function checkDeadMansSwitch(inventory, { host, unit, silent, reporters, boundSeconds, whileStopped = async () => {} }) {
   const labels = { prometheus: silent };
@@ -414,8 +414,14 @@ export async function checkDeadMansSwitch(inventory, { host, unit, silent, repor
   for (const [reporter, after] of Object.entries(reportedAfter)) {
     assert.ok(after <= boundSeconds, `${reporter}'s receiver reported ${silent} silent ${after.toFixed(1)} s after ${unit} stopped on ${host}; the bound is ${boundSeconds} s`);
   }
-  const resolved = await waitForNotification(inventory, { alertname: 'DeadMansSwitch', labels, status: 'resolved', since: startedAt, limitSeconds: 180, onReceivers: reporters });
-  return { reportedAfter, resolvedAfter: resolved.at - startedAt, during };
+  // Every reporter must resolve it before the next check begins: a receiver still counting the outage would
+  // not report the next one (it is reported once per outage).
+  const resolvedAfter = {};
+  for (const reporter of reporters) {
+    const resolved = await waitForNotification(inventory, { alertname: 'DeadMansSwitch', labels, status: 'resolved', since: startedAt, limitSeconds: 180, onReceivers: [reporter] });
+    resolvedAfter[reporter] = resolved.at - startedAt;
+  }
+  return { reportedAfter, resolvedAfter, during };
 }
 
 /**
