@@ -51,7 +51,7 @@ def stand_host_addresses(hosts, hostvars):
         own = hostvars[host]
         given = str(own.get('ansible_host', ''))
         facts = own.get('ansible_facts', {}) or {}
-        for address in ([given] if ADDRESS.match(given) else []) + list(facts.get('all_ipv4_addresses', [])) + list(facts.get('all_ipv6_addresses', [])):
+        for address in ([given] if stand_is_address(given) else []) + list(facts.get('all_ipv4_addresses', [])) + list(facts.get('all_ipv6_addresses', [])):
             if not LOCAL.match(address) and address not in found:
                 found.append(address)
     return found
@@ -67,6 +67,20 @@ def stand_peer_guards(services, groups, stand_groups, hostvars, this_host):
             guards.append({'name': service['name'], 'port': int(hostvars[this_host][service['port']]),
                            'addresses': stand_host_addresses(peers, hostvars)})
     return guards
+
+
+def stand_is_address(text):
+    """Whether this is an IPv4 or IPv6 address (or network, with a /prefix), not a name."""
+    return bool(ADDRESS.match(str(text)))
+
+
+def stand_host_port(host, port=None):
+    """'host:port' as an address or URL writes it, an IPv6 address in brackets ('[2001:db8::1]:9090'); the host
+    alone (bracketed the same way) when no port is given."""
+    host = str(host)
+    if ':' in host:
+        host = f"[{host}]"
+    return host if port is None else f"{host}:{port}"
 
 
 def stand_catalogue_errors(services, stand_groups):
@@ -127,4 +141,6 @@ class FilterModule:
             'stand_scrape_jobs': stand_scrape_jobs,
             'stand_host_addresses': stand_host_addresses,
             'stand_peer_guards': stand_peer_guards,
+            'stand_host_port': stand_host_port,
+            'stand_is_address': stand_is_address,
         }

@@ -115,6 +115,32 @@ describe('the catalogue of services', () => {
     const stand = parseYaml(await readFile(join(ROOT, 'group_vars/all.yml'), 'utf8'));
     assert.deepEqual(await pythonFilter('filter_plugins/stand_catalogue.py', 'stand_catalogue_errors', [stand.stand_catalogue, stand.stand_default_groups]), [], 'the stand\'s own catalogue is sound');
   });
+
+  test('host:port is written with an IPv6 address in brackets, and the host alone without a port', async () => {
+    const cases = [
+      [['192.0.2.10', 9090], '192.0.2.10:9090'],
+      [['2001:db8::22', 9100], '[2001:db8::22]:9100'],
+      [['::', '8428'], '[::]:8428'],
+      [['prom1.example.org', 9093], 'prom1.example.org:9093'],
+      [['2001:db8::50'], '[2001:db8::50]'],
+      [['192.0.2.50', null], '192.0.2.50'],
+      [[''], ''],
+      [['', 9090], ':9090'],
+    ];
+    for (const [args, expected] of cases) {
+      assert.equal(await pythonFilter('filter_plugins/stand_catalogue.py', 'stand_host_port', args), expected, JSON.stringify(args));
+    }
+  });
+
+  test('an address is told from a name: IPv4 and IPv6, with or without a prefix (a certificate names it IP:, the cluster advertises it)', async () => {
+    const cases = [
+      ['192.0.2.10', true], ['2001:db8::10', true], ['::ffff:192.0.2.10', true], ['fe80::1', true], ['10.77.0.0/24', true], ['2001:db8::/64', true],
+      ['prom1', false], ['prom1.example.org', false], ['', false], ['db8-host', false],
+    ];
+    for (const [text, expected] of cases) {
+      assert.equal(await pythonFilter('filter_plugins/stand_catalogue.py', 'stand_is_address', [text]), expected, text);
+    }
+  });
 });
 
 describe('your own targets (prometheus_targets)', () => {
