@@ -7,6 +7,9 @@ import { after, before, describe, test } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { EXAMPLE_INVENTORY, ROOT, inventoryList, renderConfigs, tool } from './support/ansible.mjs';
 
+// A call of one of filter_plugins/'s filters: `| stand_kinds(...)`, or named in `map('stand_is_address')`.
+const FILTER_CALL = /(\|\s*|\bmap\(\s*')stand_[a-z0-9_]+/g;
+
 describe('Ansible, statically', () => {
   let rendered;
 
@@ -143,8 +146,8 @@ describe('Ansible, statically', () => {
       for (const sub of ['tasks', 'templates', 'vars', 'defaults', 'handlers']) {
         const files = await readdir(join(dir, sub), { recursive: true }).catch((error) => (error.code === 'ENOENT' ? [] : Promise.reject(error)));
         for (const file of files.filter((f) => /\.(ya?ml|j2)$/.test(f))) {
-          // a name after `|` is a filter of filter_plugins/ (`| stand_kinds`), not a shared value
-          const text = (await readFile(join(dir, sub, file), 'utf8')).replace(/\|\s*stand_[a-z0-9_]+/g, '');
+          // a filter of filter_plugins/ (`| stand_kinds`, `map('stand_is_address')`), not a shared value
+          const text = (await readFile(join(dir, sub, file), 'utf8')).replace(FILTER_CALL, '');
           for (const [name] of text.matchAll(/\bstand_[a-z0-9_]+/g)) read.add(name);
         }
       }
@@ -162,8 +165,8 @@ describe('Ansible, statically', () => {
     const used = new Set();
     for (const file of roleFiles) {
       const text = await readFile(join(ROOT, file), 'utf8');
-      // a name after `|` is one of filter_plugins/stand_catalogue.py's filters, not a value
-      for (const [name] of text.replace(/\|\s*stand_[a-z0-9_]+/g, '').matchAll(/\bstand_[a-z0-9_]+/g)) used.add(name);
+      // a filter of filter_plugins/stand_catalogue.py (after `|`, or named in map()), not a value
+      for (const [name] of text.replace(FILTER_CALL, '').matchAll(/\bstand_[a-z0-9_]+/g)) used.add(name);
       assert.doesNotMatch(text, /^stand_[a-z0-9_]+:/m, `${file} defines a stand_* value; they live in group_vars/all.yml`);
     }
     // values built from others in group_vars/all.yml itself (stand_groups, stand_services) count as reads; the
