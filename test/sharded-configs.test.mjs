@@ -124,6 +124,25 @@ describe('two Prometheus shards and VictoriaMetrics, rendered', () => {
     assert.doesNotMatch(vmalert.split('\n').find((line) => line.startsWith('ARGS=')), new RegExp(password), 'the password on the command line');
   });
 
+  test('a Prometheus host at an IPv6 address: its Alertmanager advertises it, its peer and firewall name it, and its certificate names it as an IP', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'av-sharded-ipv6-'));
+    try {
+      await writeFile(join(dir, 'hosts.yml'), INVENTORY.replace('prom2: { ansible_host: 192.0.2.11 }', 'prom2: { ansible_host: "2001:db8::11" }'));
+      const ipv6 = await renderConfigs(join(dir, 'hosts.yml'));
+      try {
+        assert.match(await read(ipv6, 'prom2', 'prometheus-alertmanager.default'), /--cluster\.listen-address=\[2001:db8::11\]:9094 --cluster\.advertise-address=\[2001:db8::11\]:9094 \S+ --cluster\.peer=192\.0\.2\.10:9094"/);
+        assert.match(await read(ipv6, 'prom1', 'prometheus-alertmanager.default'), /--cluster\.peer=\[2001:db8::11\]:9094"/);
+        assert.match(await read(ipv6, 'prom1', 'av-stand.nft'), /tcp dport \{ 9094 \} ip6 saddr \{ 2001:db8::11 \} accept/);
+        const names = await tool('openssl', ['x509', '-in', join(ipv6, 'secrets/hosts/prom2.crt'), '-noout', '-ext', 'subjectAltName']);
+        assert.match(names, /IP Address:2001:DB8:0:0:0:0:0:11\b/, `prom2's certificate: ${names}`);
+      } finally {
+        await rm(ipv6, { recursive: true, force: true });
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   test('one Prometheus host: no relabelling, no external labels, no remote_write, every target kept', async () => {
     const config = parseYaml(await read(single, 'prom1', 'prometheus.yml'));
     assert.equal(config.global.external_labels, undefined);
