@@ -9,7 +9,6 @@
 // every unit with PrivateUsers= (Debian's prometheus.service among them) fails with 217/USER in the lab's
 // hosts, which no real machine does. /proc, /sys, /dev and /run are this machine's, and so is the network:
 // its lab bridge is the one lab of this machine, so nothing else may run a lab meanwhile.
-import { readFileSync } from 'node:fs';
 
 const OLD_ROOT = '.av-old-root';
 const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -83,11 +82,7 @@ export class BareMachine {
     ].join('\n');
   }
 
-  /** A file of the machine's user's clone, read from this machine. */
-  readStandFile(path) {
-    return readFileSync(`${this.dir}${this.home}/stand/${path}`, 'utf8');
-  }
-
+  /** The machine's user's clone, as this machine sees it. */
   get standDir() {
     return `${this.dir}${this.home}/stand`;
   }
