@@ -13,6 +13,9 @@ import {
 
 const SSH_TIMEOUT_S = 120;
 const STILL_BOOTING = /System is booting up|pam_nologin/;
+// OpenSSH 9.8 and later (Debian 13's 10.0) drop a source's connections for a while once it has failed to log
+// in a few times (PerSourcePenalties): the client sees the connection closed before the key exchange.
+const PENALISED = /kex_exchange_identification|Connection closed by remote host/;
 
 /** Runs debootstrap once per release, through the apt proxy; later `up`s copy the cached root. */
 export async function ensureBaseRoot(release, sources, withProgress) {
@@ -155,6 +158,12 @@ async function stopOrphanedContainer(name) {
   await waitUntil(async () => !(await linkExists(`vb-${name}`)), 10_000);
 }
 
+/** Whether the host's boot still turns logins away: /run/nologin, made early by systemd-tmpfiles, is there. */
+function loginsStillRefused(name) {
+  const init = containerInit(name);
+  return init !== null && fs.existsSync(`/proc/${init}/root/run/nologin`);
+}
+
 /** The host's systemd as seen from here: the init of a PID namespace whose root directory is the host's root. */
 function containerInit(name) {
   const root = statOrNull(paths.hostRoot(name));
@@ -177,13 +186,16 @@ export async function waitForSsh(host, bootedAt) {
   const listening = await waitUntil(() => !hostPid(host.name) || canConnect(host.address, 22), SSH_TIMEOUT_S * 1000);
   if (!hostPid(host.name)) fail(`${host.name}: systemd-nspawn exited; console log ${log}:\n${tail(readText(log).split('\n--- ').at(-1))}`);
   if (!listening) fail(`${host.name} (${host.address}): no SSH after ${SSH_TIMEOUT_S} s; see its console log ${log}`);
-  // sshd answers before boot is over: until systemd-user-sessions runs, pam_nologin turns users away.
-  // That is waited out (to the same timeout); any other refusal fails after a few tries.
+  // sshd answers before boot is over: until systemd-user-sessions runs, /run/nologin turns users away, and
+  // each login it turns away counts against this machine in sshd's PerSourcePenalties. So the login is
+  // tried once the file is gone (looked at through the host's init); what still says so, or a penalty
+  // met anyway, is waited out (to the same timeout); any other refusal fails after a few tries.
+  await waitUntil(() => !loginsStillRefused(host.name), SSH_TIMEOUT_S * 1000, 500);
   let login = null;
   let refusals = 0;
   const loggedIn = await waitUntil(async () => {
     login = await sshAsUser(host.address, ['sudo', '-n', 'true']);
-    if (login.exitCode !== 0 && !STILL_BOOTING.test(login.stderr)) refusals += 1;
+    if (login.exitCode !== 0 && !STILL_BOOTING.test(login.stderr) && !PENALISED.test(login.stderr)) refusals += 1;
     return login.exitCode === 0 || refusals >= 5;
   }, SSH_TIMEOUT_S * 1000, 1000);
   if (!loggedIn || login.exitCode !== 0) {
