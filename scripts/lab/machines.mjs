@@ -158,12 +158,6 @@ async function stopOrphanedContainer(name) {
   await waitUntil(async () => !(await linkExists(`vb-${name}`)), 10_000);
 }
 
-/** Whether the host's boot still turns logins away: /run/nologin, made early by systemd-tmpfiles, is there. */
-function loginsStillRefused(name) {
-  const init = containerInit(name);
-  return init !== null && fs.existsSync(`/proc/${init}/root/run/nologin`);
-}
-
 /** The host's systemd as seen from here: the init of a PID namespace whose root directory is the host's root. */
 function containerInit(name) {
   const root = statOrNull(paths.hostRoot(name));
@@ -186,11 +180,13 @@ export async function waitForSsh(host, bootedAt) {
   const listening = await waitUntil(() => !hostPid(host.name) || canConnect(host.address, 22), SSH_TIMEOUT_S * 1000);
   if (!hostPid(host.name)) fail(`${host.name}: systemd-nspawn exited; console log ${log}:\n${tail(readText(log).split('\n--- ').at(-1))}`);
   if (!listening) fail(`${host.name} (${host.address}): no SSH after ${SSH_TIMEOUT_S} s; see its console log ${log}`);
-  // sshd answers before boot is over: until systemd-user-sessions runs, /run/nologin turns users away, and
-  // each login it turns away counts against this machine in sshd's PerSourcePenalties. So the login is
-  // tried once the file is gone (looked at through the host's init); what still says so, or a penalty
-  // met anyway, is waited out (to the same timeout); any other refusal fails after a few tries.
-  await waitUntil(() => !loginsStillRefused(host.name), SSH_TIMEOUT_S * 1000, 500);
+  // sshd answers before boot is over: until systemd-user-sessions runs, /run/nologin (made early by
+  // systemd-tmpfiles) turns users away, and each login it turns away counts against this machine in sshd's
+  // PerSourcePenalties. So the login is tried once the file is gone, looked at through the host's init; what
+  // still says so, or a penalty met anyway, is waited out (to the same timeout); any other refusal fails
+  // after a few tries.
+  const init = containerInit(host.name); // found once: looking it up walks the whole of /proc
+  if (init !== null) await waitUntil(() => !fs.existsSync(`/proc/${init}/root/run/nologin`), SSH_TIMEOUT_S * 1000, 500);
   let login = null;
   let refusals = 0;
   const loggedIn = await waitUntil(async () => {
