@@ -3,7 +3,9 @@
 // `site.yml`, --runs times. Counts the runs that failed, and for each failure keeps the playbook's output and,
 // from the host that failed, the journal of the unit it names and systemd's own messages, under
 // report/provisioning/<release>-<run>/. Not part of `npm test` (it takes about 2 minutes a run); it is how
-// a provisioning that fails by chance is shown to be gone.
+// a provisioning that fails by chance is shown to be gone. A failure the roles' one retry hid still counts: after
+// every run it counts, on every host, PID 1's "Failed to spawn" messages (systemd could not start a unit's
+// process at all), and prints them.
 //
 //   npx zx scripts/provision-repeatedly.mjs [--runs 10] [--releases trixie,bookworm] [--nginx 1] [--prometheus 1]
 //                                           [--victoriametrics]
@@ -51,9 +53,22 @@ async function keepEvidence(dir, output) {
   }
 }
 
+/** PID 1's "Failed to spawn …" messages of this boot, per host: each is a unit start or reload that failed. */
+async function spawnFailures() {
+  const inventory = readInventory(path.join(ROOT, 'inventory/lab/hosts.yml'))
+  const found = {}
+  for (const host of [...inventory.prometheus, ...inventory.nginx, ...inventory.victoriametrics]) {
+    const journal = await $`ssh ${host.ssh} ${[...host.sudo, 'journalctl', '-b', '--no-pager', '-o', 'short-precise', '_PID=1']}`.nothrow()
+    const lines = journal.stdout.split('\n').filter((line) => line.includes('Failed to spawn'))
+    if (lines.length > 0) found[host.name] = lines
+  }
+  return found
+}
+
 const opts = options()
 const shape = ['--nginx', opts.nginx, '--prometheus', opts.prometheus, ...(opts.victoriametrics ? ['--victoriametrics'] : ['--no-victoriametrics'])].map(String)
 const failures = Object.fromEntries(opts.releases.map((release) => [release, []]))
+const spawnFailureCount = Object.fromEntries(opts.releases.map((release) => [release, 0]))
 for (const release of opts.releases) {
   for (let run = 1; run <= opts.runs; run++) {
     const started = Date.now()
@@ -61,6 +76,10 @@ for (const release of opts.releases) {
     await $`npx zx scripts/lab.mjs up --release ${release} ${shape}`
     const result = await $`ansible-playbook site.yml`.nothrow()
     const seconds = ((Date.now() - started) / 1000).toFixed(0)
+    for (const [name, lines] of Object.entries(await spawnFailures())) {
+      spawnFailureCount[release] += lines.length
+      for (const line of lines) say(`${release} run ${run}: ${name}: systemd: ${line}`)
+    }
     if (result.exitCode === 0) {
       say(`${release} run ${run}: passed (${seconds} s with the lab)`)
       continue
@@ -74,5 +93,7 @@ for (const release of opts.releases) {
   }
 }
 await $`npx zx scripts/lab.mjs down`
-for (const release of opts.releases) say(`${release}: ${opts.runs - failures[release].length} of ${opts.runs} fresh provisionings passed`)
+for (const release of opts.releases) {
+  say(`${release}: ${opts.runs - failures[release].length} of ${opts.runs} fresh provisionings passed; systemd failed to spawn a unit's process ${spawnFailureCount[release]} times`)
+}
 process.exitCode = Object.values(failures).some((list) => list.length > 0) ? 1 : 0

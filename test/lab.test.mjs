@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { hostSourcesFile, parseDeb822Sources, parseOneLineSources, parseOsRelease, pickDebianSources, repository } from '../scripts/lab/apt-sources.mjs';
+import { cgroupHierarchies, hostCgroups, nspawnInOwnCgroup } from '../scripts/lab/cgroups.mjs';
 import { inventoryDocument } from '../scripts/lab/inventory.mjs';
 import { planHosts } from '../scripts/lab/layout.mjs';
 import { parse as parseYaml } from 'yaml';
@@ -112,6 +113,32 @@ describe("the lab's hosts", () => {
     assert.deepEqual(Object.keys(withVm.all.children), ['prometheus', 'nginx', 'victoriametrics']);
     assert.deepEqual(Object.keys(withVm.all.children.prometheus.hosts), ['prom1', 'prom2']);
     assert.deepEqual(withVm.all.children.victoriametrics.hosts, { vm1: { ansible_host: '10.77.0.50' } });
+  });
+});
+
+describe("each lab host's own cgroup tree", () => {
+  const V1 = [
+    'tmpfs /sys/fs/cgroup tmpfs rw,relatime,mode=755 0 0',
+    'cgroup /sys/fs/cgroup/memory cgroup rw,relatime,memory 0 0',
+    'cgroup /sys/fs/cgroup/systemd cgroup rw,relatime,name=systemd 0 0',
+  ].join('\n');
+  const HYBRID = `${V1}\ncgroup2 /sys/fs/cgroup/unified cgroup2 rw,nosuid,nodev,noexec,relatime 0 0`;
+  const UNIFIED = 'cgroup2 /sys/fs/cgroup cgroup2 rw,nosuid,nodev,noexec,relatime,nsdelegate 0 0\ncgroup2 /tmp/elsewhere cgroup2 rw 0 0';
+
+  test('in every hierarchy nspawn may take its own cgroup from, and only those', () => {
+    assert.deepEqual(cgroupHierarchies(V1), ['/sys/fs/cgroup/systemd']);
+    assert.deepEqual(cgroupHierarchies(HYBRID), ['/sys/fs/cgroup/systemd', '/sys/fs/cgroup/unified']);
+    assert.deepEqual(cgroupHierarchies(UNIFIED), ['/sys/fs/cgroup']);
+    assert.deepEqual(hostCgroups('web1', cgroupHierarchies(HYBRID)), ['/sys/fs/cgroup/systemd/av-lab/web1', '/sys/fs/cgroup/unified/av-lab/web1']);
+  });
+
+  test('nspawn becomes the process that moved itself there, so it never runs from a shared cgroup', () => {
+    const [command, args, env] = nspawnInOwnCgroup('prom1', ['--directory=/x', '--boot']);
+    assert.equal(command, 'sh');
+    assert.match(args[1], /echo \$\$ > "\$dir\/cgroup\.procs".*exec systemd-nspawn "\$@"$/);
+    assert.deepEqual(args.slice(2), ['systemd-nspawn', '--directory=/x', '--boot']);
+    assert.deepEqual(env.AV_LAB_CGROUPS.split(' '), hostCgroups('prom1'));
+    assert.ok(env.AV_LAB_CGROUPS.split(' ').every((dir) => dir.endsWith('/av-lab/prom1')), env.AV_LAB_CGROUPS);
   });
 });
 

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import { $, glob } from 'zx';
 import { BASE_PACKAGES, BRIDGE, PROXY_URL, RELEASE_NAMES, SSH_USER, paths } from './layout.mjs';
 import { hostSourcesFile } from './apt-sources.mjs';
+import { nspawnInOwnCgroup, removeHostCgroups } from './cgroups.mjs';
 import { disableIpv6, linkExists } from './network.mjs';
 import {
   canConnect, fail, isZombie, readText, removeTree, runningPid, say, secondsSince, signal, startDetached, statOrNull,
@@ -128,7 +129,11 @@ export async function ensureBooted(host) {
     `--network-bridge=${BRIDGE}`,
     '--console=read-only',
   ];
-  const pid = startDetached('systemd-nspawn', flags, { pidFile: paths.hostPidFile(host.name), logFile: log });
+  // The hosts boot with the unified cgroup v2 layout that Debian 12 and 13 boot with, whatever this machine's
+  // own: on a cgroup v1 machine nspawn would give them the hybrid one, which systemd 256 and later call obsolete.
+  const [command, args, cgroupEnv] = nspawnInOwnCgroup(host.name, flags);
+  const env = { ...process.env, ...cgroupEnv, SYSTEMD_NSPAWN_UNIFIED_HIERARCHY: '1' };
+  const pid = startDetached(command, args, { pidFile: paths.hostPidFile(host.name), logFile: log, env });
   say(`${host.name}: booting ${host.release} (pid ${pid}, console log ${log})`);
   return Date.now();
 }
@@ -145,6 +150,7 @@ export async function stopHost(name) {
     await stopProcess(pid, name, () => hostPid(name), { killInTurn: [init, pid].filter(Boolean) });
   }
   await stopOrphanedContainer(name);
+  removeHostCgroups(name);
 }
 
 // A systemd-nspawn that dies by SIGKILL leaves its container running, a child of PID 1, with its vb- link in place;
