@@ -8,6 +8,7 @@ set -euo pipefail
 
 packages=(
   ansible-core ansible-lint          # the playbook and its lint
+  ansible-mitogen                    # the playbook over Mitogen: a converged run in half the time
   systemd-container debootstrap      # the lab's hosts: systemd-nspawn machines from a Debian root
   iproute2 nftables openssh-client   # the lab's bridge, NAT-free firewall checks, SSH to the hosts
   apt-cacher-ng                      # the lab hosts' only way to Debian's mirror
