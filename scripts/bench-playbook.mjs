@@ -80,10 +80,14 @@ async function sshRoundTrip(host) {
   return median(times)
 }
 
-/** Whether ansible-playbook's Python has a Mitogen that accepts its ansible-core (what ansible/strategy_plugins/_av_mitogen.py asks). */
+/**
+ * Whether site.yml runs over Mitogen here (ansible/strategy_plugins/_av_mitogen.py and site.yml's plays): an
+ * ansible-core older than 2.19, and a Mitogen made for it in ansible-playbook's Python.
+ */
 async function mitogenUsable() {
   const python = (await readFile((await $`command -v ansible-playbook`).stdout.trim(), 'utf8')).split('\n')[0].replace(/^#!\s*/, '').split(/\s+/)
-  return (await $`${python} -c ${'import ansible_mitogen.loaders'}`.nothrow()).exitCode === 0
+  const check = 'import ansible_mitogen.loaders; from ansible.release import __version__ as v; assert tuple(map(int, v.split(".")[:2])) < (2, 19)'
+  return (await $`${python} -c ${check}`.nothrow()).exitCode === 0
 }
 
 const opts = options()

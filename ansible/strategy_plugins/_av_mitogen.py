@@ -2,9 +2,10 @@
 #
 # Mitogen keeps one Python interpreter per host for the whole run instead of starting one per task, and a
 # task is then a message to it: a converged site.yml takes about half the time (npm run bench:playbook).
-# Debian ships it made for its own ansible-core (ansible-mitogen: 0.3.3 for Debian 12's 2.14, 0.3.25 for
-# Debian 13's 2.19), and prereqs.sh installs it. Without it, with an ansible-core it refuses, or with
-# AV_STAND_MITOGEN=0, the plain strategy over SSH does the same work.
+# Debian 12 ships it made for its ansible-core 2.14 (ansible-mitogen 0.3.3), and prereqs.sh installs it there.
+# Without it, with an ansible-core it refuses, or with AV_STAND_MITOGEN=0, the plain strategy over SSH does
+# the same work. ansible-core 2.19 (Debian 13) deprecates every strategy not its own, Mitogen's included: there
+# site.yml names Ansible's own and this is never loaded.
 from __future__ import annotations
 
 import os

@@ -1,5 +1,5 @@
 # Ansible's free strategy, over Mitogen when it is installed: see _av_mitogen.py. site.yml's play of each
-# host's own services names it.
+# host's own services names it, on an ansible-core older than 2.19.
 from __future__ import annotations
 
 import importlib.util

@@ -1,5 +1,5 @@
-# Ansible's linear strategy, over Mitogen when it is installed: see _av_mitogen.py. ansible.cfg makes it
-# every play's default.
+# Ansible's linear strategy, over Mitogen when it is installed: see _av_mitogen.py. site.yml's plays that
+# reach the hosts name it, on an ansible-core older than 2.19.
 from __future__ import annotations
 
 import importlib.util
