@@ -3,9 +3,9 @@
 // `site.yml`, --runs times. Counts the runs that failed, and for each failure keeps the playbook's output and,
 // from the host that failed, the journal of the unit it names and systemd's own messages, under
 // report/provisioning/<release>-<run>/. Not part of `npm test` (it takes about 2 minutes a run); it is how
-// a provisioning that fails by chance is shown to be gone. A failure the roles' one retry hid still counts: after
-// every run it counts, on every host, PID 1's "Failed to spawn" messages (systemd could not start a unit's
-// process at all), and prints them.
+// a provisioning that fails by chance is shown to be gone. A failure a retry would hide counts too: after every
+// run it counts, on every host, PID 1's "Failed to spawn" messages (systemd could not start a unit's process at
+// all), and prints them.
 //
 //   npx zx scripts/provision-repeatedly.mjs [--runs 10] [--releases trixie,bookworm] [--nginx 1] [--prometheus 1]
 //                                           [--victoriametrics]
