@@ -13,7 +13,7 @@ import { $, argv, chalk, echo, spinner, which } from 'zx';
 import { thisMachinesDebianSources } from './lab/apt-sources.mjs';
 import { ensureAptProxy, proxyIsAnswering, stopAptProxy } from './lab/apt-proxy.mjs';
 import { removeInventory, writeInventory } from './lab/inventory.mjs';
-import { readInventory } from './lib/inventory.mjs';
+import { everyHost, readInventory } from './lib/inventory.mjs';
 import {
   BRIDGE, BRIDGE_ADDRESS, CACHE, DEFAULT_RELEASE, INVENTORY, MAX_NGINX_HOSTS, MAX_PROMETHEUS_HOSTS, PROXY_URL, RELEASE_NAMES, RELEASES, SSH_USER, STATE,
   claimDirectory, labDescription, ownedDirectory, paths, planHosts, readLabFile,
@@ -125,7 +125,7 @@ async function hostStatus(host, services) {
 function standServicesByHost() {
   try {
     const inventory = readInventory(`${INVENTORY}/hosts.yml`);
-    return Object.fromEntries([...inventory.prometheus, ...inventory.nginx, ...inventory.victoriametrics].map((host) => [host.name, host.services]));
+    return Object.fromEntries(everyHost(inventory).map((host) => [host.name, host.services]));
   } catch {
     return {};
   }

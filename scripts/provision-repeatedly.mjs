@@ -12,7 +12,7 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { $, argv, echo, path } from 'zx'
-import { readInventory } from './lib/inventory.mjs'
+import { everyHost, readInventory } from './lib/inventory.mjs'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const RELEASES = ['trixie', 'bookworm']
@@ -36,18 +36,22 @@ function options() {
   return { runs: count('runs', 10, 100), releases, nginx: count('nginx', 1, 20), prometheus: count('prometheus', 1, 9), victoriametrics: Boolean(argv.victoriametrics) }
 }
 
+const labHosts = () => everyHost(readInventory(path.join(ROOT, 'inventory/lab/hosts.yml')))
+
+/** This boot's journal on the host, as short-precise lines, with journalctl's filter arguments. */
+const hostJournal = (host, filters) => $`ssh ${host.ssh} ${[...host.sudo, 'journalctl', '-b', '--no-pager', '-o', 'short-precise', ...filters]}`.nothrow()
+
 /** What a failed run left to read: the playbook's output, and per failed host the unit's journal and PID 1's messages. */
 async function keepEvidence(dir, output) {
   await mkdir(dir, { recursive: true })
   await writeFile(path.join(dir, 'site.yml.log'), output)
-  const inventory = readInventory(path.join(ROOT, 'inventory/lab/hosts.yml'))
-  const hosts = [...inventory.prometheus, ...inventory.nginx, ...inventory.victoriametrics]
+  const hosts = labHosts()
   for (const [, name, message] of output.matchAll(/^fatal: \[([^\]]+)\]: FAILED! => (.*)$/gm)) {
     const host = hosts.find((h) => h.name === name)
     if (!host) continue
     const unit = /(?:service|unit) ([\w@.-]+?)(?:\.service)?[:\s"]/.exec(message)?.[1] ?? ''
-    const journal = await $`ssh ${host.ssh} ${[...host.sudo, 'journalctl', '-b', '--no-pager', '-o', 'short-precise', ...(unit ? ['-u', unit] : []), '-n', '200']}`.nothrow()
-    const manager = await $`ssh ${host.ssh} ${[...host.sudo, 'journalctl', '-b', '--no-pager', '-o', 'short-precise', '_PID=1', '-n', '300']}`.nothrow()
+    const journal = await hostJournal(host, [...(unit ? ['-u', unit] : []), '-n', '200'])
+    const manager = await hostJournal(host, ['_PID=1', '-n', '300'])
     await writeFile(path.join(dir, `${name}-${unit || 'host'}.journal`), `${journal.stdout}${journal.stderr}`)
     await writeFile(path.join(dir, `${name}-systemd.journal`), `${manager.stdout}${manager.stderr}`)
   }
@@ -55,10 +59,9 @@ async function keepEvidence(dir, output) {
 
 /** PID 1's "Failed to spawn …" messages of this boot, per host: each is a unit start or reload that failed. */
 async function spawnFailures() {
-  const inventory = readInventory(path.join(ROOT, 'inventory/lab/hosts.yml'))
   const found = {}
-  for (const host of [...inventory.prometheus, ...inventory.nginx, ...inventory.victoriametrics]) {
-    const journal = await $`ssh ${host.ssh} ${[...host.sudo, 'journalctl', '-b', '--no-pager', '-o', 'short-precise', '_PID=1']}`.nothrow()
+  for (const host of labHosts()) {
+    const journal = await hostJournal(host, ['_PID=1'])
     const lines = journal.stdout.split('\n').filter((line) => line.includes('Failed to spawn'))
     if (lines.length > 0) found[host.name] = lines
   }

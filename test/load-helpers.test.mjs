@@ -5,7 +5,7 @@ import { linkSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { describe, test } from 'node:test';
 import { counterDelta, exactQuantile, logLinesByStatus, reconcileWithSiege, requestTimesInWindow, withinP99Bound } from '../scripts/lib/exact-answers.mjs';
-import { readInventory, splitShellWords, sshArguments, standUrls, sudoPrefix } from '../scripts/lib/inventory.mjs';
+import { everyHost, readInventory, splitShellWords, sshArguments, standUrls, sudoPrefix } from '../scripts/lib/inventory.mjs';
 import { execFileSync } from 'node:child_process';
 import { accessLogPath, exporterLocalUrl, LOG_SINCE_SCRIPT } from '../scripts/lib/nginx-hosts.mjs';
 import { addUp, histogramQuantile } from '../scripts/lib/shards.mjs';
@@ -254,6 +254,12 @@ describe('inventory, read through ansible-inventory', () => {
     assert.deepEqual(splitShellWords(`-o ProxyCommand="ssh -W %h:%p bastion" -o 'User Known'  -v`), ['-o', 'ProxyCommand=ssh -W %h:%p bastion', '-o', 'User Known', '-v']);
     assert.deepEqual(splitShellWords(String.raw`a\ b "c\"d" ''`), ['a b', 'c"d', '']);
     assert.throws(() => splitShellWords('-o "open'), /unbalanced " in "-o "open"/);
+  });
+
+  test('every host once, in kind order, though it be of several kinds', () => {
+    const [prom1, web1, both] = [{ name: 'prom1' }, { name: 'web1' }, { name: 'vm1' }];
+    const names = everyHost({ prometheus: [prom1, both], nginx: [web1], victoriametrics: [both] }).map((host) => host.name);
+    assert.deepEqual(names, ['prom1', 'vm1', 'web1']);
   });
 
   test('sudo only where Ansible would become root with sudo', () => {

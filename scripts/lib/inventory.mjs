@@ -53,6 +53,11 @@ export function readInventory(file, list = listInventory(file)) {
   return inventory
 }
 
+/** Every host of readInventory's answer once, in kind order (a host may be of several kinds). */
+export function everyHost(inventory) {
+  return [...new Map([...inventory.prometheus, ...inventory.nginx, ...inventory.victoriametrics].map((host) => [host.name, host])).values()]
+}
+
 /**
  * The stand's URLs: nginx on every nginx host (`targets`, in inventory order; its demo site is plain HTTP),
  * every Prometheus shard (`prometheus`: [{ name, url }]) and VictoriaMetrics on its host (null without

@@ -7,7 +7,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { groupMembers, hostsByKind } from '../../scripts/lib/catalogue.mjs';
-import { readInventory } from '../../scripts/lib/inventory.mjs';
+import { everyHost, readInventory } from '../../scripts/lib/inventory.mjs';
 import { secretsDirOf, standClientFor } from '../../scripts/lib/stand-client.mjs';
 import { ROOT, inventoryList, tool } from '../support/ansible.mjs';
 
@@ -22,7 +22,6 @@ export async function standHosts(inventory) {
 }
 
 /** Every host of the stand, of any kind, each once. */
-const everyHost = (hosts) => [...new Map([...hosts.prometheus, ...hosts.nginx, ...hosts.victoriametrics].map((h) => [h.name, h])).values()];
 
 /** The PLAY RECAP of an ansible-playbook run says nothing changed, failed or was unreachable. */
 export function checkIdempotent(output) {
