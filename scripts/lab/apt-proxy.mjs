@@ -53,6 +53,9 @@ ForceManaged: 1
 PassThroughPattern: ^$
 ForwardBtsSoap: 0
 ExThreshold: 4
+# a mirror that closes a download midway is asked again this many times (2 by default: once, a 24 MB
+# nodejs install failed with 503 "Connection closed, check DlMaxRetries")
+DlMaxRetries: 6
 `;
   await fs.mkdir(paths.proxyConfig, { recursive: true });
   await fs.writeFile(`${paths.proxyConfig}/acng.conf`, config);
