@@ -76,6 +76,20 @@ export function prometheusApi(client, base, engine = PROMETHEUS) {
         : `Prometheus did not scrape av-exporter within ${timeoutMs / 1000} s (last at ${new Date(oldest * 1000).toISOString()}; check ${new URL('targets', base)})`)
     },
 
+    /**
+     * Waits until this Prometheus lists a target, for up to `timeoutMs`. Just started (a first site.yml
+     * restarts it at its very end) it answers 503 at first, then lists none until its service discovery has
+     * run once, a few seconds later. Every shard lists at least itself (job prometheus is on every shard),
+     * so an empty list means "not yet"; past the time, the caller says what is missing.
+     */
+    async waitForDiscovery(timeoutMs = 60_000) {
+      const deadline = Date.now() + timeoutMs
+      while (Date.now() < deadline) {
+        if ((await api.activeTargets().catch(() => [])).length > 0) return
+        await new Promise((resolve) => setTimeout(resolve, 1000))
+      }
+    },
+
     /** Prometheus' active targets, as its /api/v1/targets lists them (scraped yet or not, with their health). */
     async activeTargets() {
       const url = new URL('api/v1/targets', base)

@@ -45,7 +45,7 @@ export function shardedPrometheus(client, shards) {
      * the newest of those scrapes' times (see waitForScrapeAfter).
      */
     waitForScrapeAfter: async (afterSeconds) => {
-      await Promise.all(apis.map((api) => waitForDiscovery(api)))
+      await each((api) => api.waitForDiscovery())
       const scraping = []
       for (const api of apis) if ((await api.targetInstances('av_exporter')).length > 0) scraping.push(api)
       if (scraping.length === 0) throw new Error(`no Prometheus scrapes av-exporter: check ${shards.map((s) => new URL('targets', s.url)).join(', ')}`)
@@ -53,21 +53,6 @@ export function shardedPrometheus(client, shards) {
     },
   }
   return stand
-}
-
-/**
- * A Prometheus just started (a first site.yml restarts it at its very end) answers 503 at first, then lists
- * no target until its service discovery has run once, a few seconds later. Every shard lists at least itself
- * (job prometheus is on every shard), so an empty list means "not yet": waited on for up to `timeoutMs`,
- * after which the caller says what is missing.
- */
-async function waitForDiscovery(api, timeoutMs = 60_000) {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    const targets = await api.activeTargets().catch(() => [])
-    if (targets.length > 0) return
-    await new Promise((resolve) => setTimeout(resolve, 1000))
-  }
 }
 
 /**
