@@ -48,7 +48,7 @@ function inhibited(rules, alerts) {
 
 /** A variable of roles/prometheus/vars/main.yml as Ansible evaluates it for `host` of `inventory`. */
 async function prometheusVar(inventory, host, name) {
-  const output = await tool('ansible', ['-i', inventory, host, '--playbook-dir', ROOT, '-c', 'local', '-e', '@roles/prometheus/vars/main.yml',
+  const output = await tool('ansible', ['-i', inventory, host, '--playbook-dir', ROOT, '-c', 'local', '-e', '@roles/stand/defaults/main.yml', '-e', '@roles/prometheus/vars/main.yml',
     '-m', 'ansible.builtin.debug', '-a', `var=${name}`, '-o']);
   return JSON.parse(/=> (\{.*\})/.exec(output.replace(/\n/g, ''))[1])[name];
 }
@@ -87,7 +87,7 @@ describe('Alerting, statically', () => {
   });
 
   test('the heartbeat route: grouped per evaluator, repeated every stand_heartbeat_interval, never continued; every receiver posts to the local webhook', async () => {
-    const shared = parseYaml(await readFile(join(ROOT, 'group_vars/all.yml'), 'utf8'));
+    const shared = parseYaml(await readFile(join(ROOT, 'roles/stand/defaults/main.yml'), 'utf8'));
     const [heartbeat] = amConfig.route.routes;
     assert.deepEqual(heartbeat, {
       receiver: 'heartbeat-prom1', matchers: ['alertname="Watchdog"'], group_by: ['prometheus'],

@@ -1,4 +1,4 @@
-// The catalogue of services (group_vars/all.yml) is the one place that says what runs where: an inventory
+// The catalogue of services (role stand) is the one place that says what runs where: an inventory
 // with other group names renders the same stand, and a service added in a test inventory reaches the scrape
 // config, the firewall and the e2e lists with no other file changed. Its checks, and the user's own
 // targets' checks, refuse mistakes by name.
@@ -110,10 +110,10 @@ describe('the catalogue of services', () => {
       [[{ ...good, unit: undefined }], ["service 'x': no systemd unit"]],
     ];
     for (const [services, errors] of cases) {
-      assert.deepEqual(await pythonFilter('filter_plugins/stand_catalogue.py', 'stand_catalogue_errors', [JSON.parse(JSON.stringify(services)), groups]), errors);
+      assert.deepEqual(await pythonFilter('plugins/filter/stand_catalogue.py', 'stand_catalogue_errors', [JSON.parse(JSON.stringify(services)), groups]), errors);
     }
-    const stand = parseYaml(await readFile(join(ROOT, 'group_vars/all.yml'), 'utf8'));
-    assert.deepEqual(await pythonFilter('filter_plugins/stand_catalogue.py', 'stand_catalogue_errors', [stand.stand_catalogue, stand.stand_default_groups]), [], 'the stand\'s own catalogue is sound');
+    const stand = parseYaml(await readFile(join(ROOT, 'roles/stand/defaults/main.yml'), 'utf8'));
+    assert.deepEqual(await pythonFilter('plugins/filter/stand_catalogue.py', 'stand_catalogue_errors', [stand.stand_catalogue, stand.stand_default_groups]), [], 'the stand\'s own catalogue is sound');
   });
 
   test('host:port is written with an IPv6 address in brackets, and the host alone without a port', async () => {
@@ -128,7 +128,7 @@ describe('the catalogue of services', () => {
       [['', 9090], ':9090'],
     ];
     for (const [args, expected] of cases) {
-      assert.equal(await pythonFilter('filter_plugins/stand_catalogue.py', 'stand_host_port', args), expected, JSON.stringify(args));
+      assert.equal(await pythonFilter('plugins/filter/stand_catalogue.py', 'stand_host_port', args), expected, JSON.stringify(args));
     }
   });
 
@@ -138,7 +138,7 @@ describe('the catalogue of services', () => {
       ['prom1', false], ['prom1.example.org', false], ['', false], ['db8-host', false],
     ];
     for (const [text, expected] of cases) {
-      assert.equal(await pythonFilter('filter_plugins/stand_catalogue.py', 'stand_is_address', [text]), expected, text);
+      assert.equal(await pythonFilter('plugins/filter/stand_catalogue.py', 'stand_is_address', [text]), expected, text);
     }
   });
 });
@@ -146,7 +146,7 @@ describe('the catalogue of services', () => {
 describe('your own targets (prometheus_targets)', () => {
   const STAND_JOBS = ['prometheus', 'node', 'nginx', 'av_exporter', 'blackbox_http'];
   const errors = (targets, settings = {}, scrapeConfigs = []) =>
-    pythonFilter('roles/prometheus/filter_plugins/prometheus_targets.py', 'prometheus_user_job_errors', [targets, settings, scrapeConfigs, STAND_JOBS]);
+    pythonFilter('plugins/filter/prometheus_targets.py', 'prometheus_user_job_errors', [targets, settings, scrapeConfigs, STAND_JOBS]);
 
   test('the preflight names the job of each mistake', async () => {
     assert.deepEqual(await errors({ myapp: [{ targets: ['app1:9200', '[2001:db8::1]:9200'], labels: { env: 'prod' } }] }), []);

@@ -212,7 +212,7 @@ describe('inventory, read through ansible-inventory', () => {
     return dir;
   };
 
-  test('the example inventory, in YAML and in INI: addresses, the sudo user, the shared values of group_vars/all.yml', () => {
+  test('the example inventory, in YAML and in INI: addresses, the sudo user, the shared values of role stand', () => {
     for (const file of ['hosts.yml', 'hosts.ini']) {
       const inventory = readInventory(`${ROOT}/inventory/example/${file}`);
       assert.deepEqual(inventory.prometheus.map((h) => `${h.name}@${h.address}`), ['prom1@192.0.2.10'], file);

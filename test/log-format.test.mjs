@@ -117,7 +117,7 @@ describe("the nginx role's preflight on the log's fields", () => {
     await writeFile(playbook, `- hosts: localhost
   connection: local
   gather_facts: false
-  vars_files: [${ROOT}group_vars/all.yml, ${ROOT}roles/nginx/vars/main.yml]
+  vars_files: [${ROOT}roles/stand/defaults/main.yml, ${ROOT}roles/nginx/vars/main.yml]
   tasks:
     - ansible.builtin.include_tasks: ${ROOT}roles/nginx/tasks/preflight.yml
 `);
@@ -152,7 +152,7 @@ describe("the nginx role's preflight on the log's fields", () => {
   });
 
   test('refuses a log without a field that av-exporter or the load report reads, naming it and what reads it', async () => {
-    const shared = parseYaml(await readFile(join(ROOT, 'group_vars/all.yml'), 'utf8'));
+    const shared = parseYaml(await readFile(join(ROOT, 'roles/stand/defaults/main.yml'), 'utf8'));
     const without = (...fields) => ({
       stand_access_log_numeric_fields: shared.stand_access_log_numeric_fields.filter((f) => !fields.includes(f)),
       stand_access_log_string_fields: shared.stand_access_log_string_fields.filter((f) => !fields.includes(f)),

@@ -1,4 +1,4 @@
-// The shared values (group_vars/all.yml) reach every config that must agree on them: rendered with
+// The shared values (role stand) reach every config that must agree on them: rendered with
 // non-default ports and log path for the whole stand, and another port for one host (an IPv6 one), the
 // scrape config, the firewall tables, the exporters' configs and nginx's site all say the same.
 import assert from 'node:assert/strict';
@@ -28,17 +28,20 @@ describe('shared values agree across roles, rendered with non-default values', (
 
   before(async () => {
     inventoryDir = await mkdtemp(join(tmpdir(), 'av-inventory-'));
-    await writeFile(join(inventoryDir, 'hosts.ini'), [
-      '[prometheus]', 'prom1 ansible_host=192.0.2.10', '',
-      '[nginx]', 'web1 ansible_host=192.0.2.21', 'web2 ansible_host=2001:db8::22', '',
-      '[all:vars]', 'ansible_user=debian', 'ansible_become=true', '',
-    ].join('\n'));
-    // as a user overrides them without editing the repository: per group in the inventory, and per host on top
-    await mkdir(join(inventoryDir, 'group_vars'));
-    for (const group of ['prometheus', 'nginx']) await writeFile(join(inventoryDir, `group_vars/${group}.yml`), stringifyYaml(STAND_WIDE));
+    // as a user overrides them without editing the repository: in the inventory's `all: vars:` (which the
+    // stand's own values, role defaults, never outrank), and per host on top
+    await writeFile(join(inventoryDir, 'hosts.yml'), stringifyYaml({
+      all: {
+        vars: { ansible_user: 'debian', ansible_become: true, ...STAND_WIDE },
+        children: {
+          prometheus: { hosts: { prom1: { ansible_host: '192.0.2.10' } } },
+          nginx: { hosts: { web1: { ansible_host: '192.0.2.21' }, web2: { ansible_host: '2001:db8::22' } } },
+        },
+      },
+    }));
     await mkdir(join(inventoryDir, 'host_vars'));
     await writeFile(join(inventoryDir, 'host_vars/web2.yml'), `stand_av_exporter_port: ${WEB2_EXPORTER_PORT}\n`);
-    rendered = await renderConfigs(join(inventoryDir, 'hosts.ini'), { render_control_machine: '2001:db8::1' });
+    rendered = await renderConfigs(join(inventoryDir, 'hosts.yml'), { render_control_machine: '2001:db8::1' });
   });
   after(async () => {
     await rm(inventoryDir, { recursive: true, force: true });

@@ -94,7 +94,7 @@ async function checkSecretsKept() {
 // As Docker or fail2ban would have: a table of their own, with a forward chain that drops by default.
 const FOREIGN_TABLE = 'table ip foreign_like_docker {\n\tchain forward {\n\t\ttype filter hook forward priority filter; policy drop;\n\t\tiifname "docker0" accept\n\t}\n}';
 
-// The alerting path's timing (group_vars/all.yml, roles/prometheus): Alertmanager repeats each Watchdog every
+// The alerting path's timing (role stand, roles/prometheus): Alertmanager repeats each Watchdog every
 // HEARTBEAT s, a receiver reports one unheard for 3 of those; Prometheus resends its alerts every RESEND s, so
 // Alertmanager lets a stopped Prometheus's Watchdog expire after 4 of those.
 const HEARTBEAT = 15;

@@ -7,8 +7,10 @@ import { after, before, describe, test } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { EXAMPLE_INVENTORY, ROOT, inventoryList, renderConfigs, tool } from './support/ansible.mjs';
 
-// A call of one of filter_plugins/'s filters: `| stand_kinds(...)`, or named in `map('stand_is_address')`.
-const FILTER_CALL = /(\|\s*|\bmap\(\s*')stand_[a-z0-9_]+/g;
+// A call of one of the collection's filters (plugins/filter): `| av.stand.stand_kinds(...)`, or named in
+// `map('av.stand.stand_is_address')`.
+const FILTER_CALL = /(\|\s*|\bmap\(\s*')av\.stand\.stand_[a-z0-9_]+/g;
+const STAND_DEFAULTS = 'roles/stand/defaults/main.yml';
 
 describe('Ansible, statically', () => {
   let rendered;
@@ -146,7 +148,7 @@ describe('Ansible, statically', () => {
       for (const sub of ['tasks', 'templates', 'vars', 'defaults', 'handlers']) {
         const files = await readdir(join(dir, sub), { recursive: true }).catch((error) => (error.code === 'ENOENT' ? [] : Promise.reject(error)));
         for (const file of files.filter((f) => /\.(ya?ml|j2)$/.test(f))) {
-          // a filter of filter_plugins/ (`| stand_kinds`, `map('stand_is_address')`), not a shared value
+          // a filter of the collection (`| av.stand.stand_kinds`), not a shared value
           const text = (await readFile(join(dir, sub, file), 'utf8')).replace(FILTER_CALL, '');
           for (const [name] of text.matchAll(/\bstand_[a-z0-9_]+/g)) read.add(name);
         }
@@ -156,22 +158,21 @@ describe('Ansible, statically', () => {
     assert.deepEqual(problems, []);
   });
 
-  test('every shared stand_* value the roles read is defined once, in group_vars/all.yml, and each is used', async () => {
-    const shared = Object.keys(parseYaml(await readFile(join(ROOT, 'group_vars/all.yml'), 'utf8')));
-    assert.ok(shared.every((name) => name.startsWith('stand_')), `group_vars/all.yml holds only stand_* values: ${shared}`);
+  test('every shared stand_* value the roles read is defined once, in role stand, and each is used', async () => {
+    const shared = Object.keys(parseYaml(await readFile(join(ROOT, STAND_DEFAULTS), 'utf8')));
     const inDir = async (dir) => (await readdir(join(ROOT, dir), { recursive: true })).map((file) => join(dir, file));
     const roleFiles = [...await inDir('roles'), ...await inDir('ansible'), 'site.yml']
-      .filter((f) => /\.(ya?ml|j2)$/.test(f) && !f.startsWith('ansible/group_vars/')); // that one is a link to group_vars/
+      .filter((f) => /\.(ya?ml|j2)$/.test(f) && f !== STAND_DEFAULTS);
     const used = new Set();
     for (const file of roleFiles) {
       const text = await readFile(join(ROOT, file), 'utf8');
-      // a filter of filter_plugins/stand_catalogue.py (after `|`, or named in map()), not a value
+      // a filter of plugins/filter/stand_catalogue.py (after `|`, or named in map()), not a value
       for (const [name] of text.replace(FILTER_CALL, '').matchAll(/\bstand_[a-z0-9_]+/g)) used.add(name);
-      assert.doesNotMatch(text, /^stand_[a-z0-9_]+:/m, `${file} defines a stand_* value; they live in group_vars/all.yml`);
+      assert.doesNotMatch(text, /^stand_[a-z0-9_]+:/m, `${file} defines a stand_* value; they live in ${STAND_DEFAULTS}`);
     }
-    // values built from others in group_vars/all.yml itself (stand_groups, stand_services) count as reads; the
+    // values built from others in role stand itself (stand_groups, stand_services) count as reads; the
     // inventory's own additions (stand_group_names, stand_extra_services) are read there with a default
-    const sharedText = await readFile(join(ROOT, 'group_vars/all.yml'), 'utf8');
+    const sharedText = await readFile(join(ROOT, STAND_DEFAULTS), 'utf8');
     for (const [, value] of sharedText.matchAll(/^stand_[a-z0-9_]+: (".*")$/gm)) for (const [name] of value.matchAll(/\bstand_[a-z0-9_]+/g)) used.add(name);
     const fromInventory = [...sharedText.matchAll(/\b(stand_[a-z0-9_]+) \| default\(/g)].map((m) => m[1]);
     assert.deepEqual([...used].filter((name) => !shared.includes(name) && !fromInventory.includes(name)).sort(), [], 'read by the roles but not defined');

@@ -1,7 +1,7 @@
-// The stand's catalogue of services and its group names (group_vars/all.yml: stand_catalogue,
-// stand_default_groups), as `ansible-inventory --list` gives them, merged with an inventory's
-// stand_extra_services and stand_group_names exactly as group_vars/all.yml merges them for the roles
-// (filter_plugins/stand_catalogue.py answers the same questions there).
+// The stand's catalogue of services and its group names (role stand's defaults: stand_catalogue,
+// stand_default_groups), as inventory.mjs's listInventory gives them, merged with an inventory's
+// stand_extra_services and stand_group_names exactly as role stand merges them for the other roles
+// (plugins/filter/stand_catalogue.py answers the same questions there).
 
 export const KINDS = ['prometheus', 'nginx', 'victoriametrics']
 

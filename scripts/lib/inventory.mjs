@@ -1,26 +1,48 @@
 // The stand's hosts, read from an Ansible inventory (the lab's, or one for real VMs) as Ansible reads it,
 // and how to reach them over SSH the way Ansible does: its connection variables, and sudo where it would become.
 import { execFileSync } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { parse as parseYaml } from 'yaml'
 import { hostsByKind, kindsOf, servicesOf, sharedVars, standGroups, standServices } from './catalogue.mjs'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
+const STAND_DEFAULTS = path.join(ROOT, 'roles/stand/defaults/main.yml')
 
-// The shared values the script reads, from group_vars/all.yml (or the inventory, per group or host)
+// The shared values the script reads: role stand's defaults, or the inventory's (for all, a group or a host)
 const SHARED_VALUES = ['stand_catalogue', 'stand_default_groups', 'stand_nginx_port', 'stand_prometheus_port', 'stand_av_exporter_port', 'stand_access_log_path', 'stand_web_user', 'stand_web_ca_file']
 
 /**
- * `ansible-inventory --list` of `file` with this repository as the playbook directory, so that INI, YAML,
- * group_vars/ and host_vars/ beside the inventory, and the shared values in group_vars/all.yml, all count.
+ * Role stand's defaults that are plain values (not templates, which Ansible alone resolves: stand_groups and
+ * stand_services are merged by catalogue.mjs as the role merges them).
+ */
+export function standDefaults() {
+  const defaults = parseYaml(readFileSync(STAND_DEFAULTS, 'utf8')) ?? {}
+  return Object.fromEntries(Object.entries(defaults).filter(([, value]) => !(typeof value === 'string' && value.includes('{{'))))
+}
+
+/**
+ * An `ansible-inventory --list` with role stand's defaults under every host's own values, as site.yml sees
+ * them: the inventory's value wins wherever it gives one.
+ */
+export function withStandDefaults(list, defaults = standDefaults()) {
+  const hosts = new Set(Object.keys(list._meta?.hostvars ?? {}))
+  for (const [name, group] of Object.entries(list)) if (name !== '_meta') for (const host of group.hosts ?? []) hosts.add(host)
+  const hostvars = Object.fromEntries([...hosts].map((host) => [host, { ...defaults, ...list._meta?.hostvars?.[host] }]))
+  return { ...list, _meta: { ...list._meta, hostvars } }
+}
+
+/**
+ * `ansible-inventory --list` of `file`, so that INI, YAML, group_vars/ and host_vars/ beside the inventory
+ * all count, with role stand's defaults under its values.
  */
 export function listInventory(file) {
   if (!existsSync(file)) throw new Error(`cannot read the inventory ${file}: no such file (is the lab up? npx zx scripts/lab.mjs up)`)
   try {
     // an inventory Ansible cannot parse is an error, not an empty list and a warning
     const env = { ...process.env, ANSIBLE_NOCOLOR: '1', ANSIBLE_INVENTORY_UNPARSED_FAILED: 'true' }
-    return JSON.parse(execFileSync('ansible-inventory', ['-i', file, '--list', '--playbook-dir', ROOT], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env }))
+    return withStandDefaults(JSON.parse(execFileSync('ansible-inventory', ['-i', file, '--list', '--playbook-dir', ROOT], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env })))
   } catch (error) {
     const said = String(error.stderr || error.message).replace(/\s+/g, ' ').trim()
     const why = error.code === 'ENOENT' ? 'ansible-inventory not found (bash scripts/prereqs.sh installs it)' : said.length > 600 ? `${said.slice(0, 600)} ...` : said
@@ -41,7 +63,7 @@ export function readInventory(file, list = listInventory(file)) {
   const host = (name) => {
     const vars = list._meta?.hostvars?.[name] ?? {}
     const missing = SHARED_VALUES.filter((key) => vars[key] === undefined)
-    if (missing.length > 0) throw new Error(`the inventory ${file} gives host ${name} no ${missing.join(', ')}: they come from ${ROOT}/group_vars/all.yml`)
+    if (missing.length > 0) throw new Error(`the inventory ${file} gives host ${name} no ${missing.join(', ')}: role stand's defaults (${STAND_DEFAULTS}) give them unless the inventory sets them empty`)
     const kinds = kindsOf(name, byKind)
     return { name, address: String(vars.ansible_host ?? name), vars, kinds, services: servicesOf(kinds, vars), ssh: sshArguments(name, vars), sudo: sudoPrefix(vars) }
   }

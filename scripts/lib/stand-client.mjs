@@ -14,7 +14,7 @@ import { prometheusApi } from './prometheus-api.mjs'
 /** The secrets directory site.yml keeps beside an inventory: <inventory dir>/secrets. */
 export const secretsDirOf = (inventoryFile) => path.join(path.dirname(inventoryFile), 'secrets')
 
-// group_vars/all.yml's stand_web_user, for a stand reached without an inventory
+// role stand's stand_web_user, for a stand reached without an inventory
 const DEFAULT_WEB_USER = 'admin'
 
 /**

@@ -1,4 +1,4 @@
-# The stand's catalogue of services (stand_services in group_vars/all.yml), asked the three questions the
+# The stand's catalogue of services (stand_services, role stand's defaults), asked the three questions the
 # roles ask of it: which kinds of host is this one, which services run on it, and on which hosts does a
 # service run. scripts/lib/catalogue.mjs answers the same questions for the scripts and the tests.
 
@@ -57,15 +57,15 @@ def stand_host_addresses(hosts, hostvars):
     return found
 
 
-def stand_peer_guards(services, groups, stand_groups, hostvars, this_host):
-    """Each `peers` service among these (with a port): its port on this host, and the addresses of the other
-    hosts that run it, which alone may connect."""
+def stand_peer_guards(services, groups, stand_groups, hostvars, this_host, ports):
+    """Each `peers` service among these (with a port): its port on this host (ports: this host's values of
+    their port variables, in the same order), and the addresses of the other hosts that run it, which alone
+    may connect."""
+    peer_services = [service for service in services if service.get('clients') == 'peers' and 'port' in service]
     guards = []
-    for service in services:
-        if service.get('clients') == 'peers' and 'port' in service:
-            peers = [host for host in stand_service_hosts(service, groups, stand_groups) if host != this_host]
-            guards.append({'name': service['name'], 'port': int(hostvars[this_host][service['port']]),
-                           'addresses': stand_host_addresses(peers, hostvars)})
+    for service, port in zip(peer_services, ports):
+        peers = [host for host in stand_service_hosts(service, groups, stand_groups) if host != this_host]
+        guards.append({'name': service['name'], 'port': int(port), 'addresses': stand_host_addresses(peers, hostvars)})
     return guards
 
 
