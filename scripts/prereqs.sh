@@ -17,6 +17,8 @@ packages=(
   openssl python3-bcrypt             # the stand's CA, certificates and password hash (role tls_auth)
   chromium fonts-dejavu-core         # screenshots of Prometheus' UI
   libnss3-tools                      # certutil: Chromium trusts the stand's CA in a throw-away NSS database
+  python3-prometheus-client          # its OpenMetrics parser checks av-exporter's OpenMetrics answer (exporter/test/http-answers.test.ts)
+  lintian                            # checks av-exporter's Debian package (exporter/test/debian-package.test.ts)
   curl ca-certificates
 )
 node_major_min=18 # package.json's engines

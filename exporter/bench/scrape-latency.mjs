@@ -3,6 +3,9 @@
 // - with basic auth (a cost-10 bcrypt hash, the stand's), with no attackers, then with 64 clients
 //   sending a wrong password as fast as they are answered (wrong-password-clients.mjs, its own process,
 //   from another address, as an attacker would be);
+// - with basic auth, each scrape on a new connection (it needs a free slot every time), with no other
+//   clients, then while idle connections from 10 addresses (64 each, reopened as soon as closed:
+//   idle-connections.mjs, its own process) try to hold every slot;
 // - with a state file, at 270 scrapes a second while nginx writes lines.
 // The machine may be shared and noisy, so each figure is printed beside its quiet counterpart, measured
 // by the same script against the same process. The goal: with the flood, p99 under 100 ms.
@@ -10,12 +13,12 @@
 import { spawn } from 'node:child_process';
 import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import bcrypt from 'bcryptjs';
+import { freePort } from './free-port.mjs';
 
 const exporterArg = process.argv.indexOf('--exporter');
 const EXPORTER = exporterArg > 0 ? process.argv[exporterArg + 1] : fileURLToPath(new URL('../dist/av-exporter.js', import.meta.url));
@@ -25,6 +28,9 @@ const STATE_RATE = 270;
 const STATE_SECONDS = 5;
 const GOAL_P99_MS = 100;
 const ATTACKER_SCRIPT = fileURLToPath(new URL('./wrong-password-clients.mjs', import.meta.url));
+const IDLE_SCRIPT = fileURLToPath(new URL('./idle-connections.mjs', import.meta.url));
+const IDLE_ADDRESSES = 10;
+const IDLE_PER_ADDRESS = 64;
 
 const work = mkdtempSync(join(tmpdir(), 'av-bench-scrape-'));
 const children = [];
@@ -59,6 +65,29 @@ async function authFlood() {
   }
   const worst = Math.max(fromOne.p99, fromMany.p99);
   console.log(`  goal p99 < ${GOAL_P99_MS} ms with the flood: ${worst < GOAL_P99_MS ? 'met' : 'NOT met'} (worst p99 ${worst.toFixed(1)} ms)`);
+
+  const quietNew = await timedScrapes(base, right, SCRAPES, new Agent({ keepAlive: false }));
+  const idle = await idleFloodScrapes(base, right, new Agent({ keepAlive: false }));
+  console.log(`\nbasic auth, ${SCRAPES} sequential scrapes, each on a new connection:`);
+  printRow('no other clients', quietNew);
+  printRow(`${IDLE_ADDRESSES * IDLE_PER_ADDRESS} idle, ${IDLE_ADDRESSES} addresses`, idle);
+  console.log(`    ratio to no other clients: p50 ${(idle.p50 / quietNew.p50).toFixed(1)}x, p99 ${(idle.p99 / quietNew.p99).toFixed(1)}x; ` +
+    `idle connections opened: ${idle.opened}, scrapes failed: ${idle.failed}`);
+  console.log(`  goal p99 < ${GOAL_P99_MS} ms with the idle flood: ${idle.p99 < GOAL_P99_MS && idle.failed === 0 ? 'met' : 'NOT met'}`);
+}
+
+/** The legitimate scrapes while idle connections from several addresses try to hold every slot. */
+async function idleFloodScrapes(base, headers, agent) {
+  const flood = spawn(process.execPath, [IDLE_SCRIPT, new URL(base).port, String(IDLE_ADDRESSES), String(IDLE_PER_ADDRESS)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  children.push(flood);
+  let report = '';
+  flood.stdout.on('data', (chunk) => (report += chunk));
+  const done = new Promise((resolve) => flood.once('exit', resolve));
+  await sleep(1500);
+  const flooded = await timedScrapes(base, headers, SCRAPES, agent, true);
+  flood.stdin.end();
+  await done;
+  return { ...flooded, opened: JSON.parse(report || '{}').opened };
 }
 
 /** The legitimate scrapes while wrong-password clients run in their own process. */
@@ -93,17 +122,24 @@ function printRow(what, { p50, p99, max }) {
   console.log(`  ${what.padEnd(28)} p50 ${p50.toFixed(1).padStart(7)} ms   p99 ${p99.toFixed(1).padStart(7)} ms   max ${max.toFixed(1).padStart(7)} ms`);
 }
 
-async function timedScrapes(base, headers, count) {
-  const agent = new Agent({ keepAlive: true });
+/** Sequential scrapes; `countFailures`: a refused one counts (as failed, its time kept) instead of ending the bench. */
+async function timedScrapes(base, headers, count, agent = new Agent({ keepAlive: true }), countFailures = false) {
   const times = [];
+  let failed = 0;
   for (let i = 0; i < count; i++) {
     const started = performance.now();
-    const status = await get(`${base}/metrics`, headers, agent);
-    if (status !== 200) throw new Error(`a legitimate scrape got ${status}`);
+    const status = await get(`${base}/metrics`, headers, agent).catch((error) => {
+      if (!countFailures) throw error;
+      return error.code ?? 'error';
+    });
+    if (status !== 200) {
+      if (!countFailures) throw new Error(`a legitimate scrape got ${status}`);
+      failed++;
+    }
     times.push(performance.now() - started);
   }
   agent.destroy();
-  return summary(times);
+  return { ...summary(times), failed };
 }
 
 /** Scrapes started at a steady rate, each on its own, as many Prometheus servers and people would. */
@@ -154,10 +190,3 @@ async function startExporter(args) {
   return `http://127.0.0.1:${port}`;
 }
 
-async function freePort() {
-  const server = createServer();
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}

@@ -13,7 +13,7 @@ import { metricsApp } from './metrics-server.js';
 import type { ExporterOptions } from './options.js';
 import { registryWithProcessMetrics } from './process-metrics.js';
 import { onSignals } from './signals.js';
-import { loadState } from './state-file.js';
+import { loadState, StateUnreadableError } from './state-file.js';
 import type { FilePosition } from './file-position.js';
 import { StateSaver } from './state-saver.js';
 import { WebAccess } from './web-access.js';
@@ -28,7 +28,7 @@ export async function runDaemon(options: ExporterOptions, web: WebConfig | null)
   const resumeFrom = options.positionsFile ? restoreState(options.positionsFile, tally) : null;
   if (!resumeFrom) logInfo(`no position to resume: reading ${options.logFile} from its ${options.startAt === 'end' ? 'end (--start-at beginning reads its history)' : 'beginning'}`);
 
-  const registry = registryWithProcessMetrics();
+  const registry = registryWithProcessMetrics(options.prefix);
   const follower = new LogFollower({
     path: options.logFile,
     newSplitter,
@@ -39,10 +39,11 @@ export async function runDaemon(options: ExporterOptions, web: WebConfig | null)
       counters.rotated(kind);
       logInfo(`${options.logFile}: followed a ${kind} rotation`);
     },
-    onGap: (message) => {
-      counters.gap();
+    onGap: (message, lostBytes) => {
+      counters.gap(lostBytes);
       logWarning(message);
     },
+    onLogGone: logWarning,
   });
   const saver = options.positionsFile
     ? new StateSaver(options.positionsFile, () => ({ files: follower.positions(), tally: tally.snapshot() }))
@@ -83,6 +84,7 @@ export async function runDaemon(options: ExporterOptions, web: WebConfig | null)
         ok: readable() && !saver?.lastFailure(),
         log_file: options.logFile,
         log_missing: follower.logMissing(),
+        log_problem: follower.logProblem(),
         last_error: poller.lastError(),
         state_save_error: saver?.lastFailure() ?? null,
         totals_exposed: totals.exposed() !== null,
@@ -113,10 +115,10 @@ function exposedTotals(tally: LogTally, saver: StateSaver | null) {
     afterPoll: (positions: FilePosition[] | null) => {
       polled = true;
       if (!saver) return;
-      // a save per poll that moved something: reading, or a rotation that changed the positions
+      // a save when a poll moved something (reading, a rotation), at most one a second
       const moved = `${tally.parsedLines} ${tally.malformedLines} ${JSON.stringify(positions)}`;
       if (moved === lastSaved && savedAfterPoll) return;
-      void saver.save().then((ok) => {
+      void saver.saveIfDue()?.then((ok) => {
         if (!ok) return;
         lastSaved = moved;
         savedAfterPoll = true;
@@ -175,6 +177,7 @@ function restoreState(path: string, tally: LogTally): FilePosition[] | null {
   try {
     state = loadState(path);
   } catch (error) {
+    if (error instanceof StateUnreadableError) throw error;
     const aside = `${path}.unusable-${Date.now()}`;
     renameSync(path, aside);
     logWarning(`${(error as Error).message}; moved it to ${aside} and starting from zero`);

@@ -13,6 +13,12 @@ const UNMATCHED_ROUTE = 'unmatched';
 const LABEL_NAMES = ['route', 'method', 'status'] as const;
 const DEMO_DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const MAX_LATENCY_SECONDS = 30;
+/**
+ * The statuses `?force_status=` may ask for: those the demo answers on its own (200, and the 500 and 503
+ * the load test once forced to create those series). Any other value is ignored, so no client can make
+ * the demo, nginx's log and the exporter carry a status series the stand does not preset.
+ */
+export const FORCEABLE_STATUSES: readonly number[] = [200, 500, 503];
 
 export function demoApp(options: DemoOptions, registry: Registry, prefix: string, random: () => number = Math.random) {
   const metrics = demoMetrics(registry, prefix);
@@ -27,9 +33,9 @@ export function demoApp(options: DemoOptions, registry: Registry, prefix: string
   });
   app.use(instrument(metrics));
   app.all('/api/work', (req, res) => {
-    // ?force_status=503&delay_ms=100 answer exactly that: the load test uses them to create every
-    // status series before it measures
-    const forcedStatus = integerParameter(req.query.force_status, 100, 599);
+    // ?force_status=503&delay_ms=100 answer exactly that; a status not in FORCEABLE_STATUSES is ignored
+    const requestedStatus = integerParameter(req.query.force_status, 100, 599);
+    const forcedStatus = requestedStatus !== undefined && FORCEABLE_STATUSES.includes(requestedStatus) ? requestedStatus : undefined;
     const forcedDelayMs = integerParameter(req.query.delay_ms, 0, MAX_LATENCY_SECONDS * 1000);
     const delayMs = forcedDelayMs ?? logNormalSeconds(options.latencyMedianSeconds, options.latencySigma, random) * 1000;
     const draw = random();

@@ -46,7 +46,7 @@ export class FileHead {
   }
 
   fingerprint(): Fingerprint {
-    this.cached ??= { bytes: this.length, sha256: sha256(this.bytes.subarray(0, this.length)) };
+    this.cached ??= fingerprintOf(this.bytes.subarray(0, this.length));
     return this.cached;
   }
 }
@@ -57,6 +57,10 @@ export async function hasFingerprint(handle: FileHandle, expected: Fingerprint):
   const head = Buffer.alloc(expected.bytes);
   const { bytesRead } = await handle.read(head, 0, expected.bytes, 0);
   return bytesRead === expected.bytes && sha256(head) === expected.sha256;
+}
+
+export function fingerprintOf(head: Buffer): Fingerprint {
+  return { bytes: head.length, sha256: sha256(head) };
 }
 
 function sha256(bytes: Buffer): string {

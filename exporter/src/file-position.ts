@@ -8,6 +8,11 @@ export interface FilePosition {
   offset: number;
   /** The file's first bytes, hashed: inodes come back after deletion, so the inode alone is no identity. */
   fingerprint?: Fingerprint;
+  /**
+   * The file's modification time when it was last read, in ms: files rotated after it were written
+   * later, which tells them apart from older ones when the file itself is gone.
+   */
+  mtimeMs?: number;
 }
 
 export interface Fingerprint {

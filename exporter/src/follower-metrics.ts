@@ -18,7 +18,12 @@ export function followerMetrics(registry: Registry, prefix: string, follower: Lo
   for (const kind of ['rename', 'truncate'] as const) rotations.inc({ kind }, 0);
   const gaps = new Counter({
     name: `${prefix}_nginx_log_gaps_total`,
-    help: 'Times lines could no longer be read: a file being read was gone or replaced when the exporter came back.',
+    help: 'Files whose lines could no longer be read: gone, replaced or compressed before they were read to their end.',
+    registers,
+  });
+  const gapBytes = new Counter({
+    name: `${prefix}_nginx_log_gap_bytes_total`,
+    help: 'Bytes of the log that could no longer be read, where known (a gzip-compressed file records its size; a deleted file tells nothing).',
     registers,
   });
   new Gauge({
@@ -47,6 +52,9 @@ export function followerMetrics(registry: Registry, prefix: string, follower: Lo
   });
   return {
     rotated: (kind: RotationKind) => rotations.inc({ kind }),
-    gap: () => gaps.inc(),
+    gap: (lostBytes: number | null) => {
+      gaps.inc();
+      if (lostBytes) gapBytes.inc(lostBytes);
+    },
   };
 }

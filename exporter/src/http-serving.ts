@@ -1,22 +1,15 @@
 // Starting the HTTP servers of either mode, with bounds on connections so that idle or slow clients
-// cannot take the descriptors and the time Prometheus' scrapes need.
+// cannot take the descriptors and the time Prometheus' scrapes need, and stopping them without cutting
+// off an answer under way.
 import { createServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { Socket } from 'node:net';
 import type { SecureContextOptions } from 'node:tls';
 import type { Express } from 'express';
-import { logInfo, logWarning } from './log.js';
+import { limitConnections, type ConnectionLimits } from './connection-slots.js';
+import { logInfo } from './log.js';
 import type { Endpoint } from './options.js';
 
-export interface ConnectionLimits {
-  /** Open connections at most; past it new ones are closed at once. Keep well under the unit's LimitNOFILE. */
-  maxConnections: number;
-  /** Open connections from one address at most, so one client cannot take them all. */
-  maxConnectionsPerAddress: number;
-}
-
-/** For /metrics: Prometheus needs one connection per scrape; people and probes a few more. */
-export const METRICS_CONNECTION_LIMITS: ConnectionLimits = { maxConnections: 512, maxConnectionsPerAddress: 64 };
+export { METRICS_CONNECTION_LIMITS, type ConnectionLimits } from './connection-slots.js';
 
 /** A request's headers must arrive within this, the whole request within REQUEST_TIMEOUT_MS, a TLS handshake within HANDSHAKE_TIMEOUT_MS. */
 const HEADERS_TIMEOUT_MS = 5000;
@@ -41,26 +34,17 @@ export function listen(app: Express, endpoint: Endpoint, what: string, tls: Secu
   });
 }
 
-function limitConnections(server: Server, limits: ConnectionLimits, what: string): void {
-  server.maxConnections = limits.maxConnections;
-  const perAddress = new Map<string, number>();
-  let warnedAt = 0;
-  server.on('connection', (socket: Socket) => {
-    const address = socket.remoteAddress ?? '';
-    const open = (perAddress.get(address) ?? 0) + 1;
-    if (open > limits.maxConnectionsPerAddress) {
-      socket.destroy();
-      if (Date.now() - warnedAt > 60_000) {
-        warnedAt = Date.now();
-        logWarning(`${what}: ${address} has ${limits.maxConnectionsPerAddress} connections open already: closing its new ones`);
-      }
-      return;
-    }
-    perAddress.set(address, open);
-    socket.once('close', () => {
-      const left = (perAddress.get(address) ?? 1) - 1;
-      if (left > 0) perAddress.set(address, left);
-      else perAddress.delete(address);
-    });
-  });
+/**
+ * Stops taking connections and lets the requests under way finish, for at most `waitMs`: every answer
+ * from then on closes its connection, and connections without a request are closed at once. True when
+ * every connection ended in time (the rest are for the caller to close).
+ */
+export function drain(server: Server, waitMs: number): Promise<boolean> {
+  // before the app's own listener, so the header is set before any answer is written
+  server.prependListener('request', (_req, res) => res.setHeader('Connection', 'close'));
+  const closed = new Promise<boolean>((resolve) => server.close(() => resolve(true)));
+  server.closeIdleConnections();
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), waitMs)));
+  return Promise.race([closed, late]).finally(() => clearTimeout(timer));
 }

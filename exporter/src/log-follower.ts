@@ -24,16 +24,25 @@
 //   same directory; a file found is continued at its saved offset. A saved file that is nowhere to be
 //   found (deleted or compressed while the exporter was down, or its inode now holds another file) is a
 //   gap: onGap says so, and the file at the log path is read from its start.
+// - Rotations not seen happen (the log rotated twice while the exporter was down, or within one poll):
+//   when the file last read at the log path is found rotated away, the rotated files newer than it
+//   (rotated-files.ts: `.1`, `.2`, `-YYYYMMDD`, perhaps compressed) are read from their start, oldest
+//   first. One that is compressed cannot be read: it is a gap, with its size when gzip records it.
+// - Entries of the log's directory that cannot be stat'ed are passed over: only the log decides health.
+// - A log deleted (or renamed) and not recreated: once it has been quiet for `rotateWaitMs` its
+//   descriptor is closed and logMissing() says so; a file that then appears is followed as after a rename.
 // - Only whole lines are counted: the offset saved is the end of the last whole line.
 // poll() is driven from outside (a timer in production, the test itself in tests), and time is read
 // through `now`, so no test sleeps.
 import { constants, fstatSync, type Stats } from 'node:fs';
-import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { NEWLINE } from './ascii.js';
+import { gzipStartsWith, gzipUncompressedSize } from './compressed-head.js';
 import { FileHead, hasFingerprint } from './file-identity.js';
 import type { FilePosition } from './file-position.js';
 import type { LineSplitter } from './line-splitter.js';
+import { compareAge, entriesOf, rotatedFiles, type RotatedFile } from './rotated-files.js';
 
 export type RotationKind = 'rename' | 'truncate';
 export type StartAt = 'beginning' | 'end';
@@ -55,8 +64,10 @@ export interface FollowerOptions {
   now?: () => number;
   /** Told of each rotation seen. */
   onRotation?: (kind: RotationKind) => void;
-  /** Told when lines can no longer be read, with why. */
-  onGap?: (message: string) => void;
+  /** Told when lines can no longer be read, with why, and how many bytes were lost when that is known. */
+  onGap?: (message: string, lostBytes: number | null) => void;
+  /** Told when the log was deleted or renamed and nothing took its place within `rotateWaitMs`. */
+  onLogGone?: (message: string) => void;
 }
 
 interface TrackedFile {
@@ -69,6 +80,8 @@ interface TrackedFile {
   head: FileHead;
   /** When it last grew (rotated files are closed after rotateWaitMs without growth). */
   lastGrowthAt: number;
+  /** Its modification time when it was last read. */
+  mtimeMs: number;
 }
 
 const DEFAULT_CHUNK_BYTES = 1 << 20;
@@ -83,13 +96,16 @@ export class LogFollower {
   private readonly rotateWaitMs: number;
   private readonly now: () => number;
   private readonly onRotation: (kind: RotationKind) => void;
-  private readonly onGap: (message: string) => void;
+  private readonly onGap: (message: string, lostBytes: number | null) => void;
+  private readonly onLogGone: (message: string) => void;
   private resumeFrom: FilePosition[] | null;
   private started = false;
   private current: TrackedFile | null = null;
   /** Files rotated away that may still get lines, oldest first. */
   private rotated: TrackedFile[] = [];
   private pathMissing = false;
+  /** The log, deleted or renamed, whose descriptor was closed after nothing took its place. */
+  private departed: FilePosition | null = null;
   private lastReadAtMs = 0;
 
   constructor(options: FollowerOptions) {
@@ -103,6 +119,7 @@ export class LogFollower {
     this.now = options.now ?? Date.now;
     this.onRotation = options.onRotation ?? (() => {});
     this.onGap = options.onGap ?? (() => {});
+    this.onLogGone = options.onLogGone ?? (() => {});
   }
 
   /**
@@ -131,6 +148,12 @@ export class LogFollower {
     return this.pathMissing && this.current === null;
   }
 
+  /** Why the log cannot be read, for /healthz; null while it can. */
+  logProblem(): string | null {
+    if (!this.logMissing()) return null;
+    return this.departed ? this.goneMessage() : `${this.path} does not exist`;
+  }
+
   /** Reads everything there is to read now, following a rotation if one happened. */
   async poll(): Promise<void> {
     if (!this.started) {
@@ -140,13 +163,19 @@ export class LogFollower {
     }
     await this.drainRotated();
     if (!this.current) {
-      this.current = await this.openTracked(this.path, 0);
+      if (this.departed && (await statOrNull(this.path))) {
+        const departed = this.departed;
+        this.departed = null;
+        await this.resume([departed], false);
+      }
+      this.current ??= await this.openTracked(this.path, 0);
       this.pathMissing = this.current === null;
       if (!this.current) return;
     }
     await this.followTruncation(this.current);
-    await this.readToEnd(this.current);
+    if (await this.readToEnd(this.current)) this.current.lastGrowthAt = this.now();
     await this.followReplacement(this.current);
+    await this.closeDepartedLog();
   }
 
   /** Counts every open file's unfinished last line as whole (LineSplitter.finish): for a file read once. */
@@ -167,7 +196,7 @@ export class LogFollower {
 
   private async start(): Promise<void> {
     if (this.resumeFrom) {
-      await this.resume(this.resumeFrom);
+      await this.resume(this.resumeFrom, true);
       return;
     }
     const file = await this.openTracked(this.path, 0);
@@ -176,30 +205,40 @@ export class LogFollower {
     this.current = file;
   }
 
-  private async resume(saved: FilePosition[]): Promise<void> {
+  /**
+   * Opens the saved files where they are now. The one that was at the log path and is now rotated away
+   * anchors the search for rotations not seen. `reportLost`: a saved file that is nowhere is a gap.
+   */
+  private async resume(saved: FilePosition[], reportLost: boolean): Promise<void> {
     const atPath = await statOrNull(this.path);
+    let lastAtPath: FilePosition | null = null;
     for (const position of saved) {
-      const file = await this.findSaved(position);
-      if (!file) continue;
-      if (atPath && file.inode === atPath.ino) {
-        this.current = file;
-      } else {
-        this.rotated.push(file);
-        if (position.path === this.path) this.onRotation('rename'); // rotated while the exporter was down
+      const found = await this.findSaved(position);
+      if (found.file && atPath && found.file.inode === atPath.ino) {
+        this.current = found.file;
+        continue;
       }
+      if (found.file) this.rotated.push(found.file);
+      else if (reportLost) await this.reportLost(position, found.otherFileOnInode);
+      if (position.path !== this.path) continue;
+      if (found.file) this.onRotation('rename'); // rotated while the exporter was down
+      lastAtPath = found.file ? await anchorOf(found.file) : position;
     }
+    if (lastAtPath) await this.readUnseenRotations(lastAtPath, atPath?.ino ?? null);
   }
 
-  /** The saved file opened at its offset, or null (and a gap reported) when it is nowhere to be found. */
-  private async findSaved(position: FilePosition): Promise<TrackedFile | null> {
-    const candidates = [...new Set([position.path, this.path, ...(await namesIn(dirname(this.path)))])];
+  /** The saved file opened at its offset, or null when it is nowhere to be found. */
+  private async findSaved(position: FilePosition): Promise<{ file: TrackedFile | null; otherFileOnInode: boolean }> {
+    const directory = dirname(this.path);
+    const candidates = [...new Set([position.path, this.path, ...(await entriesOf(directory)).map((name) => join(directory, name))])];
     let otherFileOnInode = false;
     for (const name of candidates) {
-      const info = await statOrNull(name);
+      // the log path's own errors stop the poll; any other entry that cannot be stat'ed is not the file
+      const info = name === this.path ? await statOrNull(name) : await stat(name).catch(() => null);
       if (!info || info.ino !== position.inode) continue;
       const file = await this.openTracked(name, position.offset).catch((error: unknown) => {
-        if (error instanceof NotRegularFileError) return null;
-        throw error;
+        if (name === this.path && !(error instanceof NotRegularFileError)) throw error;
+        return null;
       });
       if (!file || file.inode !== position.inode) {
         await file?.handle.close();
@@ -208,10 +247,24 @@ export class LogFollower {
       const sameFile = info.size >= position.offset && (!position.fingerprint || (await hasFingerprint(file.handle, position.fingerprint)));
       if (sameFile) {
         await file.head.readFrom(file.handle);
-        return file;
+        return { file, otherFileOnInode: false };
       }
       await file.handle.close();
       otherFileOnInode = true;
+    }
+    return { file: null, otherFileOnInode };
+  }
+
+  private async reportLost(position: FilePosition, otherFileOnInode: boolean): Promise<void> {
+    const compressedCopy = position.fingerprint ? await this.compressedCopyOf(position) : null;
+    if (compressedCopy) {
+      const size = await gzipUncompressedSize(compressedCopy.path, compressedCopy.size).catch(() => null);
+      this.onGap(
+        `${position.path} (inode ${position.inode}), read up to offset ${position.offset}, was compressed to ${compressedCopy.path} while the exporter was down: ` +
+          'lines written to it after that offset were not counted',
+        size !== null && size >= position.offset ? size - position.offset : null,
+      );
+      return;
     }
     this.onGap(
       otherFileOnInode
@@ -219,8 +272,49 @@ export class LogFollower {
             'lines written after that offset to the file it held were not counted'
         : `${position.path} (inode ${position.inode}), read up to offset ${position.offset}, is gone (deleted or compressed while the exporter was down): ` +
             'lines written to it after that offset were not counted',
+      null,
     );
+  }
+
+  private async compressedCopyOf(position: FilePosition): Promise<RotatedFile | null> {
+    for (const file of await rotatedFiles(this.path)) {
+      if (file.compressed && position.fingerprint && (await gzipStartsWith(file.path, position.fingerprint).catch(() => false))) return file;
+    }
     return null;
+  }
+
+  /**
+   * The rotated files newer than `anchor` (the file last read at the log path, now rotated away) that
+   * no one has read: each is read from its start, oldest first; a compressed one is a gap.
+   * `atPathInode`: the file now at the log path, read on its own.
+   */
+  private async readUnseenRotations(anchor: FilePosition, atPathInode: number | null): Promise<void> {
+    for (const older of this.rotated) {
+      if (await this.readToEnd(older)) older.lastGrowthAt = this.now();
+    }
+    const files = await rotatedFiles(this.path);
+    const anchorFile = files.find((file) => file.inode === anchor.inode && !file.compressed);
+    const known = new Set([atPathInode, anchor.inode, ...this.openFiles().map((file) => file.inode)]);
+    for (const file of files) {
+      const newer = anchorFile ? compareAge(file, anchorFile) > 0 : anchor.mtimeMs !== undefined && file.mtimeMs > anchor.mtimeMs;
+      if (!newer || known.has(file.inode)) continue;
+      known.add(file.inode);
+      if (file.compressed) {
+        const copyOfAnchor = anchor.fingerprint && (await gzipStartsWith(file.path, anchor.fingerprint).catch(() => false));
+        if (!copyOfAnchor) await this.reportCompressed(file);
+        continue;
+      }
+      const unseen = await this.openTracked(file.path, 0).catch(() => null);
+      if (!unseen) continue;
+      this.rotated.push(unseen);
+      this.onRotation('rename');
+      await this.readToEnd(unseen);
+    }
+  }
+
+  private async reportCompressed(file: RotatedFile): Promise<void> {
+    const size = await gzipUncompressedSize(file.path, file.size).catch(() => null);
+    this.onGap(`${file.path} was rotated and compressed before it could be read: its lines were not counted`, size);
   }
 
   private async drainRotated(): Promise<void> {
@@ -255,7 +349,10 @@ export class LogFollower {
       file.splitter.push(chunk);
       grew = true;
     }
-    if (grew) this.lastReadAtMs = this.now();
+    if (grew) {
+      this.lastReadAtMs = this.now();
+      file.mtimeMs = (await file.handle.stat()).mtimeMs;
+    }
     return grew;
   }
 
@@ -282,7 +379,27 @@ export class LogFollower {
     this.rotated.push(file);
     this.current = next;
     this.onRotation('rename');
+    await this.readUnseenRotations(await anchorOf(file), next.inode);
     await this.readToEnd(next);
+  }
+
+  /**
+   * The log deleted or renamed, nothing at its path, and quiet for rotateWaitMs: its descriptor is
+   * closed (a deleted file's space is freed only then) and the log is missing.
+   */
+  private async closeDepartedLog(): Promise<void> {
+    const file = this.current;
+    if (!file || !this.pathMissing || this.now() - file.lastGrowthAt < this.rotateWaitMs) return;
+    file.splitter.abandon();
+    this.departed = await anchorOf(file);
+    this.current = null;
+    await file.handle.close();
+    this.onLogGone(this.goneMessage());
+  }
+
+  private goneMessage(): string {
+    return `${this.path} was deleted or renamed and nothing took its place within the rotate wait (${this.rotateWaitMs / 1000} s): ` +
+      'its descriptor is closed, and a file that appears there is read from its start';
   }
 
   /**
@@ -306,8 +423,9 @@ export class LogFollower {
       await handle.close();
       throw new NotRegularFileError(`${name} is ${kindOf(info)}, not a regular file: only regular files are read`);
     }
-    const ino = info.ino;
-    return { name, handle, inode: ino, readOffset: offset, splitter: this.newSplitter(), head: new FileHead(), lastGrowthAt: this.now() };
+    return {
+      name, handle, inode: info.ino, readOffset: offset, splitter: this.newSplitter(), head: new FileHead(), lastGrowthAt: this.now(), mtimeMs: info.mtimeMs,
+    };
   }
 }
 
@@ -324,7 +442,14 @@ function kindOf(info: Stats): string {
 }
 
 function positionOf(file: TrackedFile): FilePosition {
-  return { path: file.name, inode: file.inode, offset: file.readOffset - file.splitter.unfinishedBytes, fingerprint: file.head.fingerprint() };
+  return {
+    path: file.name, inode: file.inode, offset: file.readOffset - file.splitter.unfinishedBytes, fingerprint: file.head.fingerprint(), mtimeMs: file.mtimeMs,
+  };
+}
+
+/** The file's position with its modification time as of now: rotations after it are newer still. */
+async function anchorOf(file: TrackedFile): Promise<FilePosition> {
+  return { ...positionOf(file), mtimeMs: (await file.handle.stat()).mtimeMs };
 }
 
 /** The offset just past the file's last newline (0 when it has none): where a whole line would start. */
@@ -346,15 +471,6 @@ async function statOrNull(path: string): Promise<{ ino: number; size: number } |
     return await stat(path);
   } catch (error) {
     if (isNotFound(error)) return null;
-    throw error;
-  }
-}
-
-async function namesIn(directory: string): Promise<string[]> {
-  try {
-    return (await readdir(directory)).map((name) => join(directory, name));
-  } catch (error) {
-    if (isNotFound(error)) return [];
     throw error;
   }
 }

@@ -1,6 +1,8 @@
 // av-exporter: follows nginx's access log and exposes request counts and latency histograms.
 import { isBcryptWorker } from './bcrypt-workers.js';
+import { logError, logWarning } from './log.js';
 import { OptionError, readOptions, type CommandLine } from './options.js';
+import { VERSION } from './version.js';
 import { describeWeb, loadWebConfig, webConfigWarnings, type WebConfig } from './web-config.js';
 
 async function main(): Promise<number | null> {
@@ -11,11 +13,15 @@ async function main(): Promise<number | null> {
     if (commandLine.kind === 'run' && commandLine.options.webConfig) web = loadWebConfig(commandLine.options.webConfig);
   } catch (error) {
     if (!(error instanceof OptionError)) throw error;
-    process.stderr.write(`av-exporter: ${error.message}\n`);
+    logError(error.message);
     return 2;
   }
   if (commandLine.kind === 'help') {
     process.stdout.write(`${commandLine.text}\n`);
+    return 0;
+  }
+  if (commandLine.kind === 'version') {
+    process.stdout.write(`av-exporter ${VERSION}\n`);
     return 0;
   }
   const { options } = commandLine;
@@ -23,7 +29,7 @@ async function main(): Promise<number | null> {
     const what = options.mode === 'demo'
       ? `demo service on ${options.demoListen?.host}:${options.demoListen?.port}`
       : `following ${options.logFile} (${options.logFormat}), metrics on ${options.listen.host}:${options.listen.port}${web ? ` (${describeWeb(web)})` : ''}`;
-    for (const warning of web ? webConfigWarnings(web) : []) process.stderr.write(`av-exporter: warning: ${warning}\n`);
+    for (const warning of web ? webConfigWarnings(web) : []) logWarning(warning);
     process.stdout.write(`av-exporter: options OK: ${what}\n`);
     return 0;
   }
@@ -44,7 +50,7 @@ if (!isBcryptWorker()) {
       if (code !== null) process.exitCode = code;
     },
     (error: Error) => {
-      process.stderr.write(`av-exporter: ${error.message}\n`);
+      logError(error.message);
       process.exit(1);
     },
   );

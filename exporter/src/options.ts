@@ -136,12 +136,13 @@ export function defaultOptions(): ExporterOptions {
   };
 }
 
-export type CommandLine = { kind: 'run'; options: ExporterOptions } | { kind: 'help'; text: string };
+export type CommandLine = { kind: 'run'; options: ExporterOptions } | { kind: 'help'; text: string } | { kind: 'version' };
 
 /** Reads the options from argv (without node and script), the environment and the config file. */
 export function readOptions(argv: readonly string[], env: NodeJS.ProcessEnv): CommandLine {
   const flags = parseFlags(argv);
   if (flags.values.help === true) return { kind: 'help', text: usage() };
+  if (flags.values.version === true) return { kind: 'version' };
 
   const options = defaultOptions();
   const configPath = stringFlag(flags.values.config) ?? env.AV_EXPORTER_CONFIG;
@@ -175,6 +176,7 @@ export function usage(): string {
     ...lines,
     `  --${'one-shot'.padEnd(30)} read the whole file once, print its metrics to stdout, exit`,
     `  --${'check-config'.padEnd(30)} check the options (and the config and web config files) and exit`,
+    `  --${'version'.padEnd(30)} print the version and exit`,
     `  --${'help'.padEnd(30)} this text`,
   ].join('\n');
 }
@@ -185,6 +187,7 @@ function parseFlags(argv: readonly string[]) {
     'one-shot': { type: 'boolean' },
     'check-config': { type: 'boolean' },
     help: { type: 'boolean' },
+    version: { type: 'boolean' },
   };
   for (const option of SPECS) optionConfig[option.name] = { type: 'string' };
   try {

@@ -3,13 +3,18 @@
 // are sound. The same checks run before a save, so a state file never holds what it could not read back.
 import { FINGERPRINT_BYTES } from './file-identity.js';
 import type { FilePosition, Fingerprint } from './file-position.js';
-import { METHOD_LABELS } from './log-record.js';
+import { MAX_BODY_BYTES, MAX_SECONDS, METHOD_LABELS } from './log-record.js';
 import type { HistogramSnapshot, RequestCount, TallySnapshot } from './log-tally.js';
 
 /** Counts are whole numbers a double holds exactly; past 2^53 a count could no longer move by one. */
 const MAX_COUNT = Number.MAX_SAFE_INTEGER;
-/** Sums (seconds, bytes) past this are not a log's: a zettabyte, or 30 million years of request time. */
-const MAX_SUM = 1e21;
+/**
+ * A sum is of at most MAX_COUNT lines, each within the limit a line is held to (log-record.ts), so no
+ * sum of lines that were accepted can pass these, and no such line can block a save. Twice the
+ * product: room for the rounding of a sum of doubles.
+ */
+const MAX_SECONDS_SUM = 2 * MAX_SECONDS * MAX_COUNT;
+const MAX_BODY_BYTES_SUM = 2 * MAX_BODY_BYTES * MAX_COUNT;
 
 /** The sound parts of a saved tally; a part that failed its check is left out. */
 export type TallyParts = Partial<TallySnapshot>;
@@ -37,8 +42,8 @@ export function checkStateParts(files: unknown, tally: unknown): CheckedState {
       if (problem) refused.push(`the ${name} histogram: ${problem}`);
       else parts[name] = saved[name] as HistogramSnapshot;
     }
-    for (const [name, limit] of [['bodyBytes', MAX_SUM], ['parsedLines', MAX_COUNT], ['malformedLines', MAX_COUNT]] as const) {
-      const problem = limit === MAX_COUNT ? countProblem(saved[name]) : sumProblem(saved[name]);
+    for (const name of ['bodyBytes', 'parsedLines', 'malformedLines'] as const) {
+      const problem = name === 'bodyBytes' ? sumProblem(saved[name], MAX_BODY_BYTES_SUM) : countProblem(saved[name]);
       if (problem) refused.push(`total ${name}: ${problem}`);
       else parts[name] = saved[name] as number;
     }
@@ -64,10 +69,16 @@ function checkFiles(files: unknown, refused: string[]): FilePosition[] | null {
       refused.push(`the read positions: ${problem}`);
       return null;
     }
-    const { fingerprint, ...position } = file as FilePosition;
+    const { fingerprint, mtimeMs, ...position } = file as FilePosition;
     const fingerprintIssue = fingerprintProblem(fingerprint);
     if (fingerprintIssue) refused.push(`the fingerprint of ${position.path}: ${fingerprintIssue} (the file is known by its inode alone)`);
-    sound.push(fingerprintIssue ? position : { ...position, fingerprint });
+    const mtimeSound = mtimeMs === undefined || (typeof mtimeMs === 'number' && Number.isFinite(mtimeMs) && mtimeMs >= 0);
+    if (!mtimeSound) refused.push(`the modification time of ${position.path}: expected a finite number >= 0, got ${describe(mtimeMs)}`);
+    sound.push({
+      ...position,
+      ...(fingerprintIssue || fingerprint === undefined ? {} : { fingerprint }),
+      ...(mtimeSound && mtimeMs !== undefined ? { mtimeMs } : {}),
+    });
   }
   return sound;
 }
@@ -127,7 +138,7 @@ function histogramProblem(value: unknown): string | null {
     const problem = countProblem(count);
     if (problem) return `a bucket count: ${problem}`;
   }
-  const countIssue = countProblem(h.count) ?? sumProblem(h.sum);
+  const countIssue = countProblem(h.count) ?? sumProblem(h.sum, MAX_SECONDS_SUM);
   if (countIssue) return countIssue;
   const bucketTotal = (h.counts as number[]).reduce((total, count) => total + count, 0);
   if (bucketTotal !== h.count) return `its buckets hold ${bucketTotal} observations but its count says ${describe(h.count)}`;
@@ -141,10 +152,10 @@ function countProblem(value: unknown): string | null {
     : `expected a whole number >= 0, got ${describe(value)}`;
 }
 
-function sumProblem(value: unknown): string | null {
-  if (typeof value === 'number' && Number.isFinite(value) && value >= 0 && value <= MAX_SUM) return null;
-  return typeof value === 'number' && Number.isFinite(value) && value > MAX_SUM
-    ? `${describe(value)} is past ${MAX_SUM}, more than any log sums to`
+function sumProblem(value: unknown, limit: number): string | null {
+  if (typeof value === 'number' && Number.isFinite(value) && value >= 0 && value <= limit) return null;
+  return typeof value === 'number' && Number.isFinite(value) && value > limit
+    ? `${describe(value)} is past ${limit}, more than any log sums to`
     : `expected a finite number >= 0, got ${describe(value)}`;
 }
 

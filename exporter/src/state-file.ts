@@ -2,7 +2,7 @@
 // together and atomically. Only totals already saved are exposed (state-saver.ts), so a restart (even
 // after kill -9) continues both the reading and the counters from at least where Prometheus last saw
 // them: no line is lost or counted twice, and no counter goes backwards.
-import { readFileSync } from 'node:fs';
+import { constants, readFileSync } from 'node:fs';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { FilePosition } from './file-position.js';
@@ -19,19 +19,33 @@ export interface SavedState {
   tally: TallySnapshot;
 }
 
+/** A state file that is not a state (not JSON, not this exporter's): it can be moved aside. */
 export class StateFileError extends Error {}
 
 /**
+ * A state file that is there but cannot be read (its permissions, a directory at its path): it may hold
+ * the totals, so it is neither moved aside nor replaced; the exporter does not start.
+ */
+export class StateUnreadableError extends Error {}
+
+/**
  * The saved state's sound parts and what was refused in it, or null when there is none yet. Throws
- * StateFileError only when the file as a whole is unusable (unreadable, not JSON, not a state).
+ * StateUnreadableError when the file is there but cannot be read, and StateFileError when what it
+ * holds is not a state (not JSON, not a state).
  */
 export function loadState(path: string): CheckedState | null {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new StateFileError(`cannot read state file ${path}: ${(error as Error).message}`);
+    const { code, message } = error as NodeJS.ErrnoException;
+    if (code === 'ENOENT') return null;
+    throw new StateUnreadableError(
+      `cannot read state file ${path} (${message}): it is kept as it is, and the exporter does not start. ` +
+        (code === 'EISDIR'
+          ? 'Something other than a file is at that path: move it away, or point --positions-file elsewhere.'
+          : "Give it back to the exporter's user (chown; it happens after the exporter was run by hand as root) or make it readable; or remove it to start from zero."),
+    );
   }
   let state: unknown;
   try {
@@ -61,7 +75,7 @@ export async function saveState(path: string, files: FilePosition[] | null, tall
   const state: SavedState = { version: STATE_VERSION, savedAt: new Date().toISOString(), files, tally };
   const temporary = `${path}.tmp`;
   try {
-    const handle = await open(temporary, 'w', 0o640);
+    const handle = await createTemporary(temporary);
     try {
       await writeFully(handle, Buffer.from(JSON.stringify(state)));
       await handle.sync();
@@ -74,6 +88,23 @@ export async function saveState(path: string, files: FilePosition[] | null, tall
     throw new StateFileError(`cannot save state file ${path}: ${(error as Error).message}`);
   }
   await syncDirectory(dirname(path));
+}
+
+/**
+ * Creates the temporary file anew, never through a symlink: O_EXCL fails on anything already at the name
+ * (a symlink included, which is not followed), and O_NOFOLLOW says so again. What is there (left by a
+ * crash, or planted) is removed, which removes a symlink itself and never its target, and the create
+ * is tried once more.
+ */
+async function createTemporary(temporary: string): Promise<FileHandle> {
+  const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+  try {
+    return await open(temporary, flags, 0o640);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
+  await rm(temporary);
+  return open(temporary, flags, 0o640);
 }
 
 async function writeFully(handle: FileHandle, bytes: Buffer): Promise<void> {

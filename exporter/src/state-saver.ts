@@ -11,15 +11,27 @@ export interface StateToSave {
   tally: TallySnapshot;
 }
 
+/**
+ * Background saves start at most this often, whatever the load: each is a write, an fsync and a rename.
+ * Positions and totals are saved together, so a save skipped costs only re-reading lines after a
+ * SIGKILL, never a count.
+ */
+export const MIN_SAVE_INTERVAL_MS = 1000;
+
 export class StateSaver {
   private chain: Promise<void> = Promise.resolve();
   private queued: Promise<boolean> | null = null;
+  private lastStartedAt = -Infinity;
   private saved: TallySnapshot | null = null;
   private failure: string | null = null;
   private failureCount = 0;
 
   /** `take` must read positions and totals together, synchronously, so they describe the same lines. */
-  constructor(private readonly path: string, private readonly take: () => StateToSave) {}
+  constructor(
+    private readonly path: string,
+    private readonly take: () => StateToSave,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   /** The totals of the last successful save; null before the first. */
   lastSaved(): TallySnapshot | null {
@@ -50,7 +62,18 @@ export class StateSaver {
     return next;
   }
 
+  /**
+   * A background save: as save(), unless one started less than MIN_SAVE_INTERVAL_MS ago; then null, and
+   * the caller asks again later (the poller does at every poll).
+   */
+  saveIfDue(): Promise<boolean> | null {
+    if (this.queued) return this.queued;
+    if (this.now() - this.lastStartedAt < MIN_SAVE_INTERVAL_MS) return null;
+    return this.save();
+  }
+
   private async saveNow(): Promise<boolean> {
+    this.lastStartedAt = this.now();
     const { files, tally } = this.take();
     try {
       await saveState(this.path, files, tally);

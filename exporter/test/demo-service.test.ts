@@ -54,6 +54,15 @@ describe('demo service', () => {
     const ignored = await fetch(`${base}/api/work?force_status=700&delay_ms=0`);
     assert.notEqual(ignored.status, 700);
     await ignored.arrayBuffer();
+    // only the statuses the demo answers on its own can be forced: any other is an ordinary request
+    for (const status of [418, 404, 599, 204]) {
+      const ordinary = await fetch(`${base}/api/work?force_status=${status}&delay_ms=0`);
+      assert.ok([200, 500, 503].includes(ordinary.status), `force_status=${status} answered ${ordinary.status}`);
+      await ordinary.arrayBuffer();
+    }
+    const forced200 = await fetch(`${base}/api/work?force_status=200&delay_ms=0`);
+    assert.equal(forced200.status, 200);
+    await forced200.arrayBuffer();
     const counted = await metric('av_demo_requests_total');
     assert.equal(counted.get('av_demo_requests_total{route="/api/work",method="POST",status="503"}'), 1);
   });

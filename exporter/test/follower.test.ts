@@ -2,10 +2,12 @@
 // test itself: no sleeps, no timers.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { appendFile, mkdir, mkdtemp, rename, rm, rmdir, truncate, writeFile } from 'node:fs/promises';
+import { readdirSync, readlinkSync } from 'node:fs';
+import { appendFile, mkdir, mkdtemp, readFile, rename, rm, rmdir, symlink, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { gzipSync } from 'node:zlib';
 import type { FilePosition } from '../src/file-position.js';
 import { LineSplitter } from '../src/line-splitter.js';
 import { LogFollower, type StartAt } from '../src/log-follower.js';
@@ -17,6 +19,7 @@ function follow(path: string, options: { maxLineBytes?: number; resumeFrom?: Fil
   let unfinished = 0;
   const rotations: string[] = [];
   const gaps: string[] = [];
+  const lostBytes: Array<number | null> = [];
   const clock = { ms: 1_000_000 };
   const follower = new LogFollower({
     path,
@@ -31,9 +34,12 @@ function follow(path: string, options: { maxLineBytes?: number; resumeFrom?: Fil
     chunkBytes: 64,
     now: () => clock.ms,
     onRotation: (kind) => rotations.push(kind),
-    onGap: (message) => gaps.push(message),
+    onGap: (message, bytes) => {
+      gaps.push(message);
+      lostBytes.push(bytes);
+    },
   });
-  return { follower, lines, rotations, gaps, clock, overlong: () => overlong, unfinished: () => unfinished };
+  return { follower, lines, rotations, gaps, lostBytes, clock, overlong: () => overlong, unfinished: () => unfinished };
 }
 
 /** The offset of the log file itself (the last position), as the state file would keep it. */
@@ -390,4 +396,199 @@ describe('log follower', () => {
     assert.equal(follower.unreadBytes(), 0);
     await follower.close();
   });
+
+  /** Runs a follower on `path` until it has read what is there, and returns its saved positions. */
+  async function readThenStop(path: string): Promise<{ saved: FilePosition[] | null; lines: string[] }> {
+    const first = follow(path);
+    await first.follower.poll();
+    const saved = first.follower.positions();
+    await first.follower.close();
+    return { saved, lines: first.lines };
+  }
+
+  test('rotated twice while it was down (numbered names): the middle file is read too, oldest first', async () => {
+    const path = join(dir, 'twice.log');
+    await writeFile(path, 'a1\n');
+    const first = await readThenStop(path);
+    await appendFile(path, 'a2\n');
+    await rename(path, `${path}.1`);
+    await writeFile(path, 'b1\nb2\n');
+    await rename(`${path}.1`, `${path}.2`);
+    await rename(path, `${path}.1`);
+    await writeFile(path, 'c1\n');
+    const second = follow(path, { resumeFrom: first.saved });
+    await second.follower.poll();
+    assert.deepEqual([...first.lines, ...second.lines], ['a1', 'a2', 'b1', 'b2', 'c1']);
+    assert.deepEqual(second.gaps, []);
+    assert.deepEqual(second.rotations, ['rename', 'rename']);
+    await second.follower.close();
+  });
+
+  test('rotated three times while it was down (dateext names): every rotated file is read, oldest first', async () => {
+    const path = join(dir, 'dated.log');
+    await writeFile(path, 'a1\n');
+    const first = await readThenStop(path);
+    await appendFile(path, 'a2\n');
+    await rename(path, `${path}-20250101`);
+    await writeFile(path, 'b1\n');
+    await rename(path, `${path}-20250102`);
+    await writeFile(path, 'c1\n');
+    await rename(path, `${path}-20250103`);
+    await writeFile(path, 'd1\n');
+    const second = follow(path, { resumeFrom: first.saved });
+    await second.follower.poll();
+    assert.deepEqual([...first.lines, ...second.lines], ['a1', 'a2', 'b1', 'c1', 'd1']);
+    assert.deepEqual(second.gaps, []);
+    await second.follower.close();
+  });
+
+  test('rotated twice within one poll: the middle file is read, and nothing twice', async () => {
+    const path = join(dir, 'one-poll.log');
+    await writeFile(path, 'a1\n');
+    const { follower, lines, gaps, rotations } = follow(path);
+    await follower.poll();
+    await appendFile(path, 'a2\n');
+    await rename(path, `${path}.1`);
+    await writeFile(path, 'b1\n');
+    await rename(`${path}.1`, `${path}.2`);
+    await rename(path, `${path}.1`);
+    await writeFile(path, 'c1\n');
+    await follower.poll();
+    assert.deepEqual(lines, ['a1', 'a2', 'b1', 'c1']);
+    assert.deepEqual(rotations, ['rename', 'rename']);
+    await follower.poll();
+    assert.deepEqual(lines, ['a1', 'a2', 'b1', 'c1']);
+    assert.deepEqual(gaps, []);
+    await follower.close();
+  });
+
+  test('a rotated file already read and closed is not read again when a quiet log rotates on', async () => {
+    const path = join(dir, 'quiet.log');
+    await writeFile(path, 'a1\n');
+    const { follower, lines, clock } = follow(path, { rotateWaitMs: 1000 });
+    await follower.poll();
+    await rename(path, `${path}.1`);
+    await writeFile(path, '');
+    await follower.poll();
+    await appendFile(`${path}.1`, 'a2, written late by a worker\n'); // the old file is newer than the quiet one
+    clock.ms += 500;
+    await follower.poll();
+    clock.ms += 2000;
+    await follower.poll(); // the old file is done with and closed
+    await rename(`${path}.1`, `${path}.2`);
+    await rename(path, `${path}.1`);
+    await writeFile(path, 'c1\n');
+    await follower.poll();
+    assert.deepEqual(lines, ['a1', 'a2, written late by a worker', 'c1']);
+    await follower.close();
+  });
+
+  test('a gzipped middle file is one gap, with the bytes it held; the files around it are read', async () => {
+    const path = join(dir, 'gzipped.log');
+    await writeFile(path, 'a1\n');
+    const first = await readThenStop(path);
+    await appendFile(path, 'a2\n');
+    await rename(path, `${path}.1`);
+    await writeFile(path, 'b1 lost\nb2 lost\n');
+    await rename(`${path}.1`, `${path}.2`);
+    await writeFile(`${path}.1.gz`, gzipSync(await readFile(path)));
+    await rm(path);
+    await writeFile(path, 'c1\n');
+    const second = follow(path, { resumeFrom: first.saved });
+    await second.follower.poll();
+    assert.deepEqual([...first.lines, ...second.lines], ['a1', 'a2', 'c1']);
+    assert.equal(second.gaps.length, 1);
+    assert.match(second.gaps[0]!, /gzipped\.log\.1\.gz was rotated and compressed before it could be read/);
+    assert.deepEqual(second.lostBytes, ['b1 lost\nb2 lost\n'.length]);
+    await second.follower.close();
+  });
+
+  test('the saved file compressed while it was down is one gap, with the bytes written after the saved offset', async () => {
+    const path = join(dir, 'compressed-saved.log');
+    await writeFile(path, 'a1\n');
+    const first = await readThenStop(path);
+    await appendFile(path, 'a2 lost\n');
+    await writeFile(`${path}.1.gz`, gzipSync(await readFile(path)));
+    await rm(path);
+    await writeFile(path, 'b1\n');
+    const second = follow(path, { resumeFrom: first.saved });
+    await second.follower.poll();
+    assert.deepEqual([...first.lines, ...second.lines], ['a1', 'b1']);
+    assert.equal(second.gaps.length, 1, second.gaps.join('\n'));
+    assert.match(second.gaps[0]!, /was compressed to \S+compressed-saved\.log\.1\.gz while the exporter was down/);
+    assert.deepEqual(second.lostBytes, ['a2 lost\n'.length]);
+    await second.follower.close();
+  });
+
+  test('entries of the directory that cannot be stat\'ed do not stop a resume', async () => {
+    const sub = join(dir, 'odd-entries');
+    await mkdir(sub);
+    const path = join(sub, 'access.log');
+    await writeFile(path, 'a1\n');
+    const first = await readThenStop(path);
+    await symlink('loop-b', join(sub, 'loop-a'));
+    await symlink('loop-a', join(sub, 'loop-b'));
+    await symlink('access.log.1.loop', join(sub, 'access.log.1.loop')); // a loop with a rotated-looking name
+    await symlink('access.log.9', join(sub, 'access.log.9')); // and one with a rotation's own name
+    await writeFile(join(sub, 'plain-file'), '');
+    await symlink(join(sub, 'plain-file', 'below'), join(sub, 'not-a-directory')); // ENOTDIR
+    await rename(path, `${path}.2`);
+    await writeFile(path, 'b1\n');
+    await rename(path, `${path}.1`);
+    await writeFile(path, 'c1\n');
+    let second = follow(path, { resumeFrom: first.saved });
+    await second.follower.poll();
+    assert.deepEqual([...first.lines, ...second.lines], ['a1', 'b1', 'c1']);
+    const saved = second.follower.positions();
+    await second.follower.close();
+    // a saved file that is gone makes the search look at every entry
+    await rm(`${path}.1`);
+    await rm(`${path}.2`);
+    await rm(path);
+    await writeFile(path, 'd1\n');
+    second = follow(path, { resumeFrom: saved });
+    await second.follower.poll();
+    assert.deepEqual(second.lines, ['d1']);
+    assert.ok(second.gaps.length >= 1, 'the files gone are gaps');
+    await second.follower.close();
+  });
+
+  test('a log deleted and not recreated: its descriptor is closed after the rotate wait, and it is missing', async () => {
+    const path = join(dir, 'deleted.log');
+    await writeFile(path, 'a1\n');
+    const { follower, lines, clock } = follow(path, { rotateWaitMs: 1000 });
+    await follower.poll();
+    await appendFile(path, 'a2\n');
+    await rm(path);
+    await follower.poll();
+    assert.ok(!follower.logMissing(), 'within the rotate wait the deleted file is still read');
+    clock.ms += 1500;
+    await follower.poll();
+    assert.deepEqual(lines, ['a1', 'a2']);
+    assert.ok(follower.logMissing());
+    assert.match(follower.logProblem()!, /deleted\.log was deleted or renamed and nothing took its place within the rotate wait \(1 s\)/);
+    assert.deepEqual(follower.positions(), []);
+    assert.deepEqual(openDeletedFiles(), [], 'no descriptor points at a deleted file');
+    await writeFile(path, 'b1\n');
+    await follower.poll();
+    assert.deepEqual(lines, ['a1', 'a2', 'b1']);
+    assert.equal(follower.logProblem(), null);
+    await follower.close();
+  });
 });
+
+/** The files this process holds open that were deleted. */
+function openDeletedFiles(): string[] {
+  const held: string[] = [];
+  for (const fd of readdirSync('/proc/self/fd')) {
+    const target = (() => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`);
+      } catch {
+        return '';
+      }
+    })();
+    if (target.endsWith(' (deleted)')) held.push(target);
+  }
+  return held;
+}
