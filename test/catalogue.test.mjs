@@ -29,7 +29,7 @@ const inventoryYaml = ({ prometheus = 'prometheus', nginx = 'nginx', vars = {} }
   },
 });
 
-/** A filter of filter_plugins/ or a role's, called from Python as Ansible would; resolves with its answer. */
+/** A filter of plugins/filter/, called from Python as Ansible would; resolves with its answer. */
 async function pythonFilter(file, name, args) {
   const script = `import importlib.util, json, sys\nspec = importlib.util.spec_from_file_location("m", ${JSON.stringify(join(ROOT, file))})\nm = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\nprint(json.dumps(getattr(m, ${JSON.stringify(name)})(*json.loads(sys.argv[1]))))`;
   const { stdout } = await promisify(execFile)('python3', ['-c', script, JSON.stringify(args)]);
@@ -150,7 +150,9 @@ describe('your own targets (prometheus_targets)', () => {
 
   test('the preflight names the job of each mistake', async () => {
     assert.deepEqual(await errors({ myapp: [{ targets: ['app1:9200', '[2001:db8::1]:9200'], labels: { env: 'prod' } }] }), []);
-    assert.deepEqual(await errors({ node: [{ targets: ['a:1'] }] }), ["job 'node': the stand has a job of that name; choose another"]);
+    // a job of targets may be named like a stand job (it gets a scrape config of its own); a whole scrape config may not
+    assert.deepEqual(await errors({ node: [{ targets: ['a:1'] }] }), []);
+    assert.deepEqual(await errors({}, {}, [{ job_name: 'node' }]), ["job 'node': the stand has a scrape config of that name; name yours otherwise, or give its targets in prometheus_targets"]);
     assert.deepEqual(await errors({ myapp: [{ targets: ['app1'] }] }), ["job 'myapp': target 'app1' is not host:port (a port is needed; an IPv6 address goes in [ ])"]);
     assert.deepEqual(await errors({ myapp: [{ targets: ['2001:db8::1:9200'] }] }), ["job 'myapp': target '2001:db8::1:9200' is not host:port (a port is needed; an IPv6 address goes in [ ])"]);
     assert.deepEqual(await errors({ myapp: [{ targets: ['app1:99999'] }] }), ["job 'myapp': target 'app1:99999' has no valid port"]);

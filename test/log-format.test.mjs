@@ -117,7 +117,7 @@ describe("the nginx role's preflight on the log's fields", () => {
     await writeFile(playbook, `- hosts: localhost
   connection: local
   gather_facts: false
-  vars_files: [${ROOT}roles/stand/defaults/main.yml, ${ROOT}roles/nginx/vars/main.yml]
+  vars_files: [${ROOT}roles/stand/defaults/main.yml, ${ROOT}roles/nginx/defaults/main.yml, ${ROOT}roles/nginx/vars/main.yml]
   tasks:
     - ansible.builtin.include_tasks: ${ROOT}roles/nginx/tasks/preflight.yml
 `);
@@ -136,8 +136,8 @@ describe("the nginx role's preflight on the log's fields", () => {
   test('refuses upstream_response_time among the numeric fields, and says where it belongs', async () => {
     const error = await preflight({ stand_access_log_numeric_fields: ['msec', 'status', 'request_time', 'upstream_response_time'] }).then(() => null, (e) => e);
     assert.ok(error, 'the preflight passed');
-    assert.match(error.output, /stand_access_log_numeric_fields has upstream_response_time: nginx may write it as \\?"-\\?" or as a list/);
-    assert.match(error.output, /Move it to stand_access_log_string_fields/);
+    assert.match(error.output, /nginx_access_log_numeric_fields \(stand_access_log_numeric_fields in the stand\) has upstream_response_time: nginx may write it as \\?"-\\?" or as a list/);
+    assert.match(error.output, /Move it to nginx_access_log_string_fields \(stand_access_log_string_fields\)/);
   });
 
   test('refuses a field twice, and a name that is no nginx variable', async () => {

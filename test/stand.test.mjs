@@ -544,6 +544,60 @@ function ordinaryUserScenario(release) {
     await run('bash', ['-c', `rm -rf ${copy}/inventory/lab/secrets ${copy}/report && chown -R ${user}: ${home} && chmod 700 ${home}/.ssh && chmod 600 ${home}/.ssh/av-lab`]);
   });
 
+  // A team with its own Ansible: the collection's tarball installed into its own collections path, a playbook
+  // of its own outside the checkout, its own group names and values, three of the collection's roles alone (no
+  // role stand, no values of ours), on the hosts before the stand ever saw them.
+  phase(label, "a team's own playbook runs three roles of the installed collection on the fresh hosts: check mode, a first run, then changed=0", ["a user's own copy of the repository, the lab's inventory and its key"], async () => {
+    const team = `${home}/team-ansible`;
+    await run('npm', ['run', 'package']); // av-exporter's Debian package goes into the tarball, as `npm run collection` does
+    const built = await run('ansible-galaxy', ['collection', 'build', ROOT, '--force', '--output-path', home]);
+    const tarball = /Created collection for av\.stand at (\S+)/.exec(built)[1];
+    const lab = parseYaml(await readFile(`${copy}/${INVENTORY}`, 'utf8')).all;
+    const hostsOf = (group) => lab.children[group].hosts;
+    await run('bash', ['-c', `mkdir -p ${team} && chown -R ${user}: ${home}`]);
+    await writeFile(`${team}/ansible.cfg`, '[defaults]\ninventory = hosts.yml\ncollections_path = collections\n');
+    await writeFile(`${team}/hosts.yml`, stringifyYaml({
+      all: { vars: lab.vars, children: { observability: { hosts: hostsOf('prometheus') }, edge: { hosts: hostsOf('nginx') } } },
+    }));
+    await writeFile(`${team}/team.yml`, [
+      '- name: Every host exports its metrics', '  hosts: all', '  become: true', '  roles:',
+      '    - role: av.stand.node_exporter', '      vars:', '        node_exporter_disabled_collectors: [mdadm]',
+      '- name: The web tier', '  hosts: edge', '  become: true', '  roles:',
+      '    - role: av.stand.nginx', '      vars:', '        nginx_listen_port: 8081',
+      '    - role: av.stand.av_exporter', '',
+    ].join('\n'));
+    await run('bash', ['-c', `chown -R ${user}: ${team}`]);
+    const asTeam = (command) => run('runuser', ['-l', user, '-c', `cd ${team} && ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 ${command}`]);
+    await asTeam(`ansible-galaxy collection install ${tarball} -p collections`);
+    const check = await asTeam('ansible-playbook --check team.yml');
+    checkNoWarnings(check);
+    assert.match(check, /changed=[1-9]/, 'check mode on fresh hosts would change nothing?');
+    assert.doesNotMatch(check, /failed=[1-9]|unreachable=[1-9]/);
+    const first = await asTeam('ansible-playbook team.yml');
+    checkNoWarnings(first);
+    assert.doesNotMatch(first, /failed=[1-9]|unreachable=[1-9]/);
+    checkIdempotent(await asTeam('ansible-playbook team.yml'));
+    // alone, the node exporter serves plain HTTP at its own default port, without the collector turned off
+    for (const [name, host] of Object.entries({ ...hostsOf('prometheus'), ...hostsOf('nginx') })) {
+      const metrics = await (await fetch(`http://${host.ansible_host}:9100/metrics`)).text();
+      assert.match(metrics, /^node_exporter_build_info\{/m, name);
+      assert.doesNotMatch(metrics, /collector="mdadm"/, `${name}: mdadm was to be turned off`);
+    }
+    // nginx its site at the team's port, each request a JSON line of its access log, which av-exporter (from
+    // its Debian package, plain HTTP at its own default port) counts
+    for (const [name, host] of Object.entries(hostsOf('nginx'))) {
+      for (let i = 0; i < 3; i++) assert.equal((await fetch(`http://${host.ansible_host}:8081/?from=team`)).status, 200, name);
+      const line = await onHosts(INVENTORY, name, 'tail -n 1 /var/log/nginx/access.json.log');
+      assert.match(line, /"request_uri":"\/\?from=team"/, `${name}: ${line}`);
+      let counted = 0;
+      for (let i = 0; i < 20 && counted < 3; i++, await sleep(500)) {
+        const metrics = await (await fetch(`http://${host.ansible_host}:8000/metrics`)).text();
+        counted = Number(/^av_nginx_http_requests_total\{status="200",method="GET"\} (\d+)/m.exec(metrics)?.[1] ?? 0);
+      }
+      assert.ok(counted >= 3, `${name}: av-exporter counted ${counted} of the 3 requests`);
+    }
+  });
+
   phase(label, 'prereqs.sh needs no privilege when every tool is there; site.yml provisions the fresh hosts, then changes nothing', ["a user's own copy of the repository, the lab's inventory and its key"], async () => {
     await asUser('bash scripts/prereqs.sh');
     const first = await asUser('ansible-playbook site.yml');

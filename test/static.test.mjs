@@ -150,7 +150,7 @@ describe('Ansible, statically', () => {
         for (const file of files.filter((f) => /\.(ya?ml|j2)$/.test(f))) {
           // a filter of the collection (`| av.stand.stand_kinds`), not a shared value
           const text = (await readFile(join(dir, sub, file), 'utf8')).replace(FILTER_CALL, '');
-          for (const [name] of text.matchAll(/\bstand_[a-z0-9_]+/g)) read.add(name);
+          for (const [name] of text.matchAll(/\bstand_[a-z0-9_]+\b(?!\.py)/g)) read.add(name);
         }
       }
       for (const name of [...read].sort()) if (!named(name)) problems.push(`roles/${role}/README.md: reads ${name}, not named`);
@@ -167,13 +167,13 @@ describe('Ansible, statically', () => {
     for (const file of roleFiles) {
       const text = await readFile(join(ROOT, file), 'utf8');
       // a filter of plugins/filter/stand_catalogue.py (after `|`, or named in map()), not a value
-      for (const [name] of text.replace(FILTER_CALL, '').matchAll(/\bstand_[a-z0-9_]+/g)) used.add(name);
+      for (const [name] of text.replace(FILTER_CALL, '').matchAll(/\bstand_[a-z0-9_]+\b(?!\.py)/g)) used.add(name);
       assert.doesNotMatch(text, /^stand_[a-z0-9_]+:/m, `${file} defines a stand_* value; they live in ${STAND_DEFAULTS}`);
     }
     // values built from others in role stand itself (stand_groups, stand_services) count as reads; the
     // inventory's own additions (stand_group_names, stand_extra_services) are read there with a default
     const sharedText = await readFile(join(ROOT, STAND_DEFAULTS), 'utf8');
-    for (const [, value] of sharedText.matchAll(/^stand_[a-z0-9_]+: (".*")$/gm)) for (const [name] of value.matchAll(/\bstand_[a-z0-9_]+/g)) used.add(name);
+    for (const [, value] of sharedText.matchAll(/^stand_[a-z0-9_]+: (".*")$/gm)) for (const [name] of value.matchAll(/\bstand_[a-z0-9_]+\b(?!\.py)/g)) used.add(name);
     const fromInventory = [...sharedText.matchAll(/\b(stand_[a-z0-9_]+) \| default\(/g)].map((m) => m[1]);
     assert.deepEqual([...used].filter((name) => !shared.includes(name) && !fromInventory.includes(name)).sort(), [], 'read by the roles but not defined');
     assert.deepEqual(shared.filter((name) => !used.has(name)).sort(), [], 'defined but read by no role');

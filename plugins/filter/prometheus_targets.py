@@ -1,5 +1,5 @@
 # Checks of the user's own jobs (prometheus_targets, prometheus_target_settings, prometheus_scrape_configs):
-# each mistake one sentence that names the job, for the role's preflight.
+# each mistake one sentence that names the job, for the role's preflight; and the user's own rules as a file.
 import re
 
 JOB_NAME = re.compile(r'^[a-zA-Z_][a-zA-Z0-9_.-]*$')
@@ -16,12 +16,15 @@ def prometheus_user_job_errors(targets, settings, scrape_configs, stand_jobs):
     if not isinstance(scrape_configs, list):
         return [f"prometheus_scrape_configs must be a list of scrape jobs, got {type(scrape_configs).__name__}"]
     errors = []
-    names = list(targets) + [c.get('job_name') if isinstance(c, dict) else None for c in scrape_configs]
+    own_configs = [c.get('job_name') if isinstance(c, dict) else None for c in scrape_configs]
+    names = list(targets) + own_configs
     for name in names:
         if not isinstance(name, str) or not JOB_NAME.match(name):
             errors.append(f"job {name!r}: a job needs a plain name (letters, digits, _ . -)")
-        elif name in stand_jobs:
-            errors.append(f"job {name!r}: the stand has a job of that name; choose another")
+        elif name in stand_jobs and name in own_configs:
+            # a job of prometheus_targets may share a stand job's name (it gets a scrape config of its own);
+            # a whole scrape config may not: Prometheus wants every job_name once
+            errors.append(f"job {name!r}: the stand has a scrape config of that name; name yours otherwise, or give its targets in prometheus_targets")
         elif names.count(name) > 1:
             errors.append(f"job {name!r}: named more than once in prometheus_targets and prometheus_scrape_configs")
     for job, entries in targets.items():
@@ -50,6 +53,16 @@ def prometheus_user_job_errors(targets, settings, scrape_configs, stand_jobs):
     return errors
 
 
+def prometheus_rules_file(rules, group):
+    """A rule file of one group holding these rules, as Prometheus reads it. Marked unsafe: the rules' own
+    templates ({{ $labels.instance }}) are Prometheus', and Ansible must not try to fill them in again."""
+    import yaml  # here, so that the checks above load without Ansible (the tests call them from any python3)
+    from ansible.parsing.yaml.dumper import AnsibleDumper
+    from ansible.utils.unsafe_proxy import AnsibleUnsafeText
+    text = yaml.dump({'groups': [{'name': group, 'rules': rules}]}, Dumper=AnsibleDumper, default_flow_style=False, sort_keys=False, indent=2)
+    return AnsibleUnsafeText(text)
+
+
 class FilterModule:
     def filters(self):
-        return {'prometheus_user_job_errors': prometheus_user_job_errors}
+        return {'prometheus_user_job_errors': prometheus_user_job_errors, 'prometheus_rules_file': prometheus_rules_file}

@@ -1,0 +1,222 @@
+# The resolved stand, computed once from the catalogue and the inventory: each host's address, kinds and
+# services with their ports (the host's own value of each port variable), the Prometheus hosts (the shards),
+# and from that, each shard's scrape configuration. The templates write its parts; nothing else re-derives it.
+import copy
+import re
+
+try:
+    from ansible.errors import AnsibleFilterError
+except ImportError:  # loaded by its path from a python3 without Ansible, as the tests may
+    AnsibleFilterError = ValueError
+
+try:  # as a plugin of the collection av.stand (how Ansible loads it, from a clone too)
+    from ansible_collections.av.stand.plugins.filter.stand_catalogue import KINDS, stand_host_port
+except ImportError:  # loaded by its path, as the tests call a filter
+    import os
+    import sys
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from stand_catalogue import KINDS, stand_host_port
+
+PROBE_JOBS = ('blackbox_http', 'blackbox_tls')
+
+# Which roles make a host of each kind, in the order a host of several kinds runs them; every host also gets
+# the node exporter first and its firewall table last. site.yml and the render harness both read this.
+ROLES_BY_KIND = (
+    ('nginx', ('nginx', 'nginx_exporter', 'av_exporter')),
+    ('victoriametrics', ('victoriametrics', 'vmalert')),
+    ('prometheus', ('alert_receiver', 'alertmanager', 'blackbox_exporter', 'prometheus')),
+)
+
+
+def stand_host_roles(kinds):
+    """The roles of a host of these kinds, in the order they run."""
+    return ['node_exporter'] + [role for kind, roles in ROLES_BY_KIND if kind in kinds for role in roles] + ['nftables_firewall']
+
+
+def stand_value_names(services):
+    """The names of the variables that hold the services' ports and listen addresses, each once."""
+    names = []
+    for service in services:
+        for key in ('port', 'listen'):
+            if key in service and service[key] not in names:
+                names.append(service[key])
+    return names
+
+
+def _host_value(hostvars, host, name, own_values):
+    """A host's own value of a variable: its inventory's (hostvars), else this play's (own_values), where the
+    stand's defaults (role stand) and the inventory's values for this host are."""
+    values = hostvars[host]
+    if name in values:
+        return values[name]
+    if name in own_values:
+        return own_values[name]
+    raise AnsibleFilterError(f"host {host}: no value for {name}")
+
+
+def stand_model(services, groups, stand_groups, hostvars, own_values):
+    """The resolved stand:
+    {hosts: {name: {address, kinds, services: [{name, unit, port?, listen?, tls, clients, scrape?, probe?}]}},
+     kinds: {kind: [host]}, shards: [host], services: [name]}; hosts in inventory order, each once, services in
+    the catalogue's order."""
+    kinds = {kind: [] for kind in KINDS}
+    for kind, group in stand_groups.items():
+        for host in groups.get(group, []):
+            if host not in kinds[kind]:
+                kinds[kind].append(host)
+    hosts = {}
+    for kind in KINDS:
+        for host in kinds[kind]:
+            if host in hosts:
+                continue
+            host_kinds = [k for k in KINDS if host in kinds[k]]
+            resolved = []
+            for service in services:
+                if not set(service.get('kinds', [])) & set(host_kinds):
+                    continue
+                entry = {key: service[key] for key in ('name', 'unit', 'clients', 'scrape', 'probe', 'tls_front') if key in service}
+                entry['tls'] = service.get('tls', 'none')
+                if 'port' in service:
+                    entry['port'] = int(_host_value(hostvars, host, service['port'], own_values))
+                if 'listen' in service:
+                    entry['listen'] = str(_host_value(hostvars, host, service['listen'], own_values))
+                resolved.append(entry)
+            hosts[host] = {'address': str(hostvars[host].get('ansible_host', host)), 'kinds': host_kinds, 'services': resolved}
+    return {'hosts': hosts, 'kinds': kinds, 'shards': kinds['prometheus'], 'services': [s['name'] for s in services]}
+
+
+def _endpoint(model, host, service_name):
+    """host:port of a service on a host, as an address or URL writes it."""
+    for service in model['hosts'][host]['services']:
+        if service['name'] == service_name and 'port' in service:
+            return stand_host_port(model['hosts'][host]['address'], service['port'])
+    raise AnsibleFilterError(f"host {host} runs no {service_name} with a port")
+
+
+def _hosts_of(model, service_name):
+    return [host for host, facts in model['hosts'].items() if any(s['name'] == service_name for s in facts['services'])]
+
+
+class _Shard:
+    """One Prometheus host's share of the stand: its own host, and the targets whose host hashes to its index."""
+
+    def __init__(self, model, this_host):
+        self.model = model
+        self.this = this_host
+        self.count = len(model['shards'])
+        self.index = model['shards'].index(this_host) if this_host in model['shards'] else 0
+        self.sharded = self.count > 1
+
+    def scraped_hosts(self, service_name, every_shard):
+        """The hosts this shard scrapes a service on: all of them for an every_shard service (Prometheus,
+        Alertmanager: a live one sees a dead one), else its own host and every host that is not a shard."""
+        hosts = _hosts_of(self.model, service_name)
+        if every_shard:
+            return hosts
+        return ([self.this] if self.this in hosts else []) + [h for h in hosts if h not in self.model['shards']]
+
+    def relabelling(self, source):
+        """Keep this shard's hashmod share of the targets, by their host (source); its own host always."""
+        if not self.sharded:
+            return []
+        return [
+            {'source_labels': [source], 'modulus': self.count, 'target_label': '__tmp_shard', 'action': 'hashmod'},
+            {'source_labels': [source], 'regex': re.escape(self.this), 'target_label': '__tmp_shard', 'replacement': str(self.index)},
+            {'source_labels': ['__tmp_shard'], 'regex': str(self.index), 'action': 'keep'},
+        ]
+
+
+def stand_scrape_configs(model, this_host, client):
+    """The stand's own scrape configs for this Prometheus host: one job per catalogue service with a scrape,
+    one static_config per host (instance: its inventory name), then the blackbox probes of the sites and of
+    every HTTPS port's certificate, through this host's blackbox exporter."""
+    shard = _Shard(model, this_host)
+    jobs = []
+    found = {}
+    for facts in model['hosts'].values():
+        for service in facts['services']:
+            found.setdefault(service['name'], service)
+    services = {name: found[name] for name in model['services'] if name in found}
+    for name, service in services.items():
+        scrape = service.get('scrape')
+        if not isinstance(scrape, dict):
+            continue
+        every_shard = scrape.get('every_shard', False)
+        hosts = shard.scraped_hosts(name, every_shard)
+        if not hosts:
+            continue
+        job = {'job_name': scrape['job'], 'scheme': scrape.get('scheme', 'https')}
+        if scrape.get('path', '/metrics') != '/metrics':
+            job['metrics_path'] = scrape['path']
+        if job['scheme'] == 'https':
+            job.update(copy.deepcopy(client))
+        job['static_configs'] = [{'targets': [_endpoint(model, host, name)], 'labels': {'instance': host, '__tmp_host': host}} for host in hosts]
+        if not every_shard and shard.sharded:
+            job['relabel_configs'] = shard.relabelling('__tmp_host')
+        jobs.append(job)
+    probes = {job: [] for job in PROBE_JOBS}
+    for name, service in services.items():
+        if 'port' not in service:
+            continue
+        for host in shard.scraped_hosts(name, False):
+            labels = {'host': host, 'service': name, '__tmp_host': host}
+            endpoint = _endpoint(model, host, name)
+            if 'probe' in service:
+                probes['blackbox_http'].append({'targets': [f"http://{endpoint}/"], 'labels': {**labels, '__param_module': service['probe']}})
+            if service['tls'] not in ('none', 'mutual'):
+                probes['blackbox_tls'].append({'targets': [endpoint], 'labels': {**labels, '__param_module': 'tls_connect'}})
+    for job, static_configs in probes.items():
+        if static_configs:
+            relabel = [
+                {'source_labels': ['__address__'], 'target_label': '__param_target'},
+                {'source_labels': ['__param_target'], 'target_label': 'instance'},
+                {'target_label': '__address__', 'replacement': _endpoint(model, this_host, 'blackbox_exporter')},
+            ] + shard.relabelling('__tmp_host')
+            jobs.append({'job_name': job, 'scheme': 'https', 'metrics_path': '/probe', **copy.deepcopy(client),
+                         'static_configs': static_configs, 'relabel_configs': relabel})
+    return jobs
+
+
+def prometheus_user_jobs(targets, target_settings, scrape_configs, file_sd_dir, stand_jobs, model=None, this_host=None):
+    """Your own scrape configs: a file_sd job per job of prometheus_targets (one named like a stand job, such as
+    node, is scraped in a config of its own, '<job> (prometheus_targets)', whose targets still get that job
+    label, and never with the stand's credentials), then prometheus_scrape_configs; with several shards each
+    is dealt by hashmod of the target's address."""
+    shard = _Shard(model, this_host) if model is not None and this_host in model['shards'] else None
+    jobs = []
+    for job in targets:
+        config = {'job_name': job if job not in stand_jobs else f"{job} (prometheus_targets)"}
+        config.update(copy.deepcopy(target_settings.get(job, {})))
+        config['file_sd_configs'] = [{'files': [f"{file_sd_dir}/{job}.yml"]}]
+        if job in stand_jobs:
+            config['relabel_configs'] = [{'target_label': 'job', 'replacement': job}]
+        jobs.append(config)
+    jobs += copy.deepcopy(list(scrape_configs))
+    if shard and shard.sharded:
+        for config in jobs:
+            config['relabel_configs'] = config.get('relabel_configs', []) + shard.relabelling('__address__')
+    return jobs
+
+
+def stand_alertmanagers(model):
+    """host:port of every Alertmanager: every Prometheus sends every alert to all of them (one cluster)."""
+    return [_endpoint(model, host, 'alertmanager') for host in _hosts_of(model, 'alertmanager')]
+
+
+def stand_remote_writes(model, client):
+    """A remote_write to each VictoriaMetrics host, over HTTPS with the stand's CA and user."""
+    return [{'url': f"https://{_endpoint(model, host, 'victoriametrics')}/api/v1/write", 'name': host, **copy.deepcopy(client)}
+            for host in model['kinds']['victoriametrics']]
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            'stand_value_names': stand_value_names,
+            'stand_host_roles': stand_host_roles,
+            'stand_model': stand_model,
+            'stand_scrape_configs': stand_scrape_configs,
+            'prometheus_user_jobs': prometheus_user_jobs,
+            'stand_alertmanagers': stand_alertmanagers,
+            'stand_remote_writes': stand_remote_writes,
+        }
