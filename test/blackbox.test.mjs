@@ -43,10 +43,10 @@ function makeCa(name, server = false) {
     '-addext', 'basicConstraints=critical,CA:FALSE', '-addext', 'keyUsage=critical,digitalSignature', '-addext', 'extendedKeyUsage=serverAuth']);
 }
 
-/** A template of the role rendered by Ansible with the role's defaults and vars, and these shared values. */
+/** A template of the role rendered by Ansible with role stand's values, the role's defaults and vars, and these shared values. */
 async function renderTemplate(template, dest, shared) {
   const output = await tool('ansible', ['localhost', '-i', 'localhost,', '-c', 'local', '-m', 'ansible.builtin.template',
-    '-a', `src=${join(ROLE, 'templates', template)} dest=${dest} mode=0644`,
+    '-a', `src=${join(ROLE, 'templates', template)} dest=${dest} mode=0644`, '-e', `@${join(ROOT, 'roles/stand/defaults/main.yml')}`,
     '-e', `@${join(ROLE, 'defaults/main.yml')}`, '-e', `@${join(ROLE, 'vars/main.yml')}`, '-e', JSON.stringify(shared)]);
   assert.doesNotMatch(output, /\[WARNING\]/, output);
   return readFileSync(dest, 'utf8');
