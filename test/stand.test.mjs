@@ -16,6 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { ROOT } from './support/ansible.mjs';
 import { thisMachinesDebianSources } from '../scripts/lab/apt-sources.mjs';
+import { waitUntil } from '../scripts/lab/processes.mjs';
 import { trixieAnsibleCore } from './support/trixie-ansible.mjs';
 import {
   checkAlertRoundTrip, checkAlertmanagerCluster, checkDeadMansSwitch, checkHeartbeats, waitForNotification, checkEveryEndpointLockedDown, httpsEndpoints, checkEveryHostProvisioned, checkFirewall, checkIdempotent, checkNoWarnings,
@@ -523,7 +524,18 @@ function ordinaryUserScenario(release) {
   const user = ORDINARY_USER;
   const home = `/home/${user}`;
   const copy = `${home}/stand`;
-  const asUser = (command, { timeoutMs } = {}) => run('runuser', ['-l', user, '-c', `cd ${copy} && ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 ${command}`], { timeoutMs });
+  const asUserIn = (dir) => (command, { timeoutMs } = {}) => run('runuser', ['-l', user, '-c', `cd ${dir} && ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 ${command}`], { timeoutMs });
+  const asUser = asUserIn(copy);
+  /** A playbook's first run on fresh hosts changes them, fails nothing and warns of nothing; its second changes nothing. */
+  const provisionThenConverged = async (runPlaybook) => {
+    const first = await runPlaybook();
+    checkNoWarnings(first);
+    assert.match(first, /changed=[1-9]/, 'the first run on fresh hosts changed nothing?');
+    assert.doesNotMatch(first, /failed=[1-9]|unreachable=[1-9]/);
+    const second = await runPlaybook();
+    checkNoWarnings(second);
+    checkIdempotent(second);
+  };
   const removeUser = removeOrdinaryUser;
 
   phase(label, 'lab up with fresh hosts', [], async () => {
@@ -567,16 +579,13 @@ function ordinaryUserScenario(release) {
       '    - role: av.stand.av_exporter', '',
     ].join('\n'));
     await run('bash', ['-c', `chown -R ${user}: ${team}`]);
-    const asTeam = (command) => run('runuser', ['-l', user, '-c', `cd ${team} && ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 ${command}`]);
+    const asTeam = asUserIn(team);
     await asTeam(`ansible-galaxy collection install ${tarball} -p collections`);
     const check = await asTeam('ansible-playbook --check team.yml');
     checkNoWarnings(check);
     assert.match(check, /changed=[1-9]/, 'check mode on fresh hosts would change nothing?');
     assert.doesNotMatch(check, /failed=[1-9]|unreachable=[1-9]/);
-    const first = await asTeam('ansible-playbook team.yml');
-    checkNoWarnings(first);
-    assert.doesNotMatch(first, /failed=[1-9]|unreachable=[1-9]/);
-    checkIdempotent(await asTeam('ansible-playbook team.yml'));
+    await provisionThenConverged(() => asTeam('ansible-playbook team.yml'));
     // alone, the node exporter serves plain HTTP at its own default port, without the collector turned off
     for (const [name, host] of Object.entries({ ...hostsOf('prometheus'), ...hostsOf('nginx') })) {
       const metrics = await (await fetch(`http://${host.ansible_host}:9100/metrics`)).text();
@@ -590,23 +599,18 @@ function ordinaryUserScenario(release) {
       const line = await onHosts(INVENTORY, name, 'tail -n 1 /var/log/nginx/access.json.log');
       assert.match(line, /"request_uri":"\/\?from=team"/, `${name}: ${line}`);
       let counted = 0;
-      for (let i = 0; i < 20 && counted < 3; i++, await sleep(500)) {
+      await waitUntil(async () => {
         const metrics = await (await fetch(`http://${host.ansible_host}:8000/metrics`)).text();
         counted = Number(/^av_nginx_http_requests_total\{status="200",method="GET"\} (\d+)/m.exec(metrics)?.[1] ?? 0);
-      }
+        return counted >= 3;
+      }, 10_000, 500);
       assert.ok(counted >= 3, `${name}: av-exporter counted ${counted} of the 3 requests`);
     }
   });
 
   phase(label, 'prereqs.sh needs no privilege when every tool is there; site.yml provisions the fresh hosts, then changes nothing', ["a user's own copy of the repository, the lab's inventory and its key"], async () => {
     await asUser('bash scripts/prereqs.sh');
-    const first = await asUser('ansible-playbook site.yml');
-    checkNoWarnings(first);
-    assert.match(first, /changed=[1-9]/, 'the first run on fresh hosts changed nothing?');
-    assert.doesNotMatch(first, /failed=[1-9]|unreachable=[1-9]/);
-    const second = await asUser('ansible-playbook site.yml');
-    checkNoWarnings(second);
-    checkIdempotent(second);
+    await provisionThenConverged(() => asUser('ansible-playbook site.yml'));
   });
 
   phase(label, 'a short load run writes a complete and exact report; the secrets and the report are the user\'s', ['prereqs.sh needs no privilege when every tool is there; site.yml provisions the fresh hosts, then changes nothing'], async () => {

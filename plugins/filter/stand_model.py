@@ -177,12 +177,12 @@ def stand_scrape_configs(model, this_host, client):
     return jobs
 
 
-def prometheus_user_jobs(targets, target_settings, scrape_configs, file_sd_dir, stand_jobs, model=None, this_host=None):
+def prometheus_user_jobs(targets, target_settings, scrape_configs, file_sd_dir, stand_jobs, model, this_host):
     """Your own scrape configs: a file_sd job per job of prometheus_targets (one named like a stand job, such as
     node, is scraped in a config of its own, '<job> (prometheus_targets)', whose targets still get that job
     label, and never with the stand's credentials), then prometheus_scrape_configs; with several shards each
     is dealt by hashmod of the target's address."""
-    shard = _Shard(model, this_host) if model is not None and this_host in model['shards'] else None
+    shard = _Shard(model, this_host) if this_host in model['shards'] else None
     jobs = []
     for job in targets:
         config = {'job_name': job if job not in stand_jobs else f"{job} (prometheus_targets)"}
