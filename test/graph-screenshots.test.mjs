@@ -160,6 +160,10 @@ describe('graphs of the run and the live dashboard, on real Prometheus builds', 
       before(async () => {
         prometheus = await startPrometheus({ build, work, secretsDir, client, exporters: load.exporters, consolesDir: consoles });
         await waitForData(client, prometheus.url, 'sum(rate(av_nginx_http_requests_total[10s])) > 0');
+        // the p99 graph draws a line only from its second point on: a first point alone is a path of no length,
+        // which never shows (a loaded machine scraped once by the time the rate above had data)
+        const p99 = QUESTIONS.find((q) => q.name === 'p99').graph.promql;
+        await waitForData(client, prometheus.url, `count_over_time((${p99})[15s:1s]) >= 3`);
         await waitForData(client, prometheus.url, 'prometheus_rule_evaluations_total or up{job="prometheus"}');
       });
       after(() => prometheus?.stop());
