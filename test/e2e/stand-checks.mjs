@@ -191,10 +191,11 @@ export function tcpAnswers(host, port, timeoutMs = 3000) {
 export async function checkFirewall(inventory) {
   const hosts = await standHosts(inventory);
   const ports = everyHost(hosts).flatMap((host) => host.services.filter((s) => s.port !== undefined && s.clients !== 'loopback').map((s) => ({ host, service: s })));
-  for (const { host, service } of ports) {
-    const answers = await tcpAnswers(host.address, service.port);
-    assert.equal(answers, !['scrapers', 'peers'].includes(service.clients), `${host.name}:${service.port} (${service.name}, clients: ${service.clients}) ${answers ? 'answers' : 'does not answer'} this machine`);
-  }
+  // side by side: a dropped port answers nothing until its timeout
+  const answered = await Promise.all(ports.map(({ host, service }) => tcpAnswers(host.address, service.port)));
+  ports.forEach(({ host, service }, i) => {
+    assert.equal(answered[i], !['scrapers', 'peers'].includes(service.clients), `${host.name}:${service.port} (${service.name}, clients: ${service.clients}) ${answered[i] ? 'answers' : 'does not answer'} this machine`);
+  });
   // a peers port (Alertmanager's cluster) is on the Prometheus hosts, whose peers are the shards themselves
   const fromShards = ports.filter(({ host, service }) => ['scrapers', 'allow_list'].includes(service.clients)
     || (service.clients === 'peers' && hosts.prometheus.some((shard) => shard.name === host.name)));
@@ -327,17 +328,17 @@ export async function waitForNotification(inventory, { alertname, labels = {}, s
 }
 
 /**
- * A unit stopped on the first nginx host: the alert (TargetDown for av-exporter, SiteDown for nginx, ...)
- * reaches a webhook receiver (through Prometheus and the Alertmanagers, over HTTPS with basic auth) within
- * the rule's `for` plus two evaluation intervals, plus the scrape interval that notices it and
- * Alertmanager's group_wait; and it is notified once: every Prometheus sends it to every Alertmanager, and
- * their cluster has one of them notify it, so the receivers together get it once, `settleSeconds` (more
- * than the cluster's peer timeout) after the first. Started again, the alert is resolved. `onHost` stops
- * something else first and brings it back at the end (an Alertmanager: delivered all the same). Resolves
- * with { firedAfter, resolvedAfter, bound, firingNotifications }.
+ * A unit stopped on an nginx host (`nginxHost`, an index, the first by default): the alert (TargetDown for
+ * av-exporter, SiteDown for nginx, ...) reaches a webhook receiver (through Prometheus and the Alertmanagers,
+ * over HTTPS with basic auth) within the rule's `for` plus two evaluation intervals, plus the scrape interval
+ * that notices it and Alertmanager's group_wait; and it is notified once: every Prometheus sends it to every
+ * Alertmanager, and their cluster has one of them notify it, so the receivers together get it once,
+ * `settleSeconds` (more than the cluster's peer timeout) after the first. Started again, the alert is
+ * resolved. Resolves with { firedAfter, resolvedAfter, bound, firingNotifications }.
  */
-export async function checkAlertRoundTrip(inventory, { alertname = 'TargetDown', unit = 'av-exporter', labels = (web) => ({ instance: web.name }), forSeconds, evaluationSeconds, scrapeSeconds, groupWaitSeconds, settleSeconds = 25 }) {
-  const { prometheus, nginx: [web] } = await standHosts(inventory);
+export async function checkAlertRoundTrip(inventory, { alertname = 'TargetDown', unit = 'av-exporter', labels = (web) => ({ instance: web.name }), nginxHost = 0, forSeconds, evaluationSeconds, scrapeSeconds, groupWaitSeconds, settleSeconds = 25 }) {
+  const { prometheus, nginx } = await standHosts(inventory);
+  const web = nginx[nginxHost];
   const wanted = labels(web);
   const bound = forSeconds + 2 * evaluationSeconds + scrapeSeconds + groupWaitSeconds;
   const stoppedAt = Date.now() / 1000;
