@@ -12,6 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { ROOT } from './support/ansible.mjs';
+import { examplePlaybook } from './support/readme.mjs';
 
 /** Runs an Ansible tool in `cwd` with only the installed collection to go by (no ansible.cfg of the checkout's). */
 async function outside(cwd, collections, command, args) {
@@ -23,12 +24,6 @@ async function outside(cwd, collections, command, args) {
   } catch (error) {
     throw new Error(`${command} ${args.join(' ')} failed (exit ${error.code}):\n${error.stdout}${error.stderr}`);
   }
-}
-
-/** The YAML block under a README's "## Example Playbook" heading. */
-function examplePlaybook(readme) {
-  const section = readme.split(/^## Example Playbook$/m)[1]?.split(/^## /m)[0] ?? '';
-  return /```yaml\n([\s\S]*?)```/.exec(section)?.[1];
 }
 
 describe('the collection av.stand, built and installed outside the checkout', () => {

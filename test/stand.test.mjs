@@ -10,11 +10,14 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import https from 'node:https';
+import { dirname, join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import bcrypt from 'bcryptjs';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { ROOT } from './support/ansible.mjs';
+import { examplePlaybook } from './support/readme.mjs';
 import { thisMachinesDebianSources } from '../scripts/lab/apt-sources.mjs';
 import { waitUntil } from '../scripts/lab/processes.mjs';
 import { trixieAnsibleCore } from './support/trixie-ansible.mjs';
@@ -100,6 +103,20 @@ const FOREIGN_TABLE = 'table ip foreign_like_docker {\n\tchain forward {\n\t\tty
 // Alertmanager lets a stopped Prometheus's Watchdog expire after 4 of those.
 const HEARTBEAT = 15;
 const RESEND = 15;
+/** GET over HTTPS trusting `ca` (PEM), with basic auth ("user:password") when given: { status, body }. */
+function httpsGet(url, { ca, auth }) {
+  return new Promise((resolve, reject) => {
+    const request = https.get(url, { ca, auth, timeout: 10_000 }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk) => { body += chunk; });
+      response.on('end', () => resolve({ status: response.statusCode, body }));
+    });
+    request.on('error', reject);
+    request.on('timeout', () => request.destroy(new Error(`${url}: no answer in 10 s`)));
+  });
+}
+
 const REPORTED_AFTER_PROMETHEUS_STOPS = 4 * RESEND + 3 * HEARTBEAT + 15;
 const REPORTED_AFTER_ALERTMANAGER_STOPS = 4 * HEARTBEAT + 10;
 const TARGET_DOWN = { forSeconds: 60, evaluationSeconds: 5, scrapeSeconds: 5, groupWaitSeconds: 1 };
@@ -559,9 +576,9 @@ function ordinaryUserScenario(release) {
   });
 
   // A team with its own Ansible: the collection's tarball installed into its own collections path, a playbook
-  // of its own outside the checkout, its own group names and values, three of the collection's roles alone (no
+  // of its own outside the checkout, its own group names and values, four of the collection's roles alone (no
   // role stand, no values of ours), on the hosts before the stand ever saw them.
-  phase(label, "a team's own playbook runs three roles of the installed collection on the fresh hosts: check mode, a first run, then changed=0", ["a user's own copy of the repository, the lab's inventory and its key"], async () => {
+  phase(label, "a team's own playbook runs four roles of the installed collection on the fresh hosts: check mode, a first run, then changed=0", ["a user's own copy of the repository, the lab's inventory and its key"], async () => {
     const team = `${home}/team-ansible`;
     await run('npm', ['run', 'package']); // av-exporter's Debian package goes into the tarball, as `npm run collection` does
     const built = await run('ansible-galaxy', ['collection', 'build', ROOT, '--force', '--output-path', home]);
@@ -573,13 +590,33 @@ function ordinaryUserScenario(release) {
     await writeFile(`${team}/hosts.yml`, stringifyYaml({
       all: { vars: lab.vars, children: { observability: { hosts: hostsOf('prometheus') }, edge: { hosts: hostsOf('nginx') } } },
     }));
+    // Prometheus alone, as role prometheus's README shows it, on the team's group, with the team's own
+    // certificate (made here, put on the host by a play of the team's) and a user of its own; it scrapes the
+    // team's node exporters
+    const [[promName, promHost]] = Object.entries(hostsOf('prometheus'));
+    const password = `team-${Date.now()}`;
+    await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj', `/CN=${promName}`,
+      '-addext', `subjectAltName=IP:${promHost.ansible_host}`, '-keyout', `${team}/prometheus.key`, '-out', `${team}/prometheus.crt`]);
+    const [prometheusExample] = parseYaml(examplePlaybook(await readFile(`${ROOT}roles/prometheus/README.md`, 'utf8')));
+    const exampleVars = prometheusExample.roles[0].vars;
+    exampleVars.prometheus_targets = { node: [{ targets: Object.values({ ...hostsOf('prometheus'), ...hostsOf('nginx') }).map((h) => `${h.ansible_host}:9100`), labels: { env: 'team' } }] };
+    exampleVars.prometheus_web_config.basic_auth_users = { grafana: bcrypt.hashSync(password, 10) };
+    const { cert_file: certFile, key_file: keyFile } = exampleVars.prometheus_web_config.tls_server_config;
+    const placeCertificate = {
+      name: "The team's certificate for Prometheus", hosts: 'observability', become: true,
+      tasks: [
+        { name: 'Make its directory', 'ansible.builtin.file': { path: dirname(certFile), state: 'directory', mode: '0755' } },
+        // a throwaway test key, readable by Prometheus's user, which this play runs before the package makes it
+        ...[[`${team}/prometheus.crt`, certFile], [`${team}/prometheus.key`, keyFile]].map(([src, dest]) => ({ name: `Copy ${dest}`, 'ansible.builtin.copy': { src, dest, mode: '0644' } })),
+      ],
+    };
     await writeFile(`${team}/team.yml`, [
       '- name: Every host exports its metrics', '  hosts: all', '  become: true', '  roles:',
       '    - role: av.stand.node_exporter', '      vars:', '        node_exporter_disabled_collectors: [mdadm]',
       '- name: The web tier', '  hosts: edge', '  become: true', '  roles:',
       '    - role: av.stand.nginx', '      vars:', '        nginx_listen_port: 8081',
       '    - role: av.stand.av_exporter', '',
-    ].join('\n'));
+    ].join('\n') + stringifyYaml([placeCertificate, { ...prometheusExample, hosts: 'observability' }]));
     await run('bash', ['-c', `chown -R ${user}: ${team}`]);
     const asTeam = asUserIn(team);
     await asTeam(`ansible-galaxy collection install ${tarball} -p collections`);
@@ -594,6 +631,18 @@ function ordinaryUserScenario(release) {
       assert.match(metrics, /^node_exporter_build_info\{/m, name);
       assert.doesNotMatch(metrics, /collector="mdadm"/, `${name}: mdadm was to be turned off`);
     }
+    // Prometheus alone: HTTPS with the team's certificate, 401 without the team's user, and the node exporters up
+    const prometheusUrl = `https://${promHost.ansible_host}:9090`;
+    const ca = await readFile(`${team}/prometheus.crt`, 'utf8');
+    assert.equal((await httpsGet(`${prometheusUrl}/api/v1/targets`, { ca })).status, 401, "Prometheus answered without the team's user");
+    let targets = [];
+    await waitUntil(async () => {
+      const { status, body } = await httpsGet(`${prometheusUrl}/api/v1/targets`, { ca, auth: `grafana:${password}` });
+      assert.equal(status, 200, body);
+      targets = JSON.parse(body).data.activeTargets;
+      return targets.length === 2 && targets.every((t) => t.health === 'up');
+    }, 30_000, 1000);
+    assert.deepEqual(targets.map((t) => [t.labels.job, t.labels.env, t.health]), [['node', 'team', 'up'], ['node', 'team', 'up']], JSON.stringify(targets));
     // nginx its site at the team's port, each request a JSON line of its access log, which av-exporter (from
     // its Debian package, plain HTTP at its own default port) counts
     for (const [name, host] of Object.entries(hostsOf('nginx'))) {
