@@ -11,8 +11,8 @@ import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { readInventory } from '../scripts/lib/inventory.mjs';
-import { expectedTargets, httpsEndpoints } from './e2e/stand-checks.mjs';
-import { ROOT, inventoryList, renderConfigs, tool } from './support/ansible.mjs';
+import { expectedTargets, httpsEndpoints, standHosts } from './e2e/stand-checks.mjs';
+import { EXAMPLE_INVENTORY, ROOT, renderConfigs, tool } from './support/ansible.mjs';
 
 const HOSTS = {
   prom1: { ansible_host: '192.0.2.10' },
@@ -67,9 +67,9 @@ describe('the catalogue of services', () => {
     for (const [host, file] of [['prom1', 'prometheus.yml'], ['prom1', 'av-stand.nft'], ['web1', 'av-stand.nft'], ['web2', 'av-stand.conf'], ['prom1', 'alertmanager.yml']]) {
       assert.equal(await read('renamed', host, file), await read('standard', host, file), `${host} ${file}`);
     }
-    const renamed = readInventory(files.renamed, await inventoryList(files.renamed));
+    const renamed = readInventory(files.renamed);
     assert.deepEqual([renamed.prometheus, renamed.nginx].map((hosts) => hosts.map((h) => h.name)), [['prom1'], ['web1', 'web2']]);
-    assert.deepEqual(expectedTargets(renamed), expectedTargets(readInventory(files.standard, await inventoryList(files.standard))));
+    assert.deepEqual(expectedTargets(renamed), expectedTargets(readInventory(files.standard)));
   });
 
   test('site.yml puts the renamed groups into the stand\'s own groups, and every play finds its hosts', async () => {
@@ -90,7 +90,7 @@ describe('the catalogue of services', () => {
     assert.match(webFirewall, /# exporters: the scrapers only\n\s+tcp dport \{ [^}]*\b9400\b[^}]* \} ip saddr \{ 192\.0\.2\.10 \} accept/);
     assert.doesNotMatch(await read('extra', 'prom1', 'av-stand.nft'), /\b9400\b/, 'not guarded where it does not run');
     assert.doesNotMatch(await read('standard', 'web1', 'av-stand.nft'), /\b9400\b/);
-    const hosts = readInventory(files.extra, await inventoryList(files.extra));
+    const hosts = readInventory(files.extra);
     assert.ok(expectedTargets(hosts).includes('app/web2'));
     assert.ok(httpsEndpoints(hosts).some((e) => e.name === 'web1 app_exporter' && e.port === 9400));
     assert.match(await tool('promtool', ['check', 'config', '--syntax-only', join(rendered.extra, 'prom1/prometheus.yml')]), /SUCCESS/);
@@ -140,6 +140,101 @@ describe('the catalogue of services', () => {
     for (const [text, expected] of cases) {
       assert.equal(await pythonFilter('plugins/filter/stand_catalogue.py', 'stand_is_address', [text]), expected, text);
     }
+  });
+});
+
+describe('the resolved stand the scripts and the e2e checks read (ansible/model.yml)', () => {
+  // 2 Prometheus shards (one at an IPv6 address), 3 nginx hosts and VictoriaMetrics, in groups of other names,
+  // with a value for a group and one for a host
+  const SHARDED = {
+    all: {
+      vars: { ansible_user: 'debian', ansible_become: true, stand_group_names: { prometheus: 'monitoring', nginx: 'web', victoriametrics: 'global' }, stand_av_exporter_port: 9800 },
+      children: {
+        monitoring: { hosts: { prom1: { ansible_host: '192.0.2.10' }, prom2: { ansible_host: '2001:db8::11' } } },
+        web: { hosts: { web1: { ansible_host: '192.0.2.21', stand_node_exporter_port: 9200 }, web2: { ansible_host: '192.0.2.22' }, web3: { ansible_host: '192.0.2.23' } } },
+        global: { hosts: { vm1: { ansible_host: '192.0.2.50' } } },
+      },
+    },
+  };
+  // what scripts/lib/catalogue.mjs and expectedTargets worked out in JavaScript for that inventory, before the
+  // model was read instead: the same answers are expected of it
+  const BEFORE = {
+    hosts: {
+      prom1: ['192.0.2.10', 'prometheus', 'prometheus:9090 alertmanager:9093 alertmanager_cluster:9094 alert_receiver@127.0.0.1:9095 blackbox_exporter:9115 node_exporter:9100 firewall'],
+      prom2: ['2001:db8::11', 'prometheus', 'prometheus:9090 alertmanager:9093 alertmanager_cluster:9094 alert_receiver@127.0.0.1:9095 blackbox_exporter:9115 node_exporter:9100 firewall'],
+      web1: ['192.0.2.21', 'nginx', 'node_exporter:9200 nginx:80 nginx_exporter:9113 av_exporter:9800 av_demo@127.0.0.1:8001 firewall'],
+      web2: ['192.0.2.22', 'nginx', 'node_exporter:9100 nginx:80 nginx_exporter:9113 av_exporter:9800 av_demo@127.0.0.1:8001 firewall'],
+      web3: ['192.0.2.23', 'nginx', 'node_exporter:9100 nginx:80 nginx_exporter:9113 av_exporter:9800 av_demo@127.0.0.1:8001 firewall'],
+      vm1: ['192.0.2.50', 'victoriametrics', 'node_exporter:9100 victoriametrics:8428 vmalert@127.0.0.1:8880 firewall'],
+    },
+    targets: [
+      'alertmanager/prom1', 'alertmanager/prom1', 'alertmanager/prom2', 'alertmanager/prom2', 'av_exporter/web1', 'av_exporter/web2', 'av_exporter/web3',
+      'blackbox/prom1', 'blackbox/prom2', 'blackbox_http/web1/nginx', 'blackbox_http/web2/nginx', 'blackbox_http/web3/nginx',
+      'blackbox_tls/prom1/alertmanager', 'blackbox_tls/prom1/blackbox_exporter', 'blackbox_tls/prom1/node_exporter', 'blackbox_tls/prom1/prometheus',
+      'blackbox_tls/prom2/alertmanager', 'blackbox_tls/prom2/blackbox_exporter', 'blackbox_tls/prom2/node_exporter', 'blackbox_tls/prom2/prometheus',
+      'blackbox_tls/vm1/node_exporter', 'blackbox_tls/vm1/victoriametrics', 'blackbox_tls/web1/av_exporter', 'blackbox_tls/web1/nginx_exporter',
+      'blackbox_tls/web1/node_exporter', 'blackbox_tls/web2/av_exporter', 'blackbox_tls/web2/nginx_exporter', 'blackbox_tls/web2/node_exporter',
+      'blackbox_tls/web3/av_exporter', 'blackbox_tls/web3/nginx_exporter', 'blackbox_tls/web3/node_exporter', 'nginx/web1', 'nginx/web2', 'nginx/web3',
+      'node/prom1', 'node/prom2', 'node/vm1', 'node/web1', 'node/web2', 'node/web3', 'prometheus/prom1', 'prometheus/prom1', 'prometheus/prom2',
+      'prometheus/prom2', 'victoriametrics/vm1',
+    ],
+    httpsEndpoints: 19,
+  };
+  let dir;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'av-model-'));
+    await writeFile(join(dir, 'sharded.yml'), stringifyYaml(SHARDED));
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  /** The model command's own output for an inventory. */
+  const modelOf = async (inventory) => {
+    const file = join(dir, `${Math.random().toString(36).slice(2)}.json`);
+    const started = Date.now();
+    await tool('ansible-playbook', ['-i', inventory, 'ansible/model.yml', '-e', JSON.stringify({ model_file: file })]);
+    console.log(`# ansible/model.yml for ${inventory}: ${Date.now() - started} ms`);
+    return JSON.parse(await readFile(file, 'utf8'));
+  };
+  const view = (host) => ({ name: host.name, address: host.address, kinds: host.kinds, roles: host.roles, services: host.services, vars: host.vars });
+
+  test('the scripts and the e2e checks get exactly what the model command prints, for the example inventory and a sharded one', async () => {
+    for (const inventory of [join(ROOT, EXAMPLE_INVENTORY), join(dir, 'sharded.yml')]) {
+      const model = await modelOf(inventory);
+      const read = readInventory(inventory);
+      assert.deepEqual(read.model, model, inventory);
+      const hosts = await standHosts(inventory);
+      for (const answer of [read, hosts]) {
+        assert.deepEqual(['prometheus', 'nginx', 'victoriametrics'].map((kind) => answer[kind].map((host) => host.name)), ['prometheus', 'nginx', 'victoriametrics'].map((kind) => model.kinds[kind]));
+        assert.deepEqual([...answer.prometheus, ...answer.nginx, ...answer.victoriametrics].map(view), [...model.kinds.prometheus, ...model.kinds.nginx, ...model.kinds.victoriametrics].map((name) => view(model.hosts[name])));
+        assert.deepEqual(expectedTargets(answer), Object.values(model.targets).flat().sort());
+      }
+    }
+  });
+
+  test('a sharded inventory with renamed groups: the same hosts, services, ports and targets as the JavaScript worked out before', async () => {
+    const hosts = await standHosts(join(dir, 'sharded.yml'));
+    const every = [...hosts.prometheus, ...hosts.nginx, ...hosts.victoriametrics];
+    const services = (host) => host.services.map((s) => `${s.name}${s.port !== undefined ? `:${s.port}` : ''}${s.listen ? `@${s.listen}` : ''}`).join(' ');
+    assert.deepEqual(Object.fromEntries(every.map((host) => [host.name, [host.address, host.kinds.join('+'), services(host)]])), BEFORE.hosts);
+    assert.deepEqual(expectedTargets(hosts), BEFORE.targets);
+    assert.equal(httpsEndpoints(hosts).length, BEFORE.httpsEndpoints);
+    // each shard its own host's services, every Prometheus and Alertmanager, and a share of the others'
+    assert.deepEqual(Object.keys(hosts.targets), ['prom1', 'prom2']);
+    for (const shard of ['prom1', 'prom2']) {
+      assert.ok(['prometheus/prom1', 'prometheus/prom2', `node/${shard}`, `blackbox/${shard}`].every((t) => hosts.targets[shard].includes(t)), shard);
+    }
+    for (const web of ['web1', 'web2', 'web3']) assert.equal(Object.values(hosts.targets).filter((targets) => targets.includes(`nginx/${web}`)).length, 1, web);
+  });
+
+  test('the model is computed once per inventory, and again when the inventory changes', async () => {
+    const file = join(dir, 'changing.yml');
+    await writeFile(file, stringifyYaml(SHARDED));
+    const first = readInventory(file);
+    assert.equal(readInventory(file).model, first.model, 'the same answer, not another run');
+    const fewer = structuredClone(SHARDED);
+    delete fewer.all.children.web.hosts.web3;
+    await writeFile(file, stringifyYaml(fewer));
+    assert.deepEqual(readInventory(file).nginx.map((host) => host.name), ['web1', 'web2']);
   });
 });
 

@@ -202,7 +202,7 @@ describe('the URL list', () => {
   });
 });
 
-describe('inventory, read through ansible-inventory', () => {
+describe('inventory, read through ansible/model.yml', () => {
   const inventoryDir = (files) => {
     const dir = mkdtempSync(`${tmpdir()}/inventory-`);
     for (const [name, text] of Object.entries(files)) {

@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { readInventory } from '../scripts/lib/inventory.mjs';
 import { expectedTargets } from './e2e/stand-checks.mjs';
-import { EXAMPLE_INVENTORY, inventoryList, renderConfigs, tool } from './support/ansible.mjs';
+import { EXAMPLE_INVENTORY, renderConfigs, tool } from './support/ansible.mjs';
 
 const SHARDS = ['prom1', 'prom2'];
 const NGINX = ['web1', 'web2', 'web3'];
@@ -67,9 +67,12 @@ describe('two Prometheus shards and VictoriaMetrics, rendered', () => {
       assert.ok(kept[shard].includes(`prometheus/${shard}`) && kept[shard].includes(`node/${shard}`), `${shard} keeps ${kept[shard]}`);
     }
     // what the catalogue says the stand scrapes and probes, as the e2e checks expect it
-    const everyTarget = expectedTargets(readInventory(join(inventoryDir, 'hosts.yml'), await inventoryList(join(inventoryDir, 'hosts.yml'))));
+    const hosts = readInventory(join(inventoryDir, 'hosts.yml'));
+    const everyTarget = expectedTargets(hosts);
     assert.ok(everyTarget.includes('victoriametrics/vm1') && everyTarget.includes('blackbox_tls/vm1/victoriametrics') && everyTarget.includes('blackbox_http/web3/nginx'));
     assert.deepEqual(Object.values(kept).flat().sort(), everyTarget, JSON.stringify(kept));
+    // and each shard's share is the one the resolved stand gives it (what the e2e expects of each shard)
+    for (const shard of SHARDS) assert.deepEqual([...hosts.targets[shard]].sort(), [...kept[shard]].sort(), shard);
     // a host's targets stay together, on one shard
     for (const host of NGINX) assert.equal(SHARDS.filter((shard) => kept[shard].some((t) => t.endsWith(`/${host}`))).length, 1, host);
   });

@@ -576,9 +576,9 @@ function ordinaryUserScenario(release) {
   });
 
   // A team with its own Ansible: the collection's tarball installed into its own collections path, a playbook
-  // of its own outside the checkout, its own group names and values, four of the collection's roles alone (no
-  // role stand, no values of ours), on the hosts before the stand ever saw them.
-  phase(label, "a team's own playbook runs four roles of the installed collection on the fresh hosts: check mode, a first run, then changed=0", ["a user's own copy of the repository, the lab's inventory and its key"], async () => {
+  // of its own outside the checkout, its own group names and values, five of the collection's roles alone (no
+  // role stand, no values of ours), two of them as their READMEs show them, on the hosts before the stand ever saw them.
+  phase(label, "a team's own playbook runs five roles of the installed collection on the fresh hosts: check mode, a first run, then changed=0", ["a user's own copy of the repository, the lab's inventory and its key"], async () => {
     const team = `${home}/team-ansible`;
     await run('npm', ['run', 'package']); // av-exporter's Debian package goes into the tarball, as `npm run collection` does
     const built = await run('ansible-galaxy', ['collection', 'build', ROOT, '--force', '--output-path', home]);
@@ -590,16 +590,28 @@ function ordinaryUserScenario(release) {
     await writeFile(`${team}/hosts.yml`, stringifyYaml({
       all: { vars: lab.vars, children: { observability: { hosts: hostsOf('prometheus') }, edge: { hosts: hostsOf('nginx') } } },
     }));
+    // The node exporters behind HTTPS and a password of the team's (role tls_auth alone, as its README shows it:
+    // a CA and the password made in the team's directory), the Prometheus host's unit allowed to read them too
+    const readmeExample = async (role) => parseYaml(examplePlaybook(await readFile(`${ROOT}roles/${role}/README.md`, 'utf8')));
+    const [exportersExample] = await readmeExample('tls_auth');
+    Object.assign(exportersExample.roles[0].vars, {
+      tls_auth_units: "{{ ['prometheus-node-exporter'] + (['prometheus'] if 'observability' in group_names else []) }}",
+      tls_auth_password_on_host: "{{ 'observability' in group_names }}",
+    });
+    exportersExample.roles[1].vars.node_exporter_disabled_collectors = ['mdadm'];
     // Prometheus alone, as role prometheus's README shows it, on the team's group, with the team's own
     // certificate (made here, put on the host by a play of the team's) and a user of its own; it scrapes the
-    // team's node exporters
+    // team's node exporters over HTTPS with the team's CA and password
     const [[promName, promHost]] = Object.entries(hostsOf('prometheus'));
     const password = `team-${Date.now()}`;
     await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj', `/CN=${promName}`,
       '-addext', `subjectAltName=IP:${promHost.ansible_host}`, '-keyout', `${team}/prometheus.key`, '-out', `${team}/prometheus.crt`]);
-    const [prometheusExample] = parseYaml(examplePlaybook(await readFile(`${ROOT}roles/prometheus/README.md`, 'utf8')));
+    const [prometheusExample] = await readmeExample('prometheus');
     const exampleVars = prometheusExample.roles[0].vars;
     exampleVars.prometheus_targets = { node: [{ targets: Object.values({ ...hostsOf('prometheus'), ...hostsOf('nginx') }).map((h) => `${h.ansible_host}:9100`), labels: { env: 'team' } }] };
+    exampleVars.prometheus_target_settings = {
+      node: { scheme: 'https', tls_config: { ca_file: '/etc/av-stand/tls/ca.crt' }, basic_auth: { username: 'admin', password_file: '/etc/av-stand/admin.password' } },
+    };
     exampleVars.prometheus_web_config.basic_auth_users = { grafana: bcrypt.hashSync(password, 10) };
     const { cert_file: certFile, key_file: keyFile } = exampleVars.prometheus_web_config.tls_server_config;
     const placeCertificate = {
@@ -610,13 +622,11 @@ function ordinaryUserScenario(release) {
         ...[[`${team}/prometheus.crt`, certFile], [`${team}/prometheus.key`, keyFile]].map(([src, dest]) => ({ name: `Copy ${dest}`, 'ansible.builtin.copy': { src, dest, mode: '0644' } })),
       ],
     };
-    await writeFile(`${team}/team.yml`, [
-      '- name: Every host exports its metrics', '  hosts: all', '  become: true', '  roles:',
-      '    - role: av.stand.node_exporter', '      vars:', '        node_exporter_disabled_collectors: [mdadm]',
-      '- name: The web tier', '  hosts: edge', '  become: true', '  roles:',
-      '    - role: av.stand.nginx', '      vars:', '        nginx_listen_port: 8081',
-      '    - role: av.stand.av_exporter', '',
-    ].join('\n') + stringifyYaml([placeCertificate, { ...prometheusExample, hosts: 'observability' }]));
+    const webTier = {
+      name: 'The web tier', hosts: 'edge', become: true,
+      roles: [{ role: 'av.stand.nginx', vars: { nginx_listen_port: 8081 } }, 'av.stand.av_exporter'],
+    };
+    await writeFile(`${team}/team.yml`, stringifyYaml([{ ...exportersExample, hosts: 'all' }, webTier, placeCertificate, { ...prometheusExample, hosts: 'observability' }]));
     await run('bash', ['-c', `chown -R ${user}: ${team}`]);
     const asTeam = asUserIn(team);
     await asTeam(`ansible-galaxy collection install ${tarball} -p collections`);
@@ -625,9 +635,13 @@ function ordinaryUserScenario(release) {
     assert.match(check, /changed=[1-9]/, 'check mode on fresh hosts would change nothing?');
     assert.doesNotMatch(check, /failed=[1-9]|unreachable=[1-9]/);
     await provisionThenConverged(() => asTeam('ansible-playbook team.yml'));
-    // alone, the node exporter serves plain HTTP at its own default port, without the collector turned off
+    // the node exporter at its own default port, HTTPS with the team's CA and password, without the collector turned off
+    const teamCa = await readFile(`${team}/secrets/ca.crt`, 'utf8');
+    const teamPassword = (await readFile(`${team}/secrets/admin.password`, 'utf8')).trim();
     for (const [name, host] of Object.entries({ ...hostsOf('prometheus'), ...hostsOf('nginx') })) {
-      const metrics = await (await fetch(`http://${host.ansible_host}:9100/metrics`)).text();
+      assert.equal((await httpsGet(`https://${host.ansible_host}:9100/metrics`, { ca: teamCa })).status, 401, `${name}: the node exporter answered without the password`);
+      const { status, body: metrics } = await httpsGet(`https://${host.ansible_host}:9100/metrics`, { ca: teamCa, auth: `admin:${teamPassword}` });
+      assert.equal(status, 200, `${name}: ${metrics.slice(0, 500)}`);
       assert.match(metrics, /^node_exporter_build_info\{/m, name);
       assert.doesNotMatch(metrics, /collector="mdadm"/, `${name}: mdadm was to be turned off`);
     }

@@ -1,6 +1,7 @@
 # The stand's catalogue of services (stand_services, role stand's defaults), asked the three questions the
 # roles ask of it: which kinds of host is this one, which services run on it, and on which hosts does a
-# service run. scripts/lib/catalogue.mjs answers the same questions for the scripts and the tests.
+# service run. The scripts and the tests ask none of them: they read the resolved stand (stand_model.py,
+# written as JSON by ansible/model.yml).
 
 import re
 

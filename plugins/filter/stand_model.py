@@ -2,6 +2,7 @@
 # services with their ports (the host's own value of each port variable), the Prometheus hosts (the shards),
 # and from that, each shard's scrape configuration. The templates write its parts; nothing else re-derives it.
 import copy
+import hashlib
 import re
 
 try:
@@ -56,9 +57,9 @@ def _host_value(hostvars, host, name, own_values):
 
 def stand_model(services, groups, stand_groups, hostvars, own_values):
     """The resolved stand:
-    {hosts: {name: {address, kinds, services: [{name, unit, port?, listen?, tls, clients, scrape?, probe?}]}},
+    {hosts: {name: {address, kinds, services: [{name, unit, port?, listen?, tls, clients?, scrape?, probe?, tls_front?}]}},
      kinds: {kind: [host]}, shards: [host], services: [name]}; hosts in inventory order, each once, services in
-    the catalogue's order."""
+    the catalogue's order, a scrape with its defaults (scheme https, path /metrics)."""
     kinds = {kind: [] for kind in KINDS}
     for kind, group in stand_groups.items():
         for host in groups.get(group, []):
@@ -75,6 +76,8 @@ def stand_model(services, groups, stand_groups, hostvars, own_values):
                 if not set(service.get('kinds', [])) & set(host_kinds):
                     continue
                 entry = {key: service[key] for key in ('name', 'unit', 'clients', 'scrape', 'probe', 'tls_front') if key in service}
+                if isinstance(entry.get('scrape'), dict):
+                    entry['scrape'] = {'scheme': 'https', 'path': '/metrics', **entry['scrape']}
                 entry['tls'] = service.get('tls', 'none')
                 if 'port' in service:
                     entry['port'] = int(_host_value(hostvars, host, service['port'], own_values))
@@ -91,6 +94,12 @@ def _endpoint(model, host, service_name):
         if service['name'] == service_name and 'port' in service:
             return stand_host_port(model['hosts'][host]['address'], service['port'])
     raise AnsibleFilterError(f"host {host} runs no {service_name} with a port")
+
+
+def _serves_https(service):
+    """Whether a service (of the model, with its port) speaks HTTPS with the stand's user on its port, which the
+    blackbox exporter probes for its certificate: not plain HTTP, not Alertmanager's mutual-TLS gossip."""
+    return 'port' in service and service['tls'] not in ('none', 'mutual')
 
 
 def _hosts_of(model, service_name):
@@ -114,6 +123,12 @@ class _Shard:
         if every_shard:
             return hosts
         return ([self.this] if self.this in hosts else []) + [h for h in hosts if h not in self.model['shards']]
+
+    def keeps(self, host):
+        """Whether this shard keeps a target of this host, as its relabelling has Prometheus decide: its own
+        host, or one whose name hashes to its index (hashmod: the MD5's last 8 bytes, modulo the shard count)."""
+        digest = hashlib.md5(str(host).encode()).digest()
+        return not self.sharded or host == self.this or int.from_bytes(digest[8:], 'big') % self.count == self.index
 
     def relabelling(self, source):
         """Keep this shard's hashmod share of the targets, by their host (source); its own host always."""
@@ -163,7 +178,7 @@ def stand_scrape_configs(model, this_host, client):
             endpoint = _endpoint(model, host, name)
             if 'probe' in service:
                 probes['blackbox_http'].append({'targets': [f"http://{endpoint}/"], 'labels': {**labels, '__param_module': service['probe']}})
-            if service['tls'] not in ('none', 'mutual'):
+            if _serves_https(service):
                 probes['blackbox_tls'].append({'targets': [endpoint], 'labels': {**labels, '__param_module': 'tls_connect'}})
     for job, static_configs in probes.items():
         if static_configs:
@@ -175,6 +190,38 @@ def stand_scrape_configs(model, this_host, client):
             jobs.append({'job_name': job, 'scheme': 'https', 'metrics_path': '/probe', **copy.deepcopy(client),
                          'static_configs': static_configs, 'relabel_configs': relabel})
     return jobs
+
+
+def stand_shard_targets(model):
+    """{shard: [target]}: what each Prometheus host scrapes of the stand, read off its own scrape configs as
+    Prometheus keeps them: 'job/instance' for a scrape job, 'job/host/service' for a blackbox probe."""
+    targets = {}
+    for this_host in model['shards']:
+        shard = _Shard(model, this_host)
+        kept = []
+        for job in stand_scrape_configs(model, this_host, {}):
+            dealt = any(rule.get('action') == 'hashmod' for rule in job.get('relabel_configs', []))
+            for static_config in job['static_configs']:
+                labels = static_config['labels']
+                if dealt and not shard.keeps(labels['__tmp_host']):
+                    continue
+                kept.append(f"{job['job_name']}/{labels['host']}/{labels['service']}" if job['job_name'] in PROBE_JOBS
+                            else f"{job['job_name']}/{labels['instance']}")
+        targets[this_host] = kept
+    return targets
+
+
+def stand_resolved(model, stand_groups, services, host_values):
+    """The resolved stand as the scripts and the e2e checks read it (ansible/model.yml writes it as JSON): the
+    model, each host with its roles, its own values (host_values: {host: {name: value}} for every host of the
+    inventory, the inventory's over role stand's defaults) and whether each service speaks HTTPS on its port;
+    the groups of the kinds, the catalogue, each shard's targets and every host of the inventory."""
+    hosts = {}
+    for name, facts in model['hosts'].items():
+        resolved = [{**service, 'https': _serves_https(service)} for service in facts['services']]
+        hosts[name] = {**facts, 'name': name, 'roles': stand_host_roles(facts['kinds']), 'services': resolved, 'vars': host_values.get(name, {})}
+    return {**model, 'hosts': hosts, 'groups': dict(stand_groups), 'catalogue': list(services), 'targets': stand_shard_targets(model),
+            'inventory_hosts': list(host_values)}
 
 
 def prometheus_user_jobs(targets, target_settings, scrape_configs, file_sd_dir, stand_jobs, model, this_host):
@@ -216,6 +263,8 @@ class FilterModule:
             'stand_host_roles': stand_host_roles,
             'stand_model': stand_model,
             'stand_scrape_configs': stand_scrape_configs,
+            'stand_shard_targets': stand_shard_targets,
+            'stand_resolved': stand_resolved,
             'prometheus_user_jobs': prometheus_user_jobs,
             'stand_alertmanagers': stand_alertmanagers,
             'stand_remote_writes': stand_remote_writes,

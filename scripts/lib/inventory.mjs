@@ -1,77 +1,109 @@
-// The stand's hosts, read from an Ansible inventory (the lab's, or one for real VMs) as Ansible reads it,
-// and how to reach them over SSH the way Ansible does: its connection variables, and sudo where it would become.
-import { execFileSync } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
+// The stand's hosts, read from an Ansible inventory (the lab's, or one for real VMs) as the playbook resolves
+// them, and how to reach them over SSH the way Ansible does: its connection variables, and sudo where it would
+// become. What runs where is the resolved stand that plugins/filter/stand_model.py computes for the playbook,
+// written as JSON by ansible/model.yml: nothing here works it out again.
+import { execFile, execFileSync } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { parse as parseYaml } from 'yaml'
-import { hostsByKind, kindsOf, servicesOf, sharedVars, standGroups, standServices } from './catalogue.mjs'
+import { promisify } from 'node:util'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
-const STAND_DEFAULTS = path.join(ROOT, 'roles/stand/defaults/main.yml')
+const MODEL_PLAYBOOK = path.join(ROOT, 'ansible/model.yml')
 
-// The shared values the script reads: role stand's defaults, or the inventory's (for all, a group or a host)
-const SHARED_VALUES = ['stand_catalogue', 'stand_default_groups', 'stand_nginx_port', 'stand_prometheus_port', 'stand_av_exporter_port', 'stand_access_log_path', 'stand_web_user', 'stand_web_ca_file']
-
-/**
- * Role stand's defaults that are plain values (not templates, which Ansible alone resolves: stand_groups and
- * stand_services are merged by catalogue.mjs as the role merges them).
- */
-export function standDefaults() {
-  const defaults = parseYaml(readFileSync(STAND_DEFAULTS, 'utf8')) ?? {}
-  return Object.fromEntries(Object.entries(defaults).filter(([, value]) => !(typeof value === 'string' && value.includes('{{'))))
-}
+// One model per inventory while its files (the inventory, its group_vars/ and host_vars/) stay as they are:
+// the model itself, or the promise of it while ansible-playbook runs
+const models = new Map()
 
 /**
- * An `ansible-inventory --list` with role stand's defaults under every host's own values, as site.yml sees
- * them: the inventory's value wins wherever it gives one.
+ * The resolved stand of the inventory `file`, as ansible/model.yml writes it: { hosts: { name: { name, address,
+ * kinds, roles, services, vars } }, kinds: { kind: [host] }, shards: [host], groups: { kind: group }, catalogue,
+ * targets: { shard: [target] }, inventory_hosts: [host] }. INI, YAML, group_vars/ and host_vars/ all count, and
+ * role stand's defaults are under the inventory's values as in site.yml. Computed once per inventory.
  */
-export function withStandDefaults(list, defaults = standDefaults()) {
-  const hosts = new Set(Object.keys(list._meta?.hostvars ?? {}))
-  for (const [name, group] of Object.entries(list)) if (name !== '_meta') for (const host of group.hosts ?? []) hosts.add(host)
-  const hostvars = Object.fromEntries([...hosts].map((host) => [host, { ...defaults, ...list._meta?.hostvars?.[host] }]))
-  return { ...list, _meta: { ...list._meta, hostvars } }
-}
-
-/**
- * `ansible-inventory --list` of `file`, so that INI, YAML, group_vars/ and host_vars/ beside the inventory
- * all count, with role stand's defaults under its values.
- */
-export function listInventory(file) {
-  if (!existsSync(file)) throw new Error(`cannot read the inventory ${file}: no such file (is the lab up? npx zx scripts/lab.mjs up)`)
+export function standModel(file) {
+  const key = modelKey(file)
+  const known = models.get(key)
+  if (known && !(known instanceof Promise)) return known
+  const run = modelRun(file)
   try {
-    // an inventory Ansible cannot parse is an error, not an empty list and a warning
-    const env = { ...process.env, ANSIBLE_NOCOLOR: '1', ANSIBLE_INVENTORY_UNPARSED_FAILED: 'true' }
-    return withStandDefaults(JSON.parse(execFileSync('ansible-inventory', ['-i', file, '--list', '--playbook-dir', ROOT], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env })))
+    execFileSync('ansible-playbook', run.args, run.options)
+    models.set(key, run.model())
   } catch (error) {
-    const said = String(error.stderr || error.message).replace(/\s+/g, ' ').trim()
-    const why = error.code === 'ENOENT' ? 'ansible-inventory not found (bash scripts/prereqs.sh installs it)' : said.length > 600 ? `${said.slice(0, 600)} ...` : said
-    throw new Error(`cannot read the inventory ${file}: ${why}`)
+    throw run.failure(error)
+  } finally {
+    run.clean()
+  }
+  return models.get(key)
+}
+
+/** standModel without blocking the event loop, for checks that run beside others. */
+export async function standModelAsync(file) {
+  const key = modelKey(file)
+  if (!models.has(key)) {
+    const run = modelRun(file)
+    const model = promisify(execFile)('ansible-playbook', run.args, run.options)
+      .then(() => run.model(), (error) => Promise.reject(run.failure(error)))
+      .finally(run.clean)
+    models.set(key, model)
+    model.then((answer) => models.set(key, answer), () => models.delete(key))
+  }
+  return models.get(key)
+}
+
+/** How ansible/model.yml is run for `file`: its arguments and options, its answer, its failure as said to the user. */
+function modelRun(file) {
+  if (!existsSync(file)) throw new Error(`cannot read the inventory ${file}: no such file (is the lab up? npx zx scripts/lab.mjs up)`)
+  const dir = mkdtempSync(path.join(tmpdir(), 'av-model-'))
+  const out = path.join(dir, 'model.json')
+  // an inventory Ansible cannot parse is an error, not an empty inventory and a warning
+  const env = { ...process.env, ANSIBLE_NOCOLOR: '1', ANSIBLE_INVENTORY_UNPARSED_FAILED: 'true' }
+  return {
+    args: ['-i', path.resolve(file), MODEL_PLAYBOOK, '-e', JSON.stringify({ model_file: out })],
+    // from the repository, whose ansible.cfg finds role stand and the collection's filters
+    options: { cwd: ROOT, encoding: 'utf8', env, maxBuffer: 16 << 20, stdio: ['ignore', 'pipe', 'pipe'] },
+    model: () => JSON.parse(readFileSync(out, 'utf8')),
+    failure: (error) => {
+      const said = `${error.stderr ?? ''} ${error.stdout ?? ''}`.replace(/\s+/g, ' ').trim() || error.message
+      const why = error.code === 'ENOENT' ? 'ansible-playbook not found (bash scripts/prereqs.sh installs it)' : said.length > 600 ? `${said.slice(0, 600)} ...` : said
+      return new Error(`cannot read the inventory ${file}: ${why}`)
+    },
+    clean: () => rmSync(dir, { recursive: true, force: true }),
   }
 }
 
+/** What the model of an inventory depends on: its path, and the content of its files (a directory's, or the file and the group_vars/ and host_vars/ beside it). */
+function modelKey(file) {
+  const resolved = path.resolve(file)
+  const filesUnder = (dir) => (existsSync(dir) ? readdirSync(dir, { recursive: true }).map((name) => path.join(dir, name)).filter((name) => statSync(name).isFile()).sort() : [])
+  const isDir = existsSync(resolved) && statSync(resolved).isDirectory()
+  const files = isDir ? filesUnder(resolved).filter((name) => !name.includes(`${path.sep}secrets${path.sep}`)) : [resolved, ...['group_vars', 'host_vars'].flatMap((dir) => filesUnder(path.join(path.dirname(resolved), dir)))]
+  const hash = createHash('sha256').update(resolved)
+  for (const name of files.filter((name) => existsSync(name))) hash.update(`\0${name}\0`).update(readFileSync(name))
+  return hash.digest('hex')
+}
+
 /**
- * { prometheus: [host], nginx: [host], victoriametrics: [host], services } from an inventory: the members of
- * each kind's group (stand_groups; child groups included) and the catalogue. Each host: { name, address,
- * vars, kinds, services (the catalogue's, with this host's ports), ssh: [ssh arguments up to the command],
- * sudo: [] or ['sudo', '-n'] }; vars as Ansible merges them.
+ * { prometheus: [host], nginx: [host], victoriametrics: [host], services, targets, model } from an inventory's
+ * resolved stand (standModel): the hosts of each kind in inventory order, the catalogue (services), what each
+ * Prometheus shard scrapes ({ shard: [target] }) and the model itself. Each host: { name, address, vars, kinds,
+ * roles, services (the catalogue's on it, with this host's ports; https: whether it speaks HTTPS on its port),
+ * ssh: [ssh arguments up to the command], sudo: [] or ['sudo', '-n'] }; vars as the playbook has them.
  */
-export function readInventory(file, list = listInventory(file)) {
-  const byKind = hostsByKind(list)
-  const shared = sharedVars(list)
-  const groups = standGroups(shared)
+export function readInventory(file, model = standModel(file)) {
   const host = (name) => {
-    const vars = list._meta?.hostvars?.[name] ?? {}
-    const missing = SHARED_VALUES.filter((key) => vars[key] === undefined)
-    if (missing.length > 0) throw new Error(`the inventory ${file} gives host ${name} no ${missing.join(', ')}: role stand's defaults (${STAND_DEFAULTS}) give them unless the inventory sets them empty`)
-    const kinds = kindsOf(name, byKind)
-    return { name, address: String(vars.ansible_host ?? name), vars, kinds, services: servicesOf(kinds, vars), ssh: sshArguments(name, vars), sudo: sudoPrefix(vars) }
+    const { address, vars, kinds, roles, services } = model.hosts[name]
+    return { name, address, vars, kinds, roles, services, ssh: sshArguments(name, vars), sudo: sudoPrefix(vars) }
   }
-  const inventory = { prometheus: byKind.prometheus.map(host), nginx: byKind.nginx.map(host) }
+  const inventory = { prometheus: model.kinds.prometheus.map(host), nginx: model.kinds.nginx.map(host) }
   const empty = Object.keys(inventory).filter((kind) => inventory[kind].length === 0)
-  if (empty.length > 0) throw new Error(`the inventory ${file} has no hosts in group ${empty.map((kind) => groups[kind] ?? kind).join(' and ')}`)
-  inventory.victoriametrics = byKind.victoriametrics.map(host) // optional: the global view
-  inventory.services = standServices(shared)
+  if (empty.length > 0) throw new Error(`the inventory ${file} has no hosts in group ${empty.map((kind) => model.groups[kind] ?? kind).join(' and ')}`)
+  inventory.victoriametrics = model.kinds.victoriametrics.map(host) // optional: the global view
+  inventory.services = model.catalogue
+  inventory.targets = model.targets
+  inventory.model = model
   return inventory
 }
 

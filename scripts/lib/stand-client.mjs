@@ -89,9 +89,9 @@ export function standClient({ inventory = null, secretsDir }) {
 }
 
 /**
- * The client of the stand an inventory file describes: the inventory read as Ansible reads it (`list`:
- * its `ansible-inventory --list`, when the caller has it), the secrets beside it unless `secretsDir` says.
+ * The client of the stand an inventory file describes: the inventory read as the playbook resolves it (`model`:
+ * its resolved stand, when the caller has it), the secrets beside it unless `secretsDir` says.
  */
-export function standClientFor({ inventoryFile, list, secretsDir = secretsDirOf(inventoryFile) }) {
-  return standClient({ inventory: readInventory(inventoryFile, list), secretsDir })
+export function standClientFor({ inventoryFile, model, secretsDir = secretsDirOf(inventoryFile) }) {
+  return standClient({ inventory: readInventory(inventoryFile, model), secretsDir })
 }

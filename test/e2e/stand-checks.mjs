@@ -4,24 +4,21 @@ import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { connect } from 'node:net';
-import { join } from 'node:path';
+import { join, resolve as resolvePath } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { groupMembers, hostsByKind } from '../../scripts/lib/catalogue.mjs';
-import { everyHost, readInventory } from '../../scripts/lib/inventory.mjs';
+import { everyHost, readInventory, standModelAsync } from '../../scripts/lib/inventory.mjs';
 import { secretsDirOf, standClientFor } from '../../scripts/lib/stand-client.mjs';
-import { ROOT, inventoryList, tool } from '../support/ansible.mjs';
+import { ROOT, tool } from '../support/ansible.mjs';
 
 /**
- * { prometheus: [host], nginx: [host], victoriametrics: [host] (none without the group), services, groups },
- * each host { name, address, vars, kinds, services } with the shared values resolved and the catalogue's
- * services on it (scripts/lib/inventory.mjs); groups is the `ansible-inventory --list` itself.
+ * { prometheus: [host], nginx: [host], victoriametrics: [host] (none without the group), services, targets,
+ * model }, each host { name, address, vars, kinds, roles, services } with the shared values resolved and the
+ * catalogue's services on it: the resolved stand the playbook computes (scripts/lib/inventory.mjs).
  */
 export async function standHosts(inventory) {
-  const list = await inventoryList(inventory);
-  return { ...readInventory(join(ROOT, inventory), list), groups: list };
+  const file = resolvePath(ROOT, inventory);
+  return readInventory(file, await standModelAsync(file));
 }
-
-/** Every host of the stand, of any kind, each once. */
 
 /** The PLAY RECAP of an ansible-playbook run says nothing changed, failed or was unreachable. */
 export function checkIdempotent(output) {
@@ -44,14 +41,13 @@ export function checkNoWarnings(output) {
  * name the stand's in-memory groups (av_stand_<kind>, av_stand), made by the first play from stand_groups.
  */
 export async function checkEveryHostProvisioned(output, inventory) {
-  const { groups } = await standHosts(inventory);
-  const byKind = hostsByKind(groups);
+  const { model } = await standHosts(inventory);
   const members = (group) => {
-    if (group === 'all') return groupMembers(groups, 'all');
-    if (group === 'av_stand') return [...new Set(Object.values(byKind).flat())];
+    if (group === 'all') return model.inventory_hosts;
+    if (group === 'av_stand') return Object.keys(model.hosts);
     const kind = /^av_stand_(\w+)$/.exec(group)?.[1];
-    assert.ok(kind && byKind[kind], `site.yml names a group that is not the stand's: ${group}`);
-    return byKind[kind];
+    assert.ok(kind && model.kinds[kind], `site.yml names a group that is not the stand's: ${group}`);
+    return model.kinds[kind];
   };
   const plays = parseYaml(await readFile(join(ROOT, 'site.yml'), 'utf8'));
   const sections = output.split(/^PLAY \[/m).slice(1);
@@ -117,27 +113,20 @@ export async function loadStandSecrets(inventory) {
 
 /** The stand's client (scripts/lib/stand-client.mjs) for an inventory: its hosts as Ansible reads them, its secrets. */
 export async function standClientOf(inventory) {
-  return standClientFor({ inventoryFile: join(ROOT, inventory), list: await inventoryList(inventory) });
+  const file = resolvePath(ROOT, inventory);
+  return standClientFor({ inventoryFile: file, model: await standModelAsync(file) });
 }
 
 const clientInUse = () => standClientInUse ?? assert.fail("the stand's secrets are not loaded (loadStandSecrets)");
 
 
 
-/** The services a client speaks HTTPS + basic auth to (not plain HTTP, not Alertmanager's mutual-TLS gossip). */
-const servesHttps = (service) => ['web_config', 'own_flags'].includes(service.tls);
-
 /**
- * The targets the catalogue says the shards scrape, as `job/instance` (probes: `job/host/service`): every
- * service with a scrape job on every host that runs it (an every_shard one once per shard), every probe
- * module's service, and the TLS of every HTTPS port.
+ * The targets the shards scrape, as the resolved stand has them (`targets`: { shard: [target] }), as
+ * `job/instance` (probes: `job/host/service`), every shard's together: an every_shard one once per shard.
  */
 export function expectedTargets(hosts) {
-  return everyHost(hosts).flatMap((host) => host.services.flatMap((service) => [
-    ...(service.scrape ? Array(service.scrape.every_shard ? hosts.prometheus.length : 1).fill(`${service.scrape.job}/${host.name}`) : []),
-    ...(service.probe ? [`blackbox_http/${host.name}/${service.name}`] : []),
-    ...(service.port !== undefined && servesHttps(service) ? [`blackbox_tls/${host.name}/${service.name}`] : []),
-  ])).sort();
+  return Object.values(hosts.targets).flat().sort();
 }
 
 const targetKey = (t) => (t.labels.service ? `${t.labels.job}/${t.labels.host}/${t.labels.service}` : `${t.labels.job}/${t.labels.instance}`);
@@ -145,7 +134,7 @@ const targetKey = (t) => (t.labels.service ? `${t.labels.job}/${t.labels.host}/$
 /**
  * Every target of the catalogue is a target of exactly one Prometheus shard (an every_shard one, such as
  * every Prometheus and Alertmanager, of every shard), and up (retried for up to a minute); each shard
- * scrapes its own host's services. Resolves with { [shard name]: [instance] } of the
+ * scrapes its share as the resolved stand has it, its own host's services included. Resolves with { [shard name]: [instance] } of the
  * av-exporter targets.
  */
 export async function checkTargetsUp(inventory) {
@@ -159,8 +148,7 @@ export async function checkTargetsUp(inventory) {
     const names = all.map(targetKey).sort();
     if (names.join() === expected.join() && all.every((t) => t.health === 'up')) {
       for (const { shard, targets } of scraped) {
-        const own = shard.services.filter((service) => service.scrape).map((service) => `${service.scrape.job}/${shard.name}`);
-        assert.deepEqual(own.filter((key) => !targets.some((t) => targetKey(t) === key)), [], `${shard.name} does not scrape its own host's services`);
+        assert.deepEqual(targets.map(targetKey).sort(), [...hosts.targets[shard.name]].sort(), `${shard.name} scrapes other targets than its share`);
       }
       return Object.fromEntries(scraped.map(({ shard, targets }) => [shard.name, targets.filter((t) => t.labels.job === 'av_exporter').map((t) => t.labels.instance).sort()]));
     }
@@ -216,7 +204,7 @@ export async function promValue(prometheusHost, query) {
 /** Every HTTPS endpoint of the catalogue on every host: { name, host, address, port, path }. */
 export function httpsEndpoints(hosts) {
   return everyHost(hosts).flatMap((host) => host.services
-    .filter((service) => service.port !== undefined && servesHttps(service))
+    .filter((service) => service.https)
     .map((service) => ({ name: `${host.name} ${service.name}`, host: host.name, address: host.address, port: service.port, path: service.scrape?.path ?? '/metrics' })));
 }
 

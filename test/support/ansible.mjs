@@ -5,7 +5,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { withStandDefaults } from '../../scripts/lib/inventory.mjs';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const EXAMPLE_INVENTORY = 'inventory/example/hosts.yml';
@@ -36,7 +35,7 @@ export async function renderConfigs(inventory, extraVars = {}) {
   return dir;
 }
 
-/** `ansible-inventory --list` of an inventory, with role stand's defaults under its values (as the scripts read it). */
+/** `ansible-inventory --list` of an inventory: its groups and its own values. */
 export async function inventoryList(inventory) {
-  return withStandDefaults(JSON.parse(await tool('ansible-inventory', ['-i', inventory, '--list', '--playbook-dir', ROOT])));
+  return JSON.parse(await tool('ansible-inventory', ['-i', inventory, '--list', '--playbook-dir', ROOT]));
 }
