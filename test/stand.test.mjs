@@ -23,7 +23,7 @@ import { waitUntil } from '../scripts/lab/processes.mjs';
 import { trixieAnsibleCore } from './support/trixie-ansible.mjs';
 import {
   checkAlertRoundTrip, checkAlertmanagerCluster, checkDeadMansSwitch, checkHeartbeats, waitForNotification, checkEveryEndpointLockedDown, httpsEndpoints, checkEveryHostProvisioned, checkFirewall, checkIdempotent, checkNoWarnings,
-  checkNothingElseListens, checkServicesActive, checkTargetsUp, loadStandSecrets, onHosts,
+  checkNothingElseListens, checkServicesActive, checkTargetsUp, loadStandSecrets, onHosts, tcpAnswers,
   promValue, standClientOf, standHosts,
 } from './e2e/stand-checks.mjs';
 import { checkReport, checkShardsAndGlobalView } from './e2e/report-checks.mjs';
@@ -576,9 +576,9 @@ function ordinaryUserScenario(release) {
   });
 
   // A team with its own Ansible: the collection's tarball installed into its own collections path, a playbook
-  // of its own outside the checkout, its own group names and values, five of the collection's roles alone (no
-  // role stand, no values of ours), two of them as their READMEs show them, on the hosts before the stand ever saw them.
-  phase(label, "a team's own playbook runs five roles of the installed collection on the fresh hosts: check mode, a first run, then changed=0", ["a user's own copy of the repository, the lab's inventory and its key"], async () => {
+  // of its own outside the checkout, its own group names and values, six of the collection's roles alone (no
+  // role stand, no values of ours), three of them as their READMEs show them, on the hosts before the stand ever saw them.
+  phase(label, "a team's own playbook runs six roles of the installed collection on the fresh hosts: check mode, a first run, then changed=0", ["a user's own copy of the repository, the lab's inventory and its key"], async () => {
     const team = `${home}/team-ansible`;
     await run('npm', ['run', 'package']); // av-exporter's Debian package goes into the tarball, as `npm run collection` does
     const built = await run('ansible-galaxy', ['collection', 'build', ROOT, '--force', '--output-path', home]);
@@ -599,6 +599,9 @@ function ordinaryUserScenario(release) {
       tls_auth_password_on_host: "{{ 'observability' in group_names }}",
     });
     exportersExample.roles[1].vars.node_exporter_disabled_collectors = ['mdadm'];
+    // and open to the team's Prometheus host only (role nftables_firewall alone, as its README shows it)
+    const [firewallExample] = await readmeExample('nftables_firewall');
+    firewallExample.roles[0].vars.nftables_firewall_guards[0].allowed = Object.values(hostsOf('prometheus')).map((h) => h.ansible_host);
     // Prometheus alone, as role prometheus's README shows it, on the team's group, with the team's own
     // certificate (made here, put on the host by a play of the team's) and a user of its own; it scrapes the
     // team's node exporters over HTTPS with the team's CA and password
@@ -626,7 +629,9 @@ function ordinaryUserScenario(release) {
       name: 'The web tier', hosts: 'edge', become: true,
       roles: [{ role: 'av.stand.nginx', vars: { nginx_listen_port: 8081 } }, 'av.stand.av_exporter'],
     };
-    await writeFile(`${team}/team.yml`, stringifyYaml([{ ...exportersExample, hosts: 'all' }, webTier, placeCertificate, { ...prometheusExample, hosts: 'observability' }]));
+    await writeFile(`${team}/team.yml`, stringifyYaml([
+      { ...exportersExample, hosts: 'all' }, { ...firewallExample, hosts: 'all' }, webTier, placeCertificate, { ...prometheusExample, hosts: 'observability' },
+    ]));
     await run('bash', ['-c', `chown -R ${user}: ${team}`]);
     const asTeam = asUserIn(team);
     await asTeam(`ansible-galaxy collection install ${tarball} -p collections`);
@@ -636,14 +641,27 @@ function ordinaryUserScenario(release) {
     assert.doesNotMatch(check, /failed=[1-9]|unreachable=[1-9]/);
     await provisionThenConverged(() => asTeam('ansible-playbook team.yml'));
     // the node exporter at its own default port, HTTPS with the team's CA and password, without the collector turned off
-    const teamCa = await readFile(`${team}/secrets/ca.crt`, 'utf8');
-    const teamPassword = (await readFile(`${team}/secrets/admin.password`, 'utf8')).trim();
+    // (asked from the Prometheus host: the team's firewall drops this machine)
+    for (const [name, host] of Object.entries(hostsOf('nginx'))) {
+      assert.equal(await tcpAnswers(host.ansible_host, 9100), false, `${name}: the node exporter answers this machine through the team's firewall`);
+    }
+    // python3 on the host (a minimal Debian has no curl): the status without and with the team's password, and
+    // whether the metrics name the exporter and the collector turned off
+    const probe = (url) => [
+      'import base64, ssl, urllib.error, urllib.request',
+      'context = ssl.create_default_context(cafile="/etc/av-stand/tls/ca.crt")',
+      'def get(headers):',
+      '    try:',
+      `        with urllib.request.urlopen(urllib.request.Request("${url}", headers=headers), context=context, timeout=10) as r: return r.status, r.read().decode()`,
+      '    except urllib.error.HTTPError as e: return e.code, ""',
+      'password = open("/etc/av-stand/admin.password").read().strip()',
+      'anonymous, _ = get({})',
+      'status, body = get({"Authorization": "Basic " + base64.b64encode(("admin:" + password).encode()).decode()})',
+      'print("PROBE", anonymous, status, "node_exporter_build_info{" in body, \'collector="mdadm"\' in body)',
+    ].join('\n');
     for (const [name, host] of Object.entries({ ...hostsOf('prometheus'), ...hostsOf('nginx') })) {
-      assert.equal((await httpsGet(`https://${host.ansible_host}:9100/metrics`, { ca: teamCa })).status, 401, `${name}: the node exporter answered without the password`);
-      const { status, body: metrics } = await httpsGet(`https://${host.ansible_host}:9100/metrics`, { ca: teamCa, auth: `admin:${teamPassword}` });
-      assert.equal(status, 200, `${name}: ${metrics.slice(0, 500)}`);
-      assert.match(metrics, /^node_exporter_build_info\{/m, name);
-      assert.doesNotMatch(metrics, /collector="mdadm"/, `${name}: mdadm was to be turned off`);
+      const output = await onHosts(INVENTORY, promName, `echo ${Buffer.from(probe(`https://${host.ansible_host}:9100/metrics`)).toString('base64')} | base64 -d | python3 -`);
+      assert.match(output, /PROBE 401 200 True False/, `${name}'s node exporter, asked from ${promName} without the password, then with it (build info shown, mdadm off): ${output}`);
     }
     // Prometheus alone: HTTPS with the team's certificate, 401 without the team's user, and the node exporters up
     const prometheusUrl = `https://${promHost.ansible_host}:9090`;
