@@ -13,6 +13,7 @@ packages=(
   apt-cacher-ng                      # the lab hosts' only way to Debian's mirror
   nginx prometheus mtail siege wrk   # the exporter's integration tests and benchmark, the load test, bench:stand
   prometheus-alertmanager            # amtool, for the static tests of the Alertmanager config
+  python3-aiosmtpd                   # the SMTP relay (STARTTLS, AUTH) mail alerts are delivered to in the tests
   prometheus-blackbox-exporter       # the blackbox exporter role's config check and its probes' test
   openssl python3-bcrypt             # the stand's CA, certificates and password hash (role tls_auth)
   chromium fonts-dejavu-core         # screenshots of Prometheus' UI

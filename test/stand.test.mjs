@@ -27,6 +27,8 @@ import {
   promValue, standClientOf, standHosts,
 } from './e2e/stand-checks.mjs';
 import { checkReport, checkShardsAndGlobalView } from './e2e/report-checks.mjs';
+import { deliveryInventoryVars, startDeliveryServers, waitFor } from './support/delivery-servers.mjs';
+import { BRIDGE_ADDRESS } from '../scripts/lab/layout.mjs';
 import { checkDashboardExpressions } from './e2e/dashboard-checks.mjs';
 import { BareMachine } from './e2e/bare-machine.mjs';
 
@@ -288,14 +290,45 @@ function standScenario(release, { alsoTrixieControl = false, alsoWithoutInventor
     assert.equal(expiring, probed, `CertificateExpiresSoon pending or firing for ${expiring} of ${probed} certificates after a 10-day re-issue`);
   });
 
-  // side by side, on two hosts: each waits a minute for its rule's `for`
-  phase(release, 'av-exporter stopped on one web host and nginx on the other: TargetDown and SiteDown reach the webhook receiver through Alertmanager, and clear again', ['Prometheus scrapes every target of every host'], async () => {
-    const [targetDown, siteDown] = await Promise.all([
-      checkAlertRoundTrip(INVENTORY, { ...TARGET_DOWN, nginxHost: 0 }),
-      checkAlertRoundTrip(INVENTORY, { ...TARGET_DOWN, alertname: 'SiteDown', unit: 'nginx', labels: (web) => ({ host: web.name }), nginxHost: 1 }),
-    ]);
-    for (const [what, { firedAfter, resolvedAfter, bound }] of [['av-exporter stopped: TargetDown', targetDown], ['nginx stopped: SiteDown', siteDown]]) {
-      console.log(`# ${release}: ${what} reached the receiver ${firedAfter.toFixed(1)} s after the stop (bound ${bound} s), resolved ${resolvedAfter.toFixed(1)} s after the start`);
+  // Side by side, on two hosts: each waits a minute for its rule's `for`. With the team's receivers of the
+  // inventory (alertmanager_receivers, _route, _smtp: docs/alerts.md) reaching a real SMTP relay (STARTTLS,
+  // AUTH) and HTTPS webhooks (basic auth, bearer) on this machine at the lab's bridge, certified by the stand's CA.
+  phase(release, 'av-exporter stopped on one web host and nginx on the other: TargetDown and SiteDown reach the stand\'s receiver, and the team\'s mailbox and webhooks, and clear again', ['Prometheus scrapes every target of every host'], async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'av-delivery-'));
+    const secrets = `${ROOT}inventory/lab/secrets`;
+    const servers = await startDeliveryServers({ dir, host: BRIDGE_ADDRESS, ca: { cert: `${secrets}/ca.crt`, key: `${secrets}/ca.key` } });
+    const withReceivers = `${ROOT}inventory/lab/hosts-receivers.yml`;
+    try {
+      const lab = parseYaml(await readFile(`${ROOT}${INVENTORY}`, 'utf8'));
+      Object.assign(lab.all.vars, deliveryInventoryVars(servers, { caFile: '/etc/av-stand/tls/ca.crt' }));
+      await writeFile(withReceivers, stringifyYaml(lab));
+      await playbook('-i', withReceivers);
+      const { nginx: [web] } = await standHosts(INVENTORY);
+      const [targetDown, siteDown] = await Promise.all([
+        checkAlertRoundTrip(INVENTORY, { ...TARGET_DOWN, nginxHost: 0 }),
+        checkAlertRoundTrip(INVENTORY, { ...TARGET_DOWN, alertname: 'SiteDown', unit: 'nginx', labels: (host) => ({ host: host.name }), nginxHost: 1 }),
+      ]);
+      for (const [what, { firedAfter, resolvedAfter, bound }] of [['av-exporter stopped: TargetDown', targetDown], ['nginx stopped: SiteDown', siteDown]]) {
+        console.log(`# ${release}: ${what} reached the receiver ${firedAfter.toFixed(1)} s after the stop (bound ${bound} s), resolved ${resolvedAfter.toFixed(1)} s after the start`);
+      }
+      // the team's: one mail firing and one resolved, and both webhooks each, with their credentials
+      const mails = (status) => servers.smtp.messages().filter((m) => m.subject.startsWith(`[${status}] TargetDown`) && m.subject.includes(` on ${web.name}`));
+      const hooks = (path, status) => servers.https.requests().filter((r) => r.path === path && r.json?.status === status
+        && r.json.alerts.some((a) => a.labels.alertname === 'TargetDown' && a.labels.instance === web.name));
+      for (const status of ['FIRING', 'RESOLVED']) {
+        await waitFor(() => mails(status), () => true, { seconds: 60, what: `a ${status} TargetDown mail for ${web.name}` });
+        for (const path of ['/webhook/basic', '/webhook/bearer']) await waitFor(() => hooks(path, status.toLowerCase()), () => true, { seconds: 60, what: `a ${status} TargetDown at ${path}` });
+      }
+      const [mail] = mails('FIRING');
+      assert.equal(mails('FIRING').length, 1, `TargetDown was mailed ${mails('FIRING').length} times`);
+      assert.deepEqual([mail.starttls, mail.auth?.[1], mail.to], [true, servers.smtp.user, ['oncall@team.example']], JSON.stringify(mail));
+      assert.match(mail.text, /silence/i, `the mail has no link to silence it: ${mail.text}`);
+      assert.deepEqual(servers.https.requests().filter((r) => r.status !== 200).map((r) => `${r.path} ${r.status}`), [], 'requests the endpoints refused');
+      console.log(`# ${release}: the team's mailbox got ${servers.smtp.messages().length} mails, its webhooks ${servers.https.requests().length} requests; the first: ${mail.subject}`);
+    } finally {
+      await servers.stop();
+      await rm(withReceivers, { force: true });
+      await rm(dir, { recursive: true, force: true });
     }
   });
 
