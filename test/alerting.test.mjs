@@ -1,8 +1,9 @@
 // Alerting, statically: Alertmanager's routing tree (amtool config routes test) and inhibition rules as
 // rendered for the example inventory; every alert's severity, summary and runbook (a section of
-// docs/runbooks.md); role alert_rules' copy of av-exporter's default buckets. No hosts.
+// docs/runbooks.md); role alert_rules' copy of av-exporter's default buckets; the roles alert_rules,
+// alert_receiver and vmalert used alone, without role stand, rendered with their own defaults. No hosts.
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -166,5 +167,71 @@ describe('Alerting, statically', () => {
     // the rendered rules read exactly that bucket, as av-exporter writes its `le`
     const serviceLevels = await readFile(join(rendered, 'prom1/service_levels.rules.yml'), 'utf8');
     assert.match(serviceLevels, new RegExp(`_bucket\\{le="${String(defaults.alert_rules_slo_latency_threshold_seconds).replace('.', '\\.')}"\\}`));
+  });
+});
+
+/**
+ * Renders the templates of the roles alert_rules, alert_receiver and vmalert as a playbook outside the stand
+ * would have them: the collection's roles by their full names on a host of a group of the user's own, no role
+ * stand before them (so none of the stand's values, groups or catalogue), `vars` given to the play. Each role's
+ * arguments are validated as a run would; none of their tasks runs. Resolves with the directory of the files.
+ */
+async function renderAlone(dir, vars = {}) {
+  const files = {
+    alert_rules: ['heartbeat.rules.yml', 'stand.rules.yml', 'service_levels.rules.yml'],
+    alert_receiver: ['av-alert-receiver.service'],
+    vmalert: ['av-vmalert.default', 'av-vmalert.service'],
+  };
+  const out = join(dir, 'out');
+  await mkdir(out, { recursive: true });
+  await writeFile(join(dir, 'hosts.yml'), 'all:\n  children:\n    alerting: { hosts: { alerts1: { ansible_connection: local } } }\n');
+  await writeFile(join(dir, 'play.yml'), JSON.stringify([{
+    hosts: 'alerting', gather_facts: false, strategy: 'ansible.builtin.linear', vars,
+    tasks: [
+      { name: 'The roles\' defaults and vars, none of their tasks', 'ansible.builtin.include_role': { name: '{{ item }}', public: true, apply: { tags: ['never'] } },
+        loop: Object.keys(files).map((role) => `av.stand.${role}`) },
+      { name: 'Their files', 'ansible.builtin.template': { src: `${ROOT}/roles/{{ item.0 }}/templates/{{ item.1 }}.j2`, dest: `${out}/{{ item.1 }}`, mode: '0644' },
+        loop: Object.entries(files).flatMap(([role, names]) => names.map((name) => [role, name])) },
+    ],
+  }]));
+  await tool('ansible-playbook', ['-i', join(dir, 'hosts.yml'), join(dir, 'play.yml')]);
+  return out;
+}
+
+describe('the alerting roles alone (no role stand): their own defaults', () => {
+  let dir;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'av-alerting-alone-'));
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  test('alert_rules writes its sets, each valid for promtool; the receiver listens on loopback and expects no one; vmalert speaks plain HTTP to its defaults', async () => {
+    const out = await renderAlone(join(dir, 'defaults'));
+    for (const set of RULE_SETS) assert.match(await tool('promtool', ['check', 'rules', join(out, `${set}.rules.yml`)]), /SUCCESS/, set);
+    const heartbeat = parseYaml(await readFile(join(out, 'heartbeat.rules.yml'), 'utf8'));
+    assert.equal(heartbeat.groups[0].rules[0].labels.prometheus, 'alerts1');
+    const unit = await readFile(join(out, 'av-alert-receiver.service'), 'utf8');
+    assert.match(unit, /--listen 127\.0\.0\.1:9095 --file \/var\/lib\/av-alert-receiver\/notifications\.jsonl \\\n {2}--heartbeat-late-after 45$/m);
+    assert.doesNotMatch(unit, /--heartbeat-from/);
+    const args = await readFile(join(out, 'av-vmalert.default'), 'utf8');
+    assert.match(args, /^ARGS="-rule=\/etc\/av-vmalert\/rules\/\*\.yml -evaluationInterval=15s -httpListenAddr=127\.0\.0\.1:8880 -datasource\.url=http:\/\/127\.0\.0\.1:8428 -remoteWrite\.url=http:\/\/127\.0\.0\.1:8428 -notifier\.url=http:\/\/127\.0\.0\.1:9093"$/m);
+    // nothing of the stand's: no TLS, no password, no CA
+    assert.doesNotMatch(args, /-tls|basicAuth|httpAuth|tlsCAFile|envflag/);
+    assert.doesNotMatch(await readFile(join(out, 'av-vmalert.service'), 'utf8'), /tls_auth/);
+  });
+
+  test('alone, each takes the values given to it', async () => {
+    const out = await renderAlone(join(dir, 'given'), {
+      alert_rules_evaluator: 'vmalert-a', alert_rules_target_down_for: '5m',
+      alert_receiver_listen: '127.0.0.1:9999', alert_receiver_heartbeat_interval: '1m', alert_receiver_heartbeat_from: ['prometheus-a', 'prometheus-b'],
+      vmalert_datasource_url: 'http://vm.example.org:8428', vmalert_remote_write_url: '', vmalert_listen: '127.0.0.1:9880',
+      vmalert_notifier_urls: ['http://am1.example.org:9093', 'http://am2.example.org:9093'], vmalert_rules_dir: '/srv/rules', vmalert_extra_args: ['-rule.maxResolveDuration=5m'],
+    });
+    assert.equal(parseYaml(await readFile(join(out, 'heartbeat.rules.yml'), 'utf8')).groups[0].rules[0].labels.prometheus, 'vmalert-a');
+    assert.match(await readFile(join(out, 'stand.rules.yml'), 'utf8'), /alert: TargetDown\n.*\n\s+for: 5m\n/);
+    const unit = await readFile(join(out, 'av-alert-receiver.service'), 'utf8');
+    assert.match(unit, /--listen 127\.0\.0\.1:9999 /);
+    assert.match(unit, /--heartbeat-late-after 180 --heartbeat-from prometheus-a,prometheus-b$/m);
+    assert.match(await readFile(join(out, 'av-vmalert.default'), 'utf8'), /^ARGS="-rule=\/srv\/rules\/\*\.yml -evaluationInterval=15s -httpListenAddr=127\.0\.0\.1:9880 -datasource\.url=http:\/\/vm\.example\.org:8428 -notifier\.url=http:\/\/am1\.example\.org:9093,http:\/\/am2\.example\.org:9093 -rule\.maxResolveDuration=5m"$/m);
   });
 });

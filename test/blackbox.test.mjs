@@ -1,6 +1,8 @@
 // The blackbox exporter role's config (roles/blackbox_exporter), rendered by Ansible on the control machine
 // with the role's defaults: Debian's prometheus-blackbox-exporter accepts it with the role's own validate
-// command, and, run as a real process on loopback, its two modules probe as the stand needs: http_2xx
+// command, alone (the role's modules and yours, plain HTTP at :9115) and in the stand (the stand's two modules,
+// yours beside them, which preflight keeps off the stand's names), and, run as a real process on loopback, the
+// stand's two modules probe as the stand needs: http_2xx
 // against a real nginx (200: success; a closed port or a redirect: failure), tls_connect against a TLS
 // listener whose certificate comes from a throw-away CA (that CA: success, and the certificate's notAfter as
 // probe_ssl_earliest_cert_expiry; another CA, after a SIGHUP reload: failure); with the stand's kind of web
@@ -43,13 +45,30 @@ function makeCa(name, server = false) {
     '-addext', 'basicConstraints=critical,CA:FALSE', '-addext', 'keyUsage=critical,digitalSignature', '-addext', 'extendedKeyUsage=serverAuth']);
 }
 
-/** A template of the role rendered by Ansible with role stand's values, the role's defaults and vars, and these shared values. */
-async function renderTemplate(template, dest, shared) {
+/**
+ * A template of the role rendered by Ansible with role stand's values (unless `alone`), the role's defaults
+ * and vars, and these values.
+ */
+async function renderTemplate(template, dest, shared, { alone = false } = {}) {
+  const stand = alone ? [] : ['-e', `@${join(ROOT, 'roles/stand/defaults/main.yml')}`];
   const output = await tool('ansible', ['localhost', '-i', 'localhost,', '-c', 'local', '-m', 'ansible.builtin.template',
-    '-a', `src=${join(ROLE, 'templates', template)} dest=${dest} mode=0644`, '-e', `@${join(ROOT, 'roles/stand/defaults/main.yml')}`,
+    '-a', `src=${join(ROLE, 'templates', template)} dest=${dest} mode=0644`, ...stand,
     '-e', `@${join(ROLE, 'defaults/main.yml')}`, '-e', `@${join(ROLE, 'vars/main.yml')}`, '-e', JSON.stringify(shared)]);
   assert.doesNotMatch(output, /\[WARNING\]/, output);
   return readFileSync(dest, 'utf8');
+}
+
+/** The role's preflight, run by Ansible after role stand (unless `alone`) with these values: its output, or its failure's. */
+async function preflight(values, { alone = false } = {}) {
+  const playbook = file(`preflight-${alone ? 'alone' : 'stand'}.yml`);
+  writeFileSync(playbook, JSON.stringify([{
+    name: 'Preflight', hosts: 'localhost', connection: 'local', gather_facts: false,
+    tasks: [
+      ...(alone ? [] : [{ name: 'Role stand', 'ansible.builtin.include_role': { name: 'stand', public: true } }]),
+      { name: 'The role', 'ansible.builtin.include_role': { name: ROLE, tasks_from: 'preflight.yml' } },
+    ],
+  }]));
+  return tool('ansible-playbook', ['-i', 'localhost,', playbook, '-e', JSON.stringify(values)]).catch((error) => error.output);
 }
 
 /** The role's blackbox.yml.j2, the stand's CA being `caFile`. */
@@ -137,6 +156,68 @@ describe('the blackbox exporter role', () => {
     const flags = args.split(' ').map((flag) => (flag.startsWith('--config.file=') ? `--config.file=${file('for-flags.yml')}` : flag));
     const run = spawnSync(EXPORTER, [...flags, '--config.check'], { encoding: 'utf8' });
     assert.equal(run.status, 0, `${run.stdout}${run.stderr}`);
+  });
+
+  const ownModules = {
+    ssh_banner: { prober: 'tcp', timeout: '5s', tcp: { query_response: [{ expect: '^SSH-2.0-' }] } },
+    http_post_2xx: { prober: 'http', http: { method: 'POST', valid_status_codes: [200, 201] } },
+  };
+
+  test("alone (no role stand): the role's modules and your own, checked by the exporter; plain HTTP at :9115", async () => {
+    const text = await renderTemplate('blackbox.yml.j2', file('alone.yml'), {}, { alone: true });
+    const config = parseYaml(text);
+    assert.deepEqual(Object.keys(config.modules), ['http_2xx', 'tls_connect', 'tcp_connect']);
+    assert.deepEqual(config.modules.tls_connect.tcp, { tls: true, preferred_ip_protocol: 'ip4', ip_protocol_fallback: true }, "the host's CAs, none of the stand's");
+    assert.equal(config.modules.http_2xx.http.headers, undefined, "no User-Agent of the stand's");
+    assert.doesNotMatch(text, /av-stand/);
+    assert.ok(roleValidate(file('alone.yml')).ok);
+    const args = await renderTemplate('prometheus-blackbox-exporter.default.j2', file('alone-default'), {}, { alone: true });
+    assert.equal(/^ARGS="([^"]*)"$/m.exec(args)?.[1], '--config.file=/etc/prometheus/blackbox.yml --web.listen-address=:9115');
+
+    // yours join the role's, and one named like the role's replaces it whole; the flags of the mapping come after the role's
+    const own = parseYaml(await renderTemplate('blackbox.yml.j2', file('alone-own.yml'),
+      { blackbox_exporter_configuration_modules: { ...ownModules, http_2xx: { prober: 'http', http: { valid_status_codes: [200, 301] } } } }, { alone: true }));
+    assert.deepEqual(Object.keys(own.modules), ['http_2xx', 'tls_connect', 'tcp_connect', 'ssh_banner', 'http_post_2xx']);
+    assert.deepEqual(own.modules.http_2xx, { prober: 'http', http: { valid_status_codes: [200, 301] } });
+    assert.deepEqual(own.modules.ssh_banner, ownModules.ssh_banner);
+    const checked = roleValidate(file('alone-own.yml'));
+    assert.ok(checked.ok, checked.output);
+    const flagged = await renderTemplate('prometheus-blackbox-exporter.default.j2', file('alone-flags'),
+      { blackbox_exporter_cli_flags: { 'log.level': 'debug', 'web.systemd-socket': false }, blackbox_exporter_extra_args: ['--timeout-offset=0.6'],
+        blackbox_exporter_web_listen_host: '::1', blackbox_exporter_web_config_file: '/etc/blackbox/web.yml' }, { alone: true });
+    assert.equal(/^ARGS="([^"]*)"$/m.exec(flagged)?.[1],
+      '--config.file=/etc/prometheus/blackbox.yml --web.listen-address=[::1]:9115 --web.config.file=/etc/blackbox/web.yml --log.level=debug --timeout-offset=0.6');
+    assert.match(await preflight({ blackbox_exporter_configuration_modules: { tls_connect: { prober: 'tcp' } } }, { alone: true }), /failed=0/);
+
+    // run with it: the role's tcp_connect connects to a listening port, and fails on a closed one
+    const [exporterPort, openPort, closedPort] = [await freePort(), await freePort(), await freePort()];
+    const listening = createServer((socket) => socket.end()).listen(openPort, '127.0.0.1');
+    const exporter = await start('the blackbox exporter', EXPORTER, [`--config.file=${file('alone-own.yml')}`, `--web.listen-address=127.0.0.1:${exporterPort}`],
+      async () => (await fetch(`http://127.0.0.1:${exporterPort}/-/healthy`)).ok);
+    try {
+      assert.equal((await probe(exporterPort, 'tcp_connect', `127.0.0.1:${openPort}`)).probe_success, 1);
+      assert.equal((await probe(exporterPort, 'tcp_connect', `127.0.0.1:${closedPort}`)).probe_success, 0);
+    } finally {
+      await exporter.stop();
+      await new Promise((resolve) => listening.close(resolve));
+    }
+  });
+
+  test("in the stand: its two modules as they are, yours beside them; preflight refuses yours named like the stand's", async () => {
+    const standOnly = await renderConfig(file('stand-only.yml'), file('ca.crt'));
+    const text = await renderTemplate('blackbox.yml.j2', file('stand-own.yml'), { stand_web_ca_file: file('ca.crt'), blackbox_exporter_configuration_modules: ownModules });
+    const config = parseYaml(text);
+    assert.deepEqual(Object.keys(config.modules), ['http_2xx', 'tls_connect', 'ssh_banner', 'http_post_2xx']);
+    const stand = parseYaml(standOnly).modules;
+    assert.deepEqual({ http_2xx: config.modules.http_2xx, tls_connect: config.modules.tls_connect }, stand);
+    const checked = roleValidate(file('stand-own.yml'));
+    assert.ok(checked.ok, checked.output);
+
+    assert.match(await preflight({ blackbox_exporter_configuration_modules: ownModules }), /failed=0/);
+    const refused = await preflight({ blackbox_exporter_configuration_modules: { ...ownModules, tls_connect: { prober: 'tcp' } } });
+    assert.match(refused, /failed=1/);
+    assert.match(refused, /blackbox_exporter_configuration_modules names tls_connect: in the stand, http_2xx and tls_connect are the stand's own modules/);
+    assert.match(await preflight({ blackbox_exporter_web_listen_address: ':9116' }), /set the port through stand_blackbox_exporter_port/);
   });
 
   test('run on loopback, http_2xx and tls_connect probe a real nginx and a TLS listener as the stand needs', async () => {
