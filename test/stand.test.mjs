@@ -609,9 +609,10 @@ function ordinaryUserScenario(release) {
   });
 
   // A team with its own Ansible: the collection's tarball installed into its own collections path, a playbook
-  // of its own outside the checkout, its own group names and values, six of the collection's roles alone (no
-  // role stand, no values of ours), three of them as their READMEs show them, on the hosts before the stand ever saw them.
-  phase(label, "a team's own playbook runs six roles of the installed collection on the fresh hosts: check mode, a first run, then changed=0", ["a user's own copy of the repository, the lab's inventory and its key"], async () => {
+  // of its own outside the checkout, its own group names and values, every role of the collection alone but
+  // alertmanager (no role stand, no values of ours), each as its README's first example shows it, on the hosts
+  // before the stand ever saw them.
+  phase(label, "a team's own playbook runs the collection's roles alone, as their READMEs show them, on the fresh hosts: check mode, a first run, then changed=0", ["a user's own copy of the repository, the lab's inventory and its key"], async () => {
     const team = `${home}/team-ansible`;
     await run('npm', ['run', 'package']); // av-exporter's Debian package goes into the tarball, as `npm run collection` does
     const built = await run('ansible-galaxy', ['collection', 'build', ROOT, '--force', '--output-path', home]);
@@ -662,8 +663,14 @@ function ordinaryUserScenario(release) {
       name: 'The web tier', hosts: 'edge', become: true,
       roles: [{ role: 'av.stand.nginx', vars: { nginx_listen_port: 8081 } }, 'av.stand.av_exporter'],
     };
+    // the other roles' README examples as they are, on the team's groups (nginx at the team's port)
+    const [nginxExporterExample] = await readmeExample('nginx_exporter');
+    nginxExporterExample.roles[0] = { role: nginxExporterExample.roles[0], vars: { nginx_listen_port: 8081 } };
+    const onObservability = await Promise.all(['victoriametrics', 'vmalert', 'alert_rules', 'alert_receiver', 'blackbox_exporter']
+      .map(async (role) => ({ ...(await readmeExample(role))[0], hosts: 'observability' })));
     await writeFile(`${team}/team.yml`, stringifyYaml([
-      { ...exportersExample, hosts: 'all' }, { ...firewallExample, hosts: 'all' }, webTier, placeCertificate, { ...prometheusExample, hosts: 'observability' },
+      { ...exportersExample, hosts: 'all' }, { ...firewallExample, hosts: 'all' }, webTier, { ...nginxExporterExample, hosts: 'edge' },
+      placeCertificate, { ...prometheusExample, hosts: 'observability' }, ...onObservability,
     ]));
     await run('bash', ['-c', `chown -R ${user}: ${team}`]);
     const asTeam = asUserIn(team);
@@ -708,6 +715,29 @@ function ordinaryUserScenario(release) {
       return targets.length === 2 && targets.every((t) => t.health === 'up');
     }, 30_000, 1000);
     assert.deepEqual(targets.map((t) => [t.labels.job, t.labels.env, t.health]), [['node', 'team', 'up'], ['node', 'team', 'up']], JSON.stringify(targets));
+    // the others alone, each answering at its own default port: the blackbox exporter probes, VictoriaMetrics and
+    // vmalert are healthy, the webhook receiver answers (loopback), the nginx exporter reads the team's nginx
+    const [[webName, webHost]] = Object.entries(hostsOf('nginx'));
+    const standalone = {
+      blackbox: ['http://127.0.0.1:9115/probe?module=tcp_connect&target=127.0.0.1:22', 'probe_success 1'],
+      victoriametrics: ['http://127.0.0.1:8428/health', 'OK'],
+      vmalert: ['http://127.0.0.1:8880/health', 'OK'],
+      alert_receiver: ['http://127.0.0.1:9095/metrics', 'av_alert_receiver_'],
+      nginx_exporter: [`http://${webHost.ansible_host}:9113/metrics`, 'nginx_up 1'],
+    };
+    const ask = [
+      'import json, urllib.request',
+      `for name, (url, wanted) in json.loads(${JSON.stringify(JSON.stringify(standalone))}).items():`,
+      '    try: body = urllib.request.urlopen(url, timeout=10).read().decode()',
+      '    except Exception as error: body = repr(error)',
+      '    print("STANDALONE", name, wanted in body, body[:200].replace("\\n", " "))',
+    ].join('\n');
+    let answers = '';
+    await waitUntil(async () => {
+      answers = await onHosts(INVENTORY, promName, `echo ${Buffer.from(ask).toString('base64')} | base64 -d | python3 -`);
+      return (answers.match(/STANDALONE \S+ True/g) ?? []).length === Object.keys(standalone).length;
+    }, 30_000, 2000);
+    for (const name of Object.keys(standalone)) assert.match(answers, new RegExp(`STANDALONE ${name} True`), `${name} alone, asked from ${promName} (${webName} for the nginx exporter): ${answers}`);
     // nginx its site at the team's port, each request a JSON line of its access log, which av-exporter (from
     // its Debian package, plain HTTP at its own default port) counts
     for (const [name, host] of Object.entries(hostsOf('nginx'))) {
