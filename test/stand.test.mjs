@@ -609,9 +609,8 @@ function ordinaryUserScenario(release) {
   });
 
   // A team with its own Ansible: the collection's tarball installed into its own collections path, a playbook
-  // of its own outside the checkout, its own group names and values, every role of the collection alone but
-  // alertmanager (no role stand, no values of ours), each as its README's first example shows it, on the hosts
-  // before the stand ever saw them.
+  // of its own outside the checkout, its own group names and values, every role of the collection alone (no role
+  // stand, no values of ours), each as its README's first example shows it, on the hosts before the stand ever saw them.
   phase(label, "a team's own playbook runs the collection's roles alone, as their READMEs show them, on the fresh hosts: check mode, a first run, then changed=0", ["a user's own copy of the repository, the lab's inventory and its key"], async () => {
     const team = `${home}/team-ansible`;
     await run('npm', ['run', 'package']); // av-exporter's Debian package goes into the tarball, as `npm run collection` does
@@ -666,7 +665,7 @@ function ordinaryUserScenario(release) {
     // the other roles' README examples as they are, on the team's groups (nginx at the team's port)
     const [nginxExporterExample] = await readmeExample('nginx_exporter');
     nginxExporterExample.roles[0] = { role: nginxExporterExample.roles[0], vars: { nginx_listen_port: 8081 } };
-    const onObservability = await Promise.all(['victoriametrics', 'vmalert', 'alert_rules', 'alert_receiver', 'blackbox_exporter']
+    const onObservability = await Promise.all(['victoriametrics', 'vmalert', 'alert_rules', 'alert_receiver', 'alertmanager', 'blackbox_exporter']
       .map(async (role) => ({ ...(await readmeExample(role))[0], hosts: 'observability' })));
     await writeFile(`${team}/team.yml`, stringifyYaml([
       { ...exportersExample, hosts: 'all' }, { ...firewallExample, hosts: 'all' }, webTier, { ...nginxExporterExample, hosts: 'edge' },
@@ -723,6 +722,7 @@ function ordinaryUserScenario(release) {
       victoriametrics: ['http://127.0.0.1:8428/health', 'OK'],
       vmalert: ['http://127.0.0.1:8880/health', 'OK'],
       alert_receiver: ['http://127.0.0.1:9095/metrics', 'av_alert_receiver_'],
+      alertmanager: ['http://127.0.0.1:9093/api/v2/status', '"cluster":{"status":"disabled"'],
       nginx_exporter: [`http://${webHost.ansible_host}:9113/metrics`, 'nginx_up 1'],
     };
     const ask = [
