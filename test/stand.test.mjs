@@ -722,7 +722,7 @@ function ordinaryUserScenario(release) {
       victoriametrics: ['http://127.0.0.1:8428/health', 'OK'],
       vmalert: ['http://127.0.0.1:8880/health', 'OK'],
       alert_receiver: ['http://127.0.0.1:9095/metrics', 'av_alert_receiver_'],
-      alertmanager: ['http://127.0.0.1:9093/api/v2/status', '"cluster":{"status":"disabled"'],
+      alertmanager: ['http://127.0.0.1:9093/api/v2/status', '"status":"disabled"'],
       nginx_exporter: [`http://${webHost.ansible_host}:9113/metrics`, 'nginx_up 1'],
     };
     const ask = [
