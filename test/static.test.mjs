@@ -179,6 +179,30 @@ describe('Ansible, statically', () => {
     assert.deepEqual(shared.filter((name) => !used.has(name)).sort(), [], 'defined but read by no role');
   });
 
+  // A role used alone falls back to its own default where role stand's shared value is missing: that default is
+  // the stand's, so a role alone and in the stand listen at the same ports and read the same paths. Only the
+  // web config differs on purpose: alone, a role serves plain HTTP unless given one.
+  test("each role's fallback for a shared stand_* value is role stand's own default", async () => {
+    const shared = parseYaml(await readFile(join(ROOT, STAND_DEFAULTS), 'utf8'));
+    const differsAlone = ['stand_web_config_file'];
+    const problems = [];
+    let checked = 0;
+    for (const role of await readdir(join(ROOT, 'roles'))) {
+      if (role === 'stand') continue;
+      for (const file of ['defaults/main.yml', 'vars/main.yml'].map((f) => `roles/${role}/${f}`)) {
+        const text = await readFile(join(ROOT, file), 'utf8').catch(() => '');
+        for (const [, name, literal] of text.matchAll(/(?<![\w.])(stand_[a-z0-9_]+) \| default\(((?:'[^']*'|\[[^\]]*\]|[0-9]+))\)/g)) {
+          if (differsAlone.includes(name)) continue;
+          checked += 1;
+          const fallback = parseYaml(literal);
+          if (JSON.stringify(fallback) !== JSON.stringify(shared[name])) problems.push(`${file}: ${name} | default(${literal}), role stand has ${JSON.stringify(shared[name])}`);
+        }
+      }
+    }
+    assert.ok(checked >= 15, `only ${checked} fallbacks found: has the pattern changed?`);
+    assert.deepEqual(problems, []);
+  });
+
   test('the example inventory reads the same in YAML and INI, and no host is named like a group', async () => {
     const [yaml, ini] = await Promise.all(['inventory/example/hosts.yml', 'inventory/example/hosts.ini'].map(inventoryList));
     const groups = (list) => Object.fromEntries(['prometheus', 'nginx'].map((g) => [g, list[g].hosts]));
