@@ -105,6 +105,52 @@ const FOREIGN_TABLE = 'table ip foreign_like_docker {\n\tchain forward {\n\t\tty
 // Alertmanager lets a stopped Prometheus's Watchdog expire after 4 of those.
 const HEARTBEAT = 15;
 const RESEND = 15;
+/**
+ * The team's receivers of the inventory (alertmanager_receivers, _route, _smtp: docs/alerts.md) for the time of
+ * `body`: a real SMTP relay (STARTTLS, AUTH) and HTTPS webhooks (basic auth, bearer) on this machine at the
+ * lab's bridge, certified by the stand's CA, put into an inventory beside the lab's that site.yml runs with
+ * first. `body(servers)` then checks what they got; the servers stop afterwards.
+ */
+async function withTeamReceivers(body) {
+  const dir = await mkdtemp(join(tmpdir(), 'av-delivery-'));
+  const secrets = `${ROOT}inventory/lab/secrets`;
+  const servers = await startDeliveryServers({ dir, host: BRIDGE_ADDRESS, ca: { cert: `${secrets}/ca.crt`, key: `${secrets}/ca.key` } });
+  const withReceivers = `${ROOT}inventory/lab/hosts-receivers.yml`;
+  try {
+    const lab = parseYaml(await readFile(`${ROOT}${INVENTORY}`, 'utf8'));
+    Object.assign(lab.all.vars, deliveryInventoryVars(servers, { caFile: '/etc/av-stand/tls/ca.crt' }));
+    await writeFile(withReceivers, stringifyYaml(lab));
+    await playbook('-i', withReceivers);
+    return await body(servers);
+  } finally {
+    await servers.stop();
+    await rm(withReceivers, { force: true });
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The team's notifications of TargetDown for `host` that `servers` got, firing and resolved: one mail of each,
+ * and one request of each at both webhooks (waited for), with their credentials. Resolves with the firing mail.
+ */
+async function checkTeamNotified(servers, host) {
+  const mails = (status) => servers.smtp.messages().filter((m) => m.subject.startsWith(`[${status}] TargetDown`) && m.subject.includes(` on ${host}`));
+  const hooks = (path, status) => servers.https.requests().filter((r) => r.path === path && r.json?.status === status
+    && r.json.alerts.some((a) => a.labels.alertname === 'TargetDown' && a.labels.instance === host));
+  for (const status of ['FIRING', 'RESOLVED']) {
+    await waitFor(() => mails(status), () => true, { seconds: 60, what: `a ${status} TargetDown mail for ${host}` });
+    for (const path of ['/webhook/basic', '/webhook/bearer']) await waitFor(() => hooks(path, status.toLowerCase()), () => true, { seconds: 60, what: `a ${status} TargetDown at ${path}` });
+  }
+  await sleep(5000); // a second copy, from another Alertmanager of a cluster, would come within its peer timeout
+  const counts = { mails: mails('FIRING').length, basic: hooks('/webhook/basic', 'firing').length, bearer: hooks('/webhook/bearer', 'firing').length };
+  assert.deepEqual(counts, { mails: 1, basic: 1, bearer: 1 }, `TargetDown for ${host} firing, notified to the team`);
+  const [mail] = mails('FIRING');
+  assert.deepEqual([mail.starttls, mail.auth?.[1], mail.to], [true, servers.smtp.user, ['oncall@team.example']], JSON.stringify(mail));
+  assert.match(mail.text, /silence/i, `the mail has no link to silence it: ${mail.text}`);
+  assert.deepEqual(servers.https.requests().filter((r) => r.status !== 200).map((r) => `${r.path} ${r.status}`), [], 'requests the endpoints refused');
+  return mail;
+}
+
 /** GET over HTTPS trusting `ca` (PEM), with basic auth ("user:password") when given: { status, body }. */
 function httpsGet(url, { ca, auth }) {
   return new Promise((resolve, reject) => {
@@ -290,19 +336,9 @@ function standScenario(release, { alsoTrixieControl = false, alsoWithoutInventor
     assert.equal(expiring, probed, `CertificateExpiresSoon pending or firing for ${expiring} of ${probed} certificates after a 10-day re-issue`);
   });
 
-  // Side by side, on two hosts: each waits a minute for its rule's `for`. With the team's receivers of the
-  // inventory (alertmanager_receivers, _route, _smtp: docs/alerts.md) reaching a real SMTP relay (STARTTLS,
-  // AUTH) and HTTPS webhooks (basic auth, bearer) on this machine at the lab's bridge, certified by the stand's CA.
+  // Side by side, on two hosts: each waits a minute for its rule's `for`; the team's receivers get them too.
   phase(release, 'av-exporter stopped on one web host and nginx on the other: TargetDown and SiteDown reach the stand\'s receiver, and the team\'s mailbox and webhooks, and clear again', ['Prometheus scrapes every target of every host'], async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'av-delivery-'));
-    const secrets = `${ROOT}inventory/lab/secrets`;
-    const servers = await startDeliveryServers({ dir, host: BRIDGE_ADDRESS, ca: { cert: `${secrets}/ca.crt`, key: `${secrets}/ca.key` } });
-    const withReceivers = `${ROOT}inventory/lab/hosts-receivers.yml`;
-    try {
-      const lab = parseYaml(await readFile(`${ROOT}${INVENTORY}`, 'utf8'));
-      Object.assign(lab.all.vars, deliveryInventoryVars(servers, { caFile: '/etc/av-stand/tls/ca.crt' }));
-      await writeFile(withReceivers, stringifyYaml(lab));
-      await playbook('-i', withReceivers);
+    await withTeamReceivers(async (servers) => {
       const { nginx: [web] } = await standHosts(INVENTORY);
       const [targetDown, siteDown] = await Promise.all([
         checkAlertRoundTrip(INVENTORY, { ...TARGET_DOWN, nginxHost: 0 }),
@@ -311,25 +347,9 @@ function standScenario(release, { alsoTrixieControl = false, alsoWithoutInventor
       for (const [what, { firedAfter, resolvedAfter, bound }] of [['av-exporter stopped: TargetDown', targetDown], ['nginx stopped: SiteDown', siteDown]]) {
         console.log(`# ${release}: ${what} reached the receiver ${firedAfter.toFixed(1)} s after the stop (bound ${bound} s), resolved ${resolvedAfter.toFixed(1)} s after the start`);
       }
-      // the team's: one mail firing and one resolved, and both webhooks each, with their credentials
-      const mails = (status) => servers.smtp.messages().filter((m) => m.subject.startsWith(`[${status}] TargetDown`) && m.subject.includes(` on ${web.name}`));
-      const hooks = (path, status) => servers.https.requests().filter((r) => r.path === path && r.json?.status === status
-        && r.json.alerts.some((a) => a.labels.alertname === 'TargetDown' && a.labels.instance === web.name));
-      for (const status of ['FIRING', 'RESOLVED']) {
-        await waitFor(() => mails(status), () => true, { seconds: 60, what: `a ${status} TargetDown mail for ${web.name}` });
-        for (const path of ['/webhook/basic', '/webhook/bearer']) await waitFor(() => hooks(path, status.toLowerCase()), () => true, { seconds: 60, what: `a ${status} TargetDown at ${path}` });
-      }
-      const [mail] = mails('FIRING');
-      assert.equal(mails('FIRING').length, 1, `TargetDown was mailed ${mails('FIRING').length} times`);
-      assert.deepEqual([mail.starttls, mail.auth?.[1], mail.to], [true, servers.smtp.user, ['oncall@team.example']], JSON.stringify(mail));
-      assert.match(mail.text, /silence/i, `the mail has no link to silence it: ${mail.text}`);
-      assert.deepEqual(servers.https.requests().filter((r) => r.status !== 200).map((r) => `${r.path} ${r.status}`), [], 'requests the endpoints refused');
+      const mail = await checkTeamNotified(servers, web.name);
       console.log(`# ${release}: the team's mailbox got ${servers.smtp.messages().length} mails, its webhooks ${servers.https.requests().length} requests; the first: ${mail.subject}`);
-    } finally {
-      await servers.stop();
-      await rm(withReceivers, { force: true });
-      await rm(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   if (alsoDeadMansSwitch) {
@@ -532,9 +552,27 @@ function shardedScenario(release) {
     await checkAlertmanagerCluster(prometheus);
   });
 
-  phase(label, 'an alert every Prometheus sends to every Alertmanager is notified once', ['every target is scraped by exactly one shard, and is up'], async () => {
-    const { firedAfter, bound, firingNotifications } = await checkAlertRoundTrip(INVENTORY, TARGET_DOWN);
-    console.log(`# TargetDown notified ${firingNotifications} time(s) over both receivers, ${firedAfter.toFixed(1)} s after av-exporter stopped (bound ${bound} s)`);
+  phase(label, "an alert every Prometheus sends to every Alertmanager is notified once, to the stand's receivers and the team's; a host's maintenance silence made at one Alertmanager holds at the other", ['every target is scraped by exactly one shard, and is up'], async () => {
+    await withTeamReceivers(async (servers) => {
+      const { prometheus: [first, second], nginx: [web, other] } = await standHosts(INVENTORY);
+      const { firedAfter, bound, firingNotifications } = await checkAlertRoundTrip(INVENTORY, TARGET_DOWN);
+      await checkTeamNotified(servers, web.name);
+      console.log(`# TargetDown notified ${firingNotifications} time(s) over both receivers and once to the team's mailbox and each webhook, ${firedAfter.toFixed(1)} s after av-exporter stopped (bound ${bound} s)`);
+      // scripts/silence.mjs at the first Alertmanager; the second has it from the cluster's gossip
+      const alertmanagerUrl = (host) => `https://${host.address}:${host.vars.stand_alertmanager_port}`;
+      const made = await run('npx', ['zx', 'scripts/silence.mjs', '--alertmanager', alertmanagerUrl(first), '--host', other.name, '--duration', '10m']);
+      const ids = /: (\S+(, \S+)*)\n/.exec(made)?.[1]?.split(', ') ?? [];
+      assert.equal(ids.length, 2, made);
+      const client = await standClientOf(INVENTORY);
+      let seen = [];
+      await waitUntil(async () => {
+        const { body } = await client.get(`${alertmanagerUrl(second)}/api/v2/silences`);
+        seen = JSON.parse(body).filter((silence) => ids.includes(silence.id) && silence.status.state === 'active');
+        return seen.length === ids.length;
+      }, 30_000, 1000);
+      assert.equal(seen.length, ids.length, `${second.name}'s Alertmanager has ${seen.length} of the ${ids.length} silences made at ${first.name}'s`);
+      await run('npx', ['zx', 'scripts/silence.mjs', '--alertmanager', alertmanagerUrl(first), '--expire', ids.join(',')]);
+    });
   });
 
   phase(label, 'Prometheus stopped on prom2: PrometheusDown naming it comes from prom1, and both receivers report its silence', ['every target is scraped by exactly one shard, and is up'], async () => {
@@ -545,7 +583,8 @@ function shardedScenario(release) {
       host: second.name, unit: 'prometheus', silent: second.name, reporters: [first.name, second.name], boundSeconds: REPORTED_AFTER_PROMETHEUS_STOPS,
       whileStopped: () => waitForNotification(INVENTORY, { alertname: 'PrometheusDown', labels: { instance: second.name }, since: stoppedAt, limitSeconds: bound }),
     });
-    assert.match(down.generator, new RegExp(`//${first.name}[:/]`), `PrometheusDown for ${second.name} was not sent from ${first.name}: ${down.generator}`);
+    // the alert's link is Prometheus' external URL: in the stand, its host's inventory address
+    assert.match(down.generator, new RegExp(`//(${first.name}|${first.address.replaceAll('.', '\\.')})[:/]`), `PrometheusDown for ${second.name} was not sent from ${first.name}: ${down.generator}`);
     console.log(`# PrometheusDown ${second.name} from ${first.name} after ${(down.at - stoppedAt).toFixed(1)} s (bound ${bound} s); DeadMansSwitch after ${secondsByHost(reportedAfter)} s (bound ${REPORTED_AFTER_PROMETHEUS_STOPS} s), resolved ${secondsByHost(resolvedAfter)} s after its start`);
   });
 
