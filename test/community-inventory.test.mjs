@@ -1,7 +1,8 @@
 // An inventory written for the prometheus-community collection's roles (the shapes of its documented
 // defaults: prometheus_targets with a `node` job, prometheus_global, external labels, retention by time and
 // size, remote write and read, an external URL, extra flags, alert relabelling and rules, the node exporter's
-// collectors and textfile directory), set in the inventory itself, rendered by these roles: every value
+// collectors and textfile directory, blackbox modules, Alertmanager's receivers and route), set in the inventory
+// itself, rendered by these roles: every value
 // reaches the files, which promtool accepts, and the stand's own parts stay as they were.
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -37,6 +38,19 @@ const PROMETHEUS_VARS = {
   }],
 };
 const unraw = (value) => JSON.parse(JSON.stringify(value).replace(/\{% (end)?raw %\}/g, ''));
+// the shapes of that collection's blackbox_exporter and alertmanager roles (modules beside the stand's own
+// http_2xx and tls_connect, which the stand keeps; receivers, route, Slack's URL)
+const BLACKBOX_VARS = {
+  blackbox_exporter_configuration_modules: {
+    http_post_2xx: { prober: 'http', timeout: '5s', http: { method: 'POST', preferred_ip_protocol: 'ip4' } },
+    ssh_banner: { prober: 'tcp', timeout: '5s', tcp: { query_response: [{ expect: '^SSH-2.0-' }] } },
+  },
+};
+const ALERTMANAGER_VARS = {
+  alertmanager_slack_api_url: 'https://hooks.slack.example.org/services/T0000/B0000/XXXX',
+  alertmanager_receivers: [{ name: 'slack', slack_configs: [{ send_resolved: true, channel: '#alerts' }] }],
+  alertmanager_route: { group_by: ['alertname', 'cluster', 'service'], group_wait: '30s', group_interval: '5m', repeat_interval: '3h', receiver: 'slack' },
+};
 const NODE_EXPORTER_VARS = {
   node_exporter_enabled_collectors: ['systemd', { textfile: { directory: '/var/lib/node_exporter' } }],
   node_exporter_disabled_collectors: ['mdadm', 'nfs'],
@@ -54,7 +68,7 @@ describe("an inventory written for the prometheus-community collection's roles",
       all: {
         vars: { ansible_user: 'debian', ansible_become: true, ...NODE_EXPORTER_VARS },
         children: {
-          prometheus: { hosts: { prom1: { ansible_host: '192.0.2.10' } }, vars: PROMETHEUS_VARS },
+          prometheus: { hosts: { prom1: { ansible_host: '192.0.2.10' } }, vars: { ...PROMETHEUS_VARS, ...BLACKBOX_VARS, ...ALERTMANAGER_VARS } },
           nginx: { hosts: { web1: { ansible_host: '192.0.2.21' } } },
         },
       },
@@ -100,6 +114,23 @@ describe("an inventory written for the prometheus-community collection's roles",
     const file = join(rendered, 'prom1/rules.d-prometheus_alert_rules.yml');
     assert.match(await tool('promtool', ['check', 'rules', file]), /SUCCESS: 1 rules found/);
     assert.deepEqual(parseYaml(await readFile(file, 'utf8')), { groups: [{ name: 'prometheus_alert_rules', rules: unraw(PROMETHEUS_VARS.prometheus_alert_rules) }] });
+  });
+
+  test("the blackbox exporter's modules: the stand's two, then yours", async () => {
+    const { modules } = parseYaml(await read('prom1', 'blackbox.yml'));
+    assert.deepEqual(Object.keys(modules), ['http_2xx', 'tls_connect', 'http_post_2xx', 'ssh_banner']);
+    assert.deepEqual(modules.ssh_banner, BLACKBOX_VARS.blackbox_exporter_configuration_modules.ssh_banner);
+  });
+
+  test("Alertmanager: your receiver gets every alert after the stand's routes, and amtool accepts the config", async () => {
+    const file = join(rendered, 'prom1/alertmanager.yml');
+    assert.match(await tool('amtool', ['check-config', file]), /SUCCESS/);
+    const config = parseYaml(await readFile(file, 'utf8'));
+    assert.equal(config.global.slack_api_url, ALERTMANAGER_VARS.alertmanager_slack_api_url);
+    assert.deepEqual(config.receivers.map((r) => r.name), ['page', 'ticket', 'heartbeat-prom1', 'slack']);
+    assert.deepEqual(config.route.routes.at(-1), ALERTMANAGER_VARS.alertmanager_route);
+    const routed = await tool('amtool', ['config', 'routes', 'test', '--config.file', file, 'alertname=InstanceDown', 'severity=critical']);
+    assert.match(routed, /page,slack/);
   });
 
   test("the node exporter's collectors, on and off, and the textfile directory", async () => {
