@@ -49,7 +49,7 @@ function inhibited(rules, alerts) {
 
 /** A variable of roles/prometheus/vars/main.yml as Ansible evaluates it for `host` of `inventory`. */
 async function prometheusVar(inventory, host, name) {
-  const output = await tool('ansible', ['-i', inventory, host, '--playbook-dir', ROOT, '-c', 'local', '-e', '@roles/stand/defaults/main.yml', '-e', '@roles/prometheus/vars/main.yml',
+  const output = await tool('ansible', ['-i', inventory, host, '--playbook-dir', ROOT, '-c', 'local', '-e', '@roles/stand/defaults/main.yml', '-e', '@roles/stand/vars/main.yml', '-e', '@roles/prometheus/vars/main.yml',
     '-m', 'ansible.builtin.debug', '-a', `var=${name}`, '-o']);
   return JSON.parse(/=> (\{.*\})/.exec(output.replace(/\n/g, ''))[1])[name];
 }

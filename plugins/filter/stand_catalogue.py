@@ -58,18 +58,6 @@ def stand_host_addresses(hosts, hostvars):
     return found
 
 
-def stand_peer_guards(services, groups, stand_groups, hostvars, this_host, ports):
-    """Each `peers` service among these (with a port): its port on this host (ports: this host's values of
-    their port variables, in the same order), and the addresses of the other hosts that run it, which alone
-    may connect."""
-    peer_services = [service for service in services if service.get('clients') == 'peers' and 'port' in service]
-    guards = []
-    for service, port in zip(peer_services, ports):
-        peers = [host for host in stand_service_hosts(service, groups, stand_groups) if host != this_host]
-        guards.append({'name': service['name'], 'port': int(port), 'addresses': stand_host_addresses(peers, hostvars)})
-    return guards
-
-
 def stand_is_address(text):
     """Whether this is an IPv4 or IPv6 address (or network, with a /prefix), not a name."""
     return bool(ADDRESS.match(str(text)))
@@ -141,7 +129,6 @@ class FilterModule:
             'stand_catalogue_errors': stand_catalogue_errors,
             'stand_scrape_jobs': stand_scrape_jobs,
             'stand_host_addresses': stand_host_addresses,
-            'stand_peer_guards': stand_peer_guards,
             'stand_host_port': stand_host_port,
             'stand_is_address': stand_is_address,
         }

@@ -11,12 +11,12 @@ except ImportError:  # loaded by its path from a python3 without Ansible, as the
     AnsibleFilterError = ValueError
 
 try:  # as a plugin of the collection av.stand (how Ansible loads it, from a clone too)
-    from ansible_collections.av.stand.plugins.filter.stand_catalogue import KINDS, stand_host_port
+    from ansible_collections.av.stand.plugins.filter.stand_catalogue import KINDS, stand_host_addresses, stand_host_port, stand_is_address
 except ImportError:  # loaded by its path, as the tests call a filter
     import os
     import sys
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from stand_catalogue import KINDS, stand_host_port
+    from stand_catalogue import KINDS, stand_host_addresses, stand_host_port, stand_is_address
 
 PROBE_JOBS = ('blackbox_http', 'blackbox_tls')
 
@@ -211,6 +211,47 @@ def stand_shard_targets(model):
     return targets
 
 
+def _services_of(model, host):
+    return model['hosts'].get(host, {}).get('services', [])
+
+
+def stand_service_hosts_of(model, service_name):
+    """The hosts that run a service, in the model's order."""
+    return _hosts_of(model, service_name)
+
+
+def stand_tls_units(model, host):
+    """The units on a host that serve TLS with its key (role tls_auth's drop-ins): its services whose tls is not
+    none, then the fronts that serve TLS for them, each once."""
+    serving = [service for service in _services_of(model, host) if service['tls'] != 'none']
+    return list(dict.fromkeys([service['unit'] for service in serving] + [service['tls_front'] for service in serving if 'tls_front' in service]))
+
+
+def stand_guarded_ports(model, host, clients):
+    """A host's ports of the services whose clients are `clients` (scrapers, allow_list), each once."""
+    return list(dict.fromkeys(service['port'] for service in _services_of(model, host) if service.get('clients') == clients and 'port' in service))
+
+
+def stand_peer_guards(model, host, hostvars):
+    """Each `peers` service on a host (Alertmanager's cluster): its port there, and the addresses of the other
+    hosts that run it, which alone may connect."""
+    return [{'name': service['name'], 'port': service['port'],
+             'addresses': stand_host_addresses([peer for peer in _hosts_of(model, service['name']) if peer != host], hostvars)}
+            for service in _services_of(model, host) if service.get('clients') == 'peers' and 'port' in service]
+
+
+def stand_cluster_addresses(model, service_name, hostvars, port):
+    """{host: address:port} of every host that runs a service whose instances gossip (Alertmanager): its
+    address when that is an IP address, else the default IPv4 address its facts found (memberlist advertises
+    IP addresses only)."""
+    addresses = {}
+    for host in _hosts_of(model, service_name):
+        given = model['hosts'][host]['address']
+        address = given if stand_is_address(given) else hostvars[host]['ansible_facts']['default_ipv4']['address']
+        addresses[host] = stand_host_port(address, port)
+    return addresses
+
+
 def stand_resolved(model, stand_groups, services, host_values):
     """The resolved stand as the scripts and the e2e checks read it (ansible/model.yml writes it as JSON): the
     model, each host with its roles, its own values (host_values: {host: {name: value}} for every host of the
@@ -268,4 +309,9 @@ class FilterModule:
             'prometheus_user_jobs': prometheus_user_jobs,
             'stand_alertmanagers': stand_alertmanagers,
             'stand_remote_writes': stand_remote_writes,
+            'stand_service_hosts_of': stand_service_hosts_of,
+            'stand_tls_units': stand_tls_units,
+            'stand_guarded_ports': stand_guarded_ports,
+            'stand_peer_guards': stand_peer_guards,
+            'stand_cluster_addresses': stand_cluster_addresses,
         }
