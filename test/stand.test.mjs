@@ -552,27 +552,9 @@ function shardedScenario(release) {
     await checkAlertmanagerCluster(prometheus);
   });
 
-  phase(label, "an alert every Prometheus sends to every Alertmanager is notified once, to the stand's receivers and the team's; a host's maintenance silence made at one Alertmanager holds at the other", ['every target is scraped by exactly one shard, and is up'], async () => {
-    await withTeamReceivers(async (servers) => {
-      const { prometheus: [first, second], nginx: [web, other] } = await standHosts(INVENTORY);
-      const { firedAfter, bound, firingNotifications } = await checkAlertRoundTrip(INVENTORY, TARGET_DOWN);
-      await checkTeamNotified(servers, web.name);
-      console.log(`# TargetDown notified ${firingNotifications} time(s) over both receivers and once to the team's mailbox and each webhook, ${firedAfter.toFixed(1)} s after av-exporter stopped (bound ${bound} s)`);
-      // scripts/silence.mjs at the first Alertmanager; the second has it from the cluster's gossip
-      const alertmanagerUrl = (host) => `https://${host.address}:${host.vars.stand_alertmanager_port}`;
-      const made = await run('npx', ['zx', 'scripts/silence.mjs', '--alertmanager', alertmanagerUrl(first), '--host', other.name, '--duration', '10m']);
-      const ids = /: (\S+(, \S+)*)\n/.exec(made)?.[1]?.split(', ') ?? [];
-      assert.equal(ids.length, 2, made);
-      const client = await standClientOf(INVENTORY);
-      let seen = [];
-      await waitUntil(async () => {
-        const { body } = await client.get(`${alertmanagerUrl(second)}/api/v2/silences`);
-        seen = JSON.parse(body).filter((silence) => ids.includes(silence.id) && silence.status.state === 'active');
-        return seen.length === ids.length;
-      }, 30_000, 1000);
-      assert.equal(seen.length, ids.length, `${second.name}'s Alertmanager has ${seen.length} of the ${ids.length} silences made at ${first.name}'s`);
-      await run('npx', ['zx', 'scripts/silence.mjs', '--alertmanager', alertmanagerUrl(first), '--expire', ids.join(',')]);
-    });
+  phase(label, 'an alert every Prometheus sends to every Alertmanager is notified once', ['every target is scraped by exactly one shard, and is up'], async () => {
+    const { firedAfter, bound, firingNotifications } = await checkAlertRoundTrip(INVENTORY, TARGET_DOWN);
+    console.log(`# TargetDown notified ${firingNotifications} time(s) over both receivers, ${firedAfter.toFixed(1)} s after av-exporter stopped (bound ${bound} s)`);
   });
 
   phase(label, 'Prometheus stopped on prom2: PrometheusDown naming it comes from prom1, and both receivers report its silence', ['every target is scraped by exactly one shard, and is up'], async () => {
