@@ -1,7 +1,7 @@
-# The stand's catalogue of services (stand_services, role stand's defaults), asked the three questions the
-# roles ask of it: which kinds of host is this one, which services run on it, and on which hosts does a
-# service run. The scripts and the tests ask none of them: they read the resolved stand (stand_model.py,
-# written as JSON by ansible/model.yml).
+# The stand's catalogue of services (stand_services, role stand's defaults), asked what the roles ask of it
+# before the stand is resolved: which kinds of host is this one, which services run on it, and whether the
+# catalogue is sound. Which hosts run a service is the resolved stand's answer (stand_model.py), which the
+# scripts and the tests read as JSON (ansible/model.yml).
 
 import re
 
@@ -20,16 +20,6 @@ def stand_kinds(group_names, stand_groups):
 def stand_services_on(services, kinds):
     """The services that run on a host of these kinds, in catalogue order."""
     return [service for service in services if set(service.get('kinds', [])) & set(kinds)]
-
-
-def stand_service_hosts(service, groups, stand_groups):
-    """Every host a service runs on, in inventory order, each once."""
-    hosts = []
-    for kind in service.get('kinds', []):
-        for host in groups.get(stand_groups.get(kind, ''), []):
-            if host not in hosts:
-                hosts.append(host)
-    return hosts
 
 
 def stand_service_ports(services, host_vars):
@@ -124,7 +114,6 @@ class FilterModule:
         return {
             'stand_kinds': stand_kinds,
             'stand_services_on': stand_services_on,
-            'stand_service_hosts': stand_service_hosts,
             'stand_service_ports': stand_service_ports,
             'stand_catalogue_errors': stand_catalogue_errors,
             'stand_scrape_jobs': stand_scrape_jobs,
