@@ -8,11 +8,10 @@
 //                              [--secrets inventory/lab/secrets]
 //   npx zx scripts/silence.mjs --alertmanager https://192.0.2.10:9093 --expire ID[,ID]
 //
-// HTTPS with the stand's CA and password (--secrets: the directory site.yml made beside the inventory); a
-// plain http:// Alertmanager is asked without them. Prints each silence's id and when it ends.
-import { readFileSync } from 'node:fs'
-import { request } from 'node:https'
+// HTTPS with the stand's CA and password (--secrets: the directory site.yml made beside the inventory), through
+// the stand's client (scripts/lib/stand-client.mjs); a plain http:// Alertmanager is asked without them. Prints each silence's id and when it ends.
 import { argv, echo } from 'zx'
+import { standClient } from './lib/stand-client.mjs'
 
 const USAGE = 'usage: npx zx scripts/silence.mjs --alertmanager URL (--host NAME [--duration 2h] [--comment TEXT] | --expire ID[,ID]) [--secrets DIR]'
 const UNITS = { m: 60, h: 3600, d: 86400 }
@@ -34,31 +33,21 @@ function hostSilences(host, { seconds, comment, now = new Date() }) {
   ]
 }
 
-/** Calls Alertmanager's API v2 at `base`; resolves with the JSON answer, rejects with its status and text. */
-function call(base, method, path, body, secretsDir) {
+/**
+ * Calls Alertmanager's API v2 at `base`; resolves with the JSON answer, rejects with its status and text. HTTPS
+ * through the stand's client (its CA, its user and password, from `secretsDir`); plain HTTP without them.
+ */
+async function call(base, method, path, body, secretsDir) {
   const url = new URL(path, base.endsWith('/') ? base : `${base}/`)
-  const headers = { 'content-type': 'application/json' }
-  let ca
-  if (url.protocol === 'https:') {
-    const password = readFileSync(`${secretsDir}/admin.password`, 'utf8').trim()
-    headers.authorization = `Basic ${Buffer.from(`admin:${password}`).toString('base64')}`
-    ca = readFileSync(`${secretsDir}/ca.crt`)
+  if (url.protocol === 'http:') {
+    const response = await fetch(url, { method, headers: { 'content-type': 'application/json' }, body: body && JSON.stringify(body) })
+    return answer({ status: response.status, text: await response.text() })
   }
-  if (url.protocol === 'http:') return fetch(url, { method, headers, body: body && JSON.stringify(body) }).then(answer)
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method, headers, ca }, (res) => {
-      let text = ''
-      res.on('data', (chunk) => (text += chunk))
-      res.on('end', () => answer({ ok: res.statusCode < 300, status: res.statusCode, text: async () => text }).then(resolve, reject))
-    })
-    req.on('error', reject)
-    req.end(body && JSON.stringify(body))
-  })
+  return answer(await standClient({ secretsDir }).request(method, url, { json: body ?? undefined }))
 }
 
-async function answer(response) {
-  const text = await response.text()
-  if (!response.ok) throw new Error(`Alertmanager answered ${response.status}: ${text.trim()}`)
+function answer({ status, text }) {
+  if (status >= 300) throw new Error(`Alertmanager answered ${status}: ${text.trim()}`)
   return text ? JSON.parse(text) : null
 }
 

@@ -12,7 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parse as parseYaml } from 'yaml';
-import { deliveryInventoryVars, slackPayloadProblems, startDeliveryServers, telegramSendMessageProblems, waitFor } from './support/delivery-servers.mjs';
+import bcrypt from 'bcryptjs';
+import { standClient } from '../scripts/lib/stand-client.mjs';
+import { deliveryInventoryVars, serverCertificate, slackPayloadProblems, startDeliveryServers, telegramSendMessageProblems, waitFor } from './support/delivery-servers.mjs';
 import { freePort, startProcess } from './support/local-prometheus.mjs';
 import { ROOT, renderConfigs, tool } from './support/ansible.mjs';
 
@@ -291,6 +293,36 @@ describe('A maintenance window for one host (scripts/silence.mjs): every alert o
       await tool('npx', ['zx', 'scripts/silence.mjs', '--alertmanager', base, '--expire', ids.join(',')]);
       assert.deepEqual((await (await fetch(`${base}/api/v2/silences`)).json()).map((s) => s.status.state), ['expired', 'expired']);
       await assert.rejects(tool('npx', ['zx', 'scripts/silence.mjs', '--alertmanager', base, '--host', 'web1', '--duration', '2 hours']), /--duration must be such as 90m, 2h or 1d \(got 2 hours\)/);
+    } finally {
+      await am.stop();
+      rmSync(work, { recursive: true, force: true });
+    }
+  });
+
+  test("an Alertmanager behind HTTPS and a password, as the stand's are: asked with the secrets directory's CA and password", async () => {
+    const work = mkdtempSync(join(tmpdir(), 'av-silence-tls-'));
+    const secrets = join(work, 'secrets');
+    const password = 'silence-test-password';
+    const { caFile, certFile, keyFile } = serverCertificate(join(work, 'tls'));
+    mkdirSync(secrets);
+    writeFileSync(join(secrets, 'ca.crt'), readFileSync(caFile));
+    writeFileSync(join(secrets, 'admin.password'), `${password}\n`);
+    writeFileSync(join(work, 'web.yml'), JSON.stringify({ tls_server_config: { cert_file: certFile, key_file: keyFile }, basic_auth_users: { admin: bcrypt.hashSync(password, 4) } }));
+    writeFileSync(join(work, 'alertmanager.yml'), JSON.stringify({ route: { receiver: 'none' }, receivers: [{ name: 'none' }] }));
+    const port = await freePort();
+    const base = `https://127.0.0.1:${port}`;
+    const client = standClient({ secretsDir: secrets });
+    const am = await startProcess('Alertmanager (HTTPS)', '/usr/bin/prometheus-alertmanager', [`--config.file=${join(work, 'alertmanager.yml')}`, `--storage.path=${work}`,
+      `--web.listen-address=127.0.0.1:${port}`, `--web.config.file=${join(work, 'web.yml')}`, '--cluster.listen-address='],
+    async () => (await client.get(`${base}/-/ready`).catch(() => ({ status: 0 }))).status === 200);
+    try {
+      assert.equal((await client.get(`${base}/api/v2/silences`, { credentials: false })).status, 401, 'the Alertmanager answers without the password');
+      const output = await tool('npx', ['zx', 'scripts/silence.mjs', '--alertmanager', base, '--secrets', secrets, '--host', 'web1', '--duration', '1h']);
+      const ids = /--expire (\S+)/.exec(output)[1].split(',');
+      const active = () => client.getJson(`${base}/api/v2/silences`).then(({ body }) => body.filter((silence) => silence.status.state === 'active').map((silence) => silence.id).sort());
+      assert.deepEqual(await active(), [...ids].sort());
+      await tool('npx', ['zx', 'scripts/silence.mjs', '--alertmanager', base, '--secrets', secrets, '--expire', ids.join(',')]);
+      assert.deepEqual(await active(), []);
     } finally {
       await am.stop();
       rmSync(work, { recursive: true, force: true });

@@ -45,15 +45,17 @@ export function standClient({ inventory = null, secretsDir }) {
     authorization,
 
     /**
-     * GET `url`; resolves with { status, headers, text }. https: verified against the stand's CA, with its
-     * user's credentials unless `credentials` is false. Rejects on a network or TLS error, with its code.
+     * `method` `url`, with `json` (a value) as its JSON body when given; resolves with { status, headers, text }.
+     * https: verified against the stand's CA, with its user's credentials unless `credentials` is false. Rejects
+     * on a network or TLS error, with its code.
      */
-    get(url, { timeoutMs = 30_000, credentials = true } = {}) {
+    request(method, url, { json, timeoutMs = 30_000, credentials = true } = {}) {
       const target = new URL(url)
       const secure = target.protocol === 'https:'
-      const options = { headers: credentials ? { authorization } : {}, timeout: timeoutMs, ...(secure ? { ca: secrets.ca } : {}) }
+      const headers = { ...(credentials ? { authorization } : {}), ...(json !== undefined ? { 'content-type': 'application/json' } : {}) }
+      const options = { method, headers, timeout: timeoutMs, ...(secure ? { ca: secrets.ca } : {}) }
       return new Promise((resolve, reject) => {
-        const request = (secure ? https : http).get(target, options, (response) => {
+        const request = (secure ? https : http).request(target, options, (response) => {
           const chunks = []
           response.on('data', (chunk) => chunks.push(chunk))
           response.on('end', () => resolve({ status: response.statusCode, headers: response.headers, text: Buffer.concat(chunks).toString('utf8') }))
@@ -61,8 +63,12 @@ export function standClient({ inventory = null, secretsDir }) {
         })
         request.on('timeout', () => request.destroy(Object.assign(new Error(`no answer from ${url} within ${timeoutMs / 1000} s`), { code: 'TIMEOUT' })))
         request.on('error', reject)
+        request.end(json !== undefined ? JSON.stringify(json) : undefined)
       })
     },
+
+    /** GET `url`: request('GET', url, options). */
+    get: (url, options) => client.request('GET', url, options),
 
     /** GET `url` and parse its JSON; { status, body } (body null when it is not JSON). */
     async getJson(url, options) {
