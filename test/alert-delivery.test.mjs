@@ -245,6 +245,17 @@ describe('Alert delivery: your receivers rendered, checked by amtool, and delive
         const telegramResolved = await waitFor(requests('/telegram/'), (r) => r.json?.text?.startsWith('<b>[RESOLVED]'), { what: 'resolved Telegram message' });
         assert.deepEqual(telegramSendMessageProblems(telegramResolved.json), []);
         await waitFor(copies, (n) => n.receiver === 'page' && firing('resolved', 'TargetDown')(n), { what: 'the resolved copy to page' });
+        // a crowded group: Telegram takes 4096 characters at most, and Alertmanager cuts a longer text wherever
+        // it ends, a tag too, which Telegram then refuses (the lab's AlertmanagerNotificationsFailing, 7 alerts)
+        const crowd = Array.from({ length: 12 }, (_, i) => ({
+          ...CRITICAL, startsAt,
+          labels: { ...CRITICAL.labels, alertname: 'AlertmanagerNotificationsFailing', integration: `webhook-${i}` },
+          annotations: { ...CRITICAL.annotations, description: `${'a failed delivery & its <reason> '.repeat(40)}` },
+        }));
+        await post(crowd);
+        const crowded = await waitFor(requests('/telegram/'), (r) => r.json?.text?.includes('[FIRING:12] AlertmanagerNotificationsFailing'), { what: 'the Telegram message of 12 alerts' });
+        assert.deepEqual(telegramSendMessageProblems(crowded.json), [], crowded.json.text);
+        assert.match(crowded.json.text, /and 12 in all: <a href="[^"]+">in Alertmanager<\/a>$/);
         // the warning went to no chat; nothing was refused
         assert.ok(!requests('/slack/')().some((r) => r.body.includes('HostMemoryLow')) && !requests('/telegram/')().some((r) => r.body.includes('HostMemoryLow')));
         assert.deepEqual(https.requests().slice(since.http).filter((r) => r.status !== 200).map((r) => `${r.path} ${r.status}`), []);
@@ -338,7 +349,9 @@ describe('A maintenance window for one host (scripts/silence.mjs): every alert o
 async function preflight(hosts) {
   const dir = mkdtempSync(join(tmpdir(), 'av-alertmanager-preflight-'));
   try {
-    writeFileSync(join(dir, 'hosts.yml'), JSON.stringify({ all: { children: { prometheus: { hosts } } } }));
+    // every host is an Alertmanager of one cluster: a short peer timeout keeps the last one's wait (one per
+    // case) within the group interval, but where a case sets its own
+    writeFileSync(join(dir, 'hosts.yml'), JSON.stringify({ all: { vars: { alertmanager_cluster_peer_timeout: '500ms' }, children: { prometheus: { hosts } } } }));
     writeFileSync(join(dir, 'preflight.yml'), JSON.stringify([{
       name: 'Preflight of role alertmanager', hosts: 'all', gather_facts: false, connection: 'local',
       roles: ['av.stand.stand'],
@@ -382,6 +395,10 @@ describe("Bad settings are refused by role alertmanager's preflight, each with a
       /receiver chat, slack_configs\[0\] has no api_url \(nor api_url_file\), and alertmanager_slack_api_url is empty/],
     telegram_chat_name: [{ alertmanager_receivers: [{ name: 'chat', telegram_configs: [{ bot_token: 'x', chat_id: 'oncall' }] }], alertmanager_route: { receiver: 'chat' } },
       /receiver chat, telegram_configs\[0\]: chat_id must be the chat's number/],
+    route_faster_than_the_cluster: [{ alertmanager_receivers: [mail], alertmanager_smtp: { from: 'a@x.example', smarthost: 'smtp.x.example:25' },
+      alertmanager_route: { receiver: 'mail', routes: [{ receiver: 'mail', matchers: ['severity="critical"'], group_interval: '5s' }] } },
+      /^alertmanager_route\.routes\[0\]\.group_interval is 5s, but the last of the cluster's \d+ Alertmanagers waits [\d.]+ s \(\d+ - 1 times alertmanager_cluster_peer_timeout, 500ms\) before it sends: make the interval longer, or the peer timeout shorter/],
+    peer_timeout_no_duration: [{ alertmanager_cluster_peer_timeout: 'soon' }, /^alertmanager_cluster_peer_timeout must be a duration such as 3s or 500ms \(got 'soon'\)$/],
     smtp_typo: [{ alertmanager_smtp: { smarthost: 'smtp.x.example', pasword: 'x' } },
       /alertmanager_smtp has keys Alertmanager does not know: pasword .*; alertmanager_smtp.smarthost must be HOST:PORT/],
   };

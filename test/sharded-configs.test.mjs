@@ -107,7 +107,8 @@ describe('two Prometheus shards and VictoriaMetrics, rendered', () => {
     const addresses = { prom1: '192.0.2.10', prom2: '192.0.2.11' };
     for (const [shard, other] of [['prom1', 'prom2'], ['prom2', 'prom1']]) {
       const args = await read(rendered, shard, 'prometheus-alertmanager.default');
-      assert.match(args, new RegExp(`--cluster\\.listen-address=${addresses[shard]}:9094 --cluster\\.advertise-address=${addresses[shard]}:9094 --cluster\\.tls-config=\\S+ --cluster\\.peer=${addresses[other]}:9094"`));
+      // each waits 3 s per place in the cluster's order: the second's wait ends before its group's next flush (10 s)
+      assert.match(args, new RegExp(`--cluster\\.listen-address=${addresses[shard]}:9094 --cluster\\.advertise-address=${addresses[shard]}:9094 --cluster\\.tls-config=\\S+ --cluster\\.peer-timeout=3s --cluster\\.peer=${addresses[other]}:9094"`));
       await tool('nft', ['-c', '-f', join(rendered, shard, 'av-stand.nft')]);
       assert.match(await read(rendered, shard, 'av-stand.nft'), new RegExp(`tcp dport \\{ 9094 \\} ip saddr \\{ ${addresses[other]} \\} accept\\n\\s+tcp dport \\{ 9094 \\} drop`));
       const config = parseYaml(await read(rendered, shard, 'prometheus.yml'));
@@ -133,7 +134,7 @@ describe('two Prometheus shards and VictoriaMetrics, rendered', () => {
       await writeFile(join(dir, 'hosts.yml'), INVENTORY.replace('prom2: { ansible_host: 192.0.2.11 }', 'prom2: { ansible_host: "2001:db8::11" }'));
       const ipv6 = await renderConfigs(join(dir, 'hosts.yml'));
       try {
-        assert.match(await read(ipv6, 'prom2', 'prometheus-alertmanager.default'), /--cluster\.listen-address=\[2001:db8::11\]:9094 --cluster\.advertise-address=\[2001:db8::11\]:9094 \S+ --cluster\.peer=192\.0\.2\.10:9094"/);
+        assert.match(await read(ipv6, 'prom2', 'prometheus-alertmanager.default'), /--cluster\.listen-address=\[2001:db8::11\]:9094 --cluster\.advertise-address=\[2001:db8::11\]:9094 \S+ --cluster\.peer-timeout=3s --cluster\.peer=192\.0\.2\.10:9094"/);
         assert.match(await read(ipv6, 'prom1', 'prometheus-alertmanager.default'), /--cluster\.peer=\[2001:db8::11\]:9094"/);
         assert.match(await read(ipv6, 'prom1', 'av-stand.nft'), /tcp dport \{ 9094 \} ip6 saddr \{ 2001:db8::11 \} accept/);
         const names = await tool('openssl', ['x509', '-in', join(ipv6, 'secrets/hosts/prom2.crt'), '-noout', '-ext', 'subjectAltName']);

@@ -105,7 +105,7 @@ describe('Ansible, statically', () => {
     assert.deepEqual(config.receivers[0].webhook_configs, [{ url: 'http://127.0.0.1:9095/alerts', send_resolved: true }]);
     // a cluster of one here (the example has one Prometheus host): gossip on its own address, over mutual TLS, no peers
     const args = await readFile(join(rendered, 'prom1/prometheus-alertmanager.default'), 'utf8');
-    assert.match(args, /--web\.config\.file=\/etc\/av-stand\/web-config\.yml --cluster\.listen-address=192\.0\.2\.10:9094 --cluster\.advertise-address=192\.0\.2\.10:9094 --cluster\.tls-config=\S+"/);
+    assert.match(args, /--web\.config\.file=\/etc\/av-stand\/web-config\.yml --cluster\.listen-address=192\.0\.2\.10:9094 --cluster\.advertise-address=192\.0\.2\.10:9094 --cluster\.tls-config=\S+ --cluster\.peer-timeout=3s"/);
     assert.doesNotMatch(args, /--cluster\.peer=/);
     const clusterTls = parseYaml(await readFile(join(rendered, 'prom1/alertmanager-cluster-tls.yml'), 'utf8'));
     assert.equal(clusterTls.tls_server_config.client_auth_type, 'RequireAndVerifyClientCert');

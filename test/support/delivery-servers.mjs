@@ -111,7 +111,8 @@ function authorized(auth, header = '') {
 }
 
 /**
- * One HTTPS endpoint on `host` recording every request ({ method, path, headers, body, json, status }), `requests()`:
+ * One HTTPS endpoint on `host` recording every request ({ method, path, headers, body, json, status, at (s), from
+ * (the client's address) }), `requests()`:
  * `routes` maps a path prefix to { auth, answer(request) → { status, type, body } }; an unknown path gets 404,
  * a wrong password 401. Resolves with { url, requests(), stop() }.
  */
@@ -124,7 +125,7 @@ export async function startHttpsEndpoint({ host = '127.0.0.1', port = null, cert
       const body = Buffer.concat(chunks).toString('utf8');
       let json = null;
       try { json = JSON.parse(body); } catch { /* not JSON: recorded as it came */ }
-      const request = { method: req.method, path: req.url, headers: req.headers, body, json };
+      const request = { method: req.method, path: req.url, headers: req.headers, body, json, at: Date.now() / 1000, from: req.socket.remoteAddress };
       const [, route] = Object.entries(routes).find(([prefix]) => req.url.startsWith(prefix)) ?? [];
       const answer = !route ? { status: 404, body: 'no such endpoint\n' }
         : !authorized(route.auth, req.headers.authorization) ? { status: 401, body: 'unauthorized\n' }
