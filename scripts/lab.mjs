@@ -15,12 +15,36 @@ import { ensureAptProxy, proxyIsAnswering, stopAptProxy } from './lab/apt-proxy.
 import { removeInventory, writeInventory } from './lab/inventory.mjs';
 import { everyHost, readInventory } from './lib/inventory.mjs';
 import {
-  BRIDGE, BRIDGE_ADDRESS, CACHE, DEFAULT_RELEASE, INVENTORY, MAX_NGINX_HOSTS, MAX_PROMETHEUS_HOSTS, PROXY_URL, RELEASE_NAMES, RELEASES, SSH_USER, STATE,
-  claimDirectory, labDescription, ownedDirectory, paths, planHosts, readLabFile,
+  BRIDGE,
+  BRIDGE_ADDRESS,
+  CACHE,
+  DEFAULT_RELEASE,
+  INVENTORY,
+  MAX_NGINX_HOSTS,
+  MAX_PROMETHEUS_HOSTS,
+  PROXY_URL,
+  RELEASE_NAMES,
+  RELEASES,
+  SSH_USER,
+  STATE,
+  claimDirectory,
+  labDescription,
+  ownedDirectory,
+  paths,
+  planHosts,
+  readLabFile,
 } from './lab/layout.mjs';
 import {
-  ensureBaseRoot, ensureBooted, ensureHostRoot, hostPid, recordedHostNames, removeHost, removeNspawnRunDirs, sshAsUser,
-  waitForSsh, writeKnownHosts,
+  ensureBaseRoot,
+  ensureBooted,
+  ensureHostRoot,
+  hostPid,
+  recordedHostNames,
+  removeHost,
+  removeNspawnRunDirs,
+  sshAsUser,
+  waitForSsh,
+  writeKnownHosts,
 } from './lab/machines.mjs';
 import { bridgeIsUp, ensureBridge, ensureFirewall, removeBridge, removeFirewall } from './lab/network.mjs';
 import { LabError, canConnect, fail, removeTree, say, secondsSince } from './lab/processes.mjs';
@@ -40,7 +64,18 @@ const USAGE = `usage: npx zx scripts/lab.mjs up [--release trixie|bookworm] [--n
   down      stop and remove everything up made; keeps the caches unless --purge
 environment: AV_LAB_DIR (state, default /var/lib/av-lab), AV_LAB_CACHE (caches, default /var/cache/av-lab);
              up marks both as its own, and down removes nothing it did not mark`;
-const TOOLS = ['systemd-nspawn', 'debootstrap', 'apt-cacher-ng', 'ip', 'nft', 'ssh', 'ssh-keygen', 'systemctl', 'chroot', 'useradd'];
+const TOOLS = [
+  'systemd-nspawn',
+  'debootstrap',
+  'apt-cacher-ng',
+  'ip',
+  'nft',
+  'ssh',
+  'ssh-keygen',
+  'systemctl',
+  'chroot',
+  'useradd',
+];
 
 $.quiet = true; // the lab prints its own progress; a command's output shows up in the error when it fails
 
@@ -68,7 +103,9 @@ async function up() {
   await writeKnownHosts(hosts);
   await Promise.all(hosts.map(async (host) => waitForSsh(host, await ensureBooted(host))));
   writeInventory(hosts);
-  say(`up in ${secondsSince(started)}, ${RELEASE_NAMES[hosts[0].release]} (${hosts[0].release}): ${hosts.map((h) => `${h.name} ${h.address}`).join(', ')}`);
+  say(
+    `up in ${secondsSince(started)}, ${RELEASE_NAMES[hosts[0].release]} (${hosts[0].release}): ${hosts.map((h) => `${h.name} ${h.address}`).join(', ')}`,
+  );
   say(`inventory: ${path.relative(process.cwd(), `${INVENTORY}/hosts.yml`)} (ssh as ${SSH_USER}, become with sudo)`);
 }
 
@@ -77,15 +114,23 @@ function requestedShape() {
   const lab = readLabFile();
   const inLab = (group) => lab?.hosts.filter((host) => host.group === group).length ?? 0;
   const release = argv.release ?? lab?.hosts[0]?.release ?? DEFAULT_RELEASE;
-  if (!RELEASES.includes(release)) fail(`--release takes ${RELEASES.join(' or ')}, got ${JSON.stringify(argv.release)}`);
+  if (!RELEASES.includes(release))
+    fail(`--release takes ${RELEASES.join(' or ')}, got ${JSON.stringify(argv.release)}`);
   const count = (flag, max) => {
     const n = argv[flag] ?? (inLab(flag) || 1);
-    if (!Number.isInteger(n) || n < 1 || n > max) fail(`--${flag} takes a whole number from 1 to ${max}, got ${JSON.stringify(argv[flag])}`);
+    if (!Number.isInteger(n) || n < 1 || n > max)
+      fail(`--${flag} takes a whole number from 1 to ${max}, got ${JSON.stringify(argv[flag])}`);
     return n;
   };
   const victoriametrics = argv.victoriametrics ?? inLab('victoriametrics') > 0;
-  if (typeof victoriametrics !== 'boolean') fail(`--victoriametrics takes no value, got ${JSON.stringify(argv.victoriametrics)}`);
-  return { release, nginx: count('nginx', MAX_NGINX_HOSTS), prometheus: count('prometheus', MAX_PROMETHEUS_HOSTS), victoriametrics };
+  if (typeof victoriametrics !== 'boolean')
+    fail(`--victoriametrics takes no value, got ${JSON.stringify(argv.victoriametrics)}`);
+  return {
+    release,
+    nginx: count('nginx', MAX_NGINX_HOSTS),
+    prometheus: count('prometheus', MAX_PROMETHEUS_HOSTS),
+    victoriametrics,
+  };
 }
 
 async function ensureLabKey() {
@@ -107,7 +152,11 @@ async function status() {
   const bridgeUp = await bridgeIsUp();
   echo(statusLine('bridge', BRIDGE, paint(bridgeUp, bridgeUp ? `up, ${BRIDGE_ADDRESS}/24` : 'missing')));
   const proxy = await proxyIsAnswering();
-  const proxyState = proxy.answering ? `running (pid ${proxy.pid}), ${PROXY_URL}` : proxy.pid ? `pid ${proxy.pid}, not answering` : 'not running';
+  const proxyState = proxy.answering
+    ? `running (pid ${proxy.pid}), ${PROXY_URL}`
+    : proxy.pid
+      ? `pid ${proxy.pid}, not answering`
+      : 'not running';
   echo(statusLine('apt proxy', 'apt-cacher-ng', paint(proxy.answering, proxyState)));
   if (!lab) say(`no lab recorded in ${STATE}`);
   return Boolean(lab) && checks.every((c) => c.ok) && bridgeUp && proxy.answering;
@@ -117,7 +166,13 @@ async function hostStatus(host, services) {
   const pid = hostPid(host.name);
   const ssh = Boolean(pid) && (await canConnect(host.address, 22)) && (await sshAsUser(host.address, ['true'])).ok;
   const running = paint(pid, (pid ? `running (pid ${pid})` : 'not running').padEnd(22));
-  const line = statusLine(host.name, host.address, host.release ?? '', running, paint(ssh, (ssh ? 'ssh ok' : 'ssh unreachable').padEnd(16)));
+  const line = statusLine(
+    host.name,
+    host.address,
+    host.release ?? '',
+    running,
+    paint(ssh, (ssh ? 'ssh ok' : 'ssh unreachable').padEnd(16)),
+  );
   return { ok: ssh, line: ssh && services.length > 0 ? `${line} ${await standUnitsLine(host, services)}` : line };
 }
 
@@ -137,7 +192,12 @@ async function standUnitsLine(host, services) {
   const states = (await sshAsUser(host.address, ['systemctl', 'is-active', ...units])).stdout.trim().split('\n');
   const down = units.filter((unit, i) => states[i] !== 'active');
   if (down.length === units.length) return chalk.yellow('stand not provisioned');
-  return paint(down.length === 0, down.length === 0 ? `stand ${units.length}/${units.length} active` : `not active: ${down.map((u) => `${u} (${states[units.indexOf(u)] ?? "?"})`).join(', ')}`);
+  return paint(
+    down.length === 0,
+    down.length === 0
+      ? `stand ${units.length}/${units.length} active`
+      : `not active: ${down.map((u) => `${u} (${states[units.indexOf(u)] ?? '?'})`).join(', ')}`,
+  );
 }
 
 const statusLine = (name, address, ...states) => [name.padEnd(10), address.padEnd(14), ...states].join(' ');
@@ -176,7 +236,10 @@ if (!commands[command]) {
 process.env.PATH = [process.env.PATH, '/usr/sbin', '/sbin'].filter(Boolean).join(':'); // root's tools, even via sudo
 try {
   // Only the lab needs root; site.yml, load.mjs and bench:stand against hosts that exist do not.
-  if (process.getuid() !== 0) fail(`needs root (the lab's systemd-nspawn machines, its bridge, debootstrap and its SSH key are root's): run sudo npx zx scripts/lab.mjs ${command}`);
+  if (process.getuid() !== 0)
+    fail(
+      `needs root (the lab's systemd-nspawn machines, its bridge, debootstrap and its SSH key are root's): run sudo npx zx scripts/lab.mjs ${command}`,
+    );
   const ok = await commands[command]();
   process.exitCode = ok === false ? 1 : 0;
 } catch (error) {

@@ -10,20 +10,35 @@ import { join } from 'node:path';
 const ROOT = new URL('..', import.meta.url).pathname;
 const LAB_FILES = ['test/lab.test.mjs', 'test/stand.test.mjs'];
 
-const filesIn = (dir, suffix) => readdirSync(join(ROOT, dir)).filter((name) => name.endsWith(suffix)).sort().map((name) => `${dir}/${name}`);
+const filesIn = (dir, suffix) =>
+  readdirSync(join(ROOT, dir))
+    .filter((name) => name.endsWith(suffix))
+    .sort()
+    .map((name) => `${dir}/${name}`);
 
 const lanes = [
   { name: 'lab', files: LAB_FILES },
-  { name: 'unit', files: [...filesIn('exporter/test', '.test.ts'), ...filesIn('test', '.test.mjs').filter((file) => !LAB_FILES.includes(file))] },
+  {
+    name: 'unit',
+    files: [
+      ...filesIn('exporter/test', '.test.ts'),
+      ...filesIn('test', '.test.mjs').filter((file) => !LAB_FILES.includes(file)),
+    ],
+  },
 ];
 
 /** Runs one lane's files with node --test; resolves with its exit code and the TAP summary's counts. */
 function runLane({ name, files }, extraArgs) {
   return new Promise((resolve) => {
     const started = Date.now();
-    const child = spawn(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=tap', '--import', 'tsx', ...extraArgs, ...files], {
-      cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['--test', '--test-concurrency=1', '--test-reporter=tap', '--import', 'tsx', ...extraArgs, ...files],
+      {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     const counts = {};
     const prefixLines = (stream, out) => {
       let partial = '';
@@ -37,17 +52,25 @@ function runLane({ name, files }, extraArgs) {
           out.write(`[${name}] ${line}\n`);
         }
       });
-      stream.on('end', () => { if (partial) out.write(`[${name}] ${partial}\n`); });
+      stream.on('end', () => {
+        if (partial) out.write(`[${name}] ${partial}\n`);
+      });
     };
     prefixLines(child.stdout, process.stdout);
     prefixLines(child.stderr, process.stderr);
-    child.on('close', (code, signal) => resolve({ name, code: code ?? 1, signal, counts, minutes: (Date.now() - started) / 60_000 }));
+    child.on('close', (code, signal) =>
+      resolve({ name, code: code ?? 1, signal, counts, minutes: (Date.now() - started) / 60_000 }),
+    );
   });
 }
 
 const results = await Promise.all(lanes.map((lane) => runLane(lane, process.argv.slice(2))));
 for (const { name, code, signal, counts, minutes } of results) {
-  const tally = ['tests', 'pass', 'fail', 'skipped', 'cancelled'].map((key) => `${key} ${counts[key] ?? '?'}`).join(', ');
-  console.log(`${name} lane: ${tally}; ${minutes.toFixed(1)} min; ${code === 0 ? 'passed' : `failed (${signal ?? `exit code ${code}`})`}`);
+  const tally = ['tests', 'pass', 'fail', 'skipped', 'cancelled']
+    .map((key) => `${key} ${counts[key] ?? '?'}`)
+    .join(', ');
+  console.log(
+    `${name} lane: ${tally}; ${minutes.toFixed(1)} min; ${code === 0 ? 'passed' : `failed (${signal ?? `exit code ${code}`})`}`,
+  );
 }
 process.exit(results.some((result) => result.code !== 0) ? 1 : 0);

@@ -45,7 +45,13 @@ describe("the webhook receiver's unit, rendered", () => {
     assert.equal(flag(args, '--heartbeat-from'), 'prom1');
     assert.equal(flag(args, '--heartbeat-late-after'), '45');
     // the hardening is kept
-    for (const line of ['DynamicUser=yes', 'IPAddressDeny=any', 'IPAddressAllow=localhost', 'ProtectSystem=strict', 'NoNewPrivileges=yes']) {
+    for (const line of [
+      'DynamicUser=yes',
+      'IPAddressDeny=any',
+      'IPAddressAllow=localhost',
+      'ProtectSystem=strict',
+      'NoNewPrivileges=yes',
+    ]) {
       assert.match(text, new RegExp(`^${line}$`, 'm'));
     }
   });

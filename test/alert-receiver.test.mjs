@@ -15,35 +15,58 @@ const SCRIPT = join(ROOT, 'roles/alert_receiver/files/av-alert-receiver.py');
 const dir = mkdtempSync(join(tmpdir(), 'av-alert-receiver-'));
 const file = join(dir, 'notifications.jsonl');
 
-const freePort = () => new Promise((resolve) => {
-  const server = createServer().listen(0, '127.0.0.1', () => {
-    const { port } = server.address();
-    server.close(() => resolve(port));
+const freePort = () =>
+  new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
   });
-});
 
 async function startReceiver(port, into = file, args = []) {
-  const child = spawn('/usr/bin/python3', [SCRIPT, '--listen', `127.0.0.1:${port}`, '--file', into, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('/usr/bin/python3', [SCRIPT, '--listen', `127.0.0.1:${port}`, '--file', into, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   child.output = '';
-  child.stdout.on('data', (chunk) => { child.output += chunk; });
-  child.stderr.on('data', (chunk) => { child.output += chunk; });
+  child.stdout.on('data', (chunk) => {
+    child.output += chunk;
+  });
+  child.stderr.on('data', (chunk) => {
+    child.output += chunk;
+  });
   for (let i = 0; i < 50; i++) {
-    if (await fetch(`http://127.0.0.1:${port}/metrics`).then(() => true, () => false)) return child;
+    if (
+      await fetch(`http://127.0.0.1:${port}/metrics`).then(
+        () => true,
+        () => false,
+      )
+    )
+      return child;
     await sleep(100);
   }
   child.kill();
   throw new Error('the receiver did not start');
 }
 
-const stop = (child) => new Promise((resolve) => {
-  child.once('exit', resolve);
-  child.kill('SIGTERM');
-});
+const stop = (child) =>
+  new Promise((resolve) => {
+    child.once('exit', resolve);
+    child.kill('SIGTERM');
+  });
 
 // as Alertmanager's webhook_configs send it (version 4), trimmed
 const notification = (status) => ({
-  version: '4', status, receiver: 'stand-webhook', groupLabels: { alertname: 'TargetDown' },
-  alerts: [{ status, labels: { alertname: 'TargetDown', job: 'av_exporter', instance: 'web1' }, startsAt: '2026-12-01T00:00:00Z' }],
+  version: '4',
+  status,
+  receiver: 'stand-webhook',
+  groupLabels: { alertname: 'TargetDown' },
+  alerts: [
+    {
+      status,
+      labels: { alertname: 'TargetDown', job: 'av_exporter', instance: 'web1' },
+      startsAt: '2026-12-01T00:00:00Z',
+    },
+  ],
 });
 
 describe("the stand's webhook receiver", () => {
@@ -51,7 +74,12 @@ describe("the stand's webhook receiver", () => {
 
   test('appends each notification, refuses what is not one, and counts across a restart', async () => {
     const port = await freePort();
-    const post = (body) => fetch(`http://127.0.0.1:${port}/alerts`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const post = (body) =>
+      fetch(`http://127.0.0.1:${port}/alerts`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+      });
     const metrics = async () => (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     let receiver = await startReceiver(port);
     try {
@@ -60,8 +88,14 @@ describe("the stand's webhook receiver", () => {
       assert.equal((await post('[1, 2]')).status, 400);
       assert.equal((await fetch(`http://127.0.0.1:${port}/other`, { method: 'POST', body: '{}' })).status, 404);
       assert.equal((await post(JSON.stringify(notification('resolved')))).status, 200);
-      const lines = readFileSync(file, 'utf8').trim().split('\n').map((line) => JSON.parse(line));
-      assert.deepEqual(lines.map((l) => l.notification.status), ['firing', 'resolved']);
+      const lines = readFileSync(file, 'utf8')
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line));
+      assert.deepEqual(
+        lines.map((l) => l.notification.status),
+        ['firing', 'resolved'],
+      );
       assert.ok(lines.every((l) => typeof l.received_at === 'number'));
       assert.match(await metrics(), /^av_alert_receiver_notifications_total\{status="firing"\} 1$/m);
       await stop(receiver);
@@ -80,8 +114,20 @@ describe("the stand's webhook receiver", () => {
 const watchdog = (source, status = 'firing') => {
   const labels = { alertname: 'Watchdog', severity: 'none', ...(source ? { prometheus: source } : {}) };
   return {
-    version: '4', status, receiver: `watchdog-${source}`, groupLabels: source ? { prometheus: source } : {}, commonLabels: labels,
-    alerts: [{ status, labels, annotations: { summary: 'the alerting path works' }, startsAt: '2026-12-01T00:00:00Z', fingerprint: '0123456789abcdef' }],
+    version: '4',
+    status,
+    receiver: `watchdog-${source}`,
+    groupLabels: source ? { prometheus: source } : {},
+    commonLabels: labels,
+    alerts: [
+      {
+        status,
+        labels,
+        annotations: { summary: 'the alerting path works' },
+        startsAt: '2026-12-01T00:00:00Z',
+        fingerprint: '0123456789abcdef',
+      },
+    ],
   };
 };
 
@@ -91,11 +137,25 @@ describe("the webhook receiver's dead man's switch", () => {
   const switchFile = join(switchDir, 'notifications.jsonl');
   let port;
   let receiver;
-  const post = (body) => fetch(`http://127.0.0.1:${port}/alerts`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  const lines = () => readFileSync(switchFile, 'utf8').trim().split('\n').filter(Boolean).map((line) => JSON.parse(line));
+  const post = (body) =>
+    fetch(`http://127.0.0.1:${port}/alerts`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+  const lines = () =>
+    readFileSync(switchFile, 'utf8')
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line));
   /** The DeadMansSwitch alerts in the file, as `status source`, in order. */
-  const switches = () => lines().filter((l) => l.notification.receiver === 'av-alert-receiver').flatMap((l) => l.notification.alerts)
-    .filter((a) => a.labels.alertname === 'DeadMansSwitch').map((a) => `${a.status} ${a.labels.prometheus}`);
+  const switches = () =>
+    lines()
+      .filter((l) => l.notification.receiver === 'av-alert-receiver')
+      .flatMap((l) => l.notification.alerts)
+      .filter((a) => a.labels.alertname === 'DeadMansSwitch')
+      .map((a) => `${a.status} ${a.labels.prometheus}`);
   const metric = async (name, labels = '') => {
     const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     const escaped = `${name}${labels}`.replace(/[{}"]/g, (c) => `\\${c}`);
@@ -112,7 +172,8 @@ describe("the webhook receiver's dead man's switch", () => {
       await sleep(300);
     }
   })();
-  const start = () => startReceiver(port, switchFile, ['--heartbeat-from', 'prom1,prom2', '--heartbeat-late-after', String(BOUND)]);
+  const start = () =>
+    startReceiver(port, switchFile, ['--heartbeat-from', 'prom1,prom2', '--heartbeat-late-after', String(BOUND)]);
 
   after(async () => {
     beats = false;
@@ -135,13 +196,19 @@ describe("the webhook receiver's dead man's switch", () => {
     await sleep(BOUND * 1000 + 500);
 
     // heartbeats: none in the file, none in the counts of notifications; the other notification as before
-    assert.deepEqual(lines().map((l) => l.notification.groupLabels), [{ alertname: 'TargetDown' }]);
+    assert.deepEqual(
+      lines().map((l) => l.notification.groupLabels),
+      [{ alertname: 'TargetDown' }],
+    );
     assert.deepEqual(lines()[0].notification, notification('firing'));
     assert.equal(await metric('av_alert_receiver_notifications_total', '{status="firing"}'), 1);
     assert.equal(await metric('av_alert_receiver_alerts_total', '{status="firing"}'), 1);
     for (const source of ['prom1', 'prom2']) {
-      assert.ok(await metric('av_alert_receiver_heartbeats_total', `{prometheus="${source}"}`) >= 3, source);
-      assert.ok(await metric('av_alert_receiver_watchdog_last_seen_timestamp_seconds', `{prometheus="${source}"}`) > started, source);
+      assert.ok((await metric('av_alert_receiver_heartbeats_total', `{prometheus="${source}"}`)) >= 3, source);
+      assert.ok(
+        (await metric('av_alert_receiver_watchdog_last_seen_timestamp_seconds', `{prometheus="${source}"}`)) > started,
+        source,
+      );
       assert.equal(await metric('av_alert_receiver_heartbeat_late', `{prometheus="${source}"}`), 0, source);
     }
     assert.deepEqual(switches(), []);
@@ -157,10 +224,17 @@ describe("the webhook receiver's dead man's switch", () => {
     const [fired] = lines().filter((l) => l.notification.receiver === 'av-alert-receiver');
     assert.equal(typeof fired.received_at, 'number');
     assert.equal(fired.notification.status, 'firing');
-    assert.deepEqual(fired.notification.commonLabels, { alertname: 'DeadMansSwitch', prometheus: 'prom2', severity: 'critical' });
+    assert.deepEqual(fired.notification.commonLabels, {
+      alertname: 'DeadMansSwitch',
+      prometheus: 'prom2',
+      severity: 'critical',
+    });
     assert.deepEqual(fired.notification.groupLabels, { alertname: 'DeadMansSwitch', prometheus: 'prom2' });
     const [alert] = fired.notification.alerts;
-    assert.match(alert.annotations.summary, /^no Watchdog from prom2 for \d+ s: its Prometheus or the alerting path from it is dead$/);
+    assert.match(
+      alert.annotations.summary,
+      /^no Watchdog from prom2 for \d+ s: its Prometheus or the alerting path from it is dead$/,
+    );
     assert.equal(alert.annotations.runbook_url, 'docs/runbooks.md#deadmansswitch');
     assert.ok(Math.abs(Date.parse(alert.startsAt) / 1000 - fired.received_at) < 1, alert.startsAt);
     assert.match(receiver.output, /DeadMansSwitch firing for prom2: no Watchdog from prom2/);
@@ -190,7 +264,10 @@ describe("the webhook receiver's dead man's switch", () => {
     const before = switches().length;
     assert.equal((await post(watchdog('prom1', 'resolved'))).status, 200);
     assert.deepEqual(switches().slice(before), ['firing prom1']);
-    assert.match(lines().at(-1).notification.alerts[0].annotations.summary, /^the Watchdog from prom1 was resolved by Alertmanager/);
+    assert.match(
+      lines().at(-1).notification.alerts[0].annotations.summary,
+      /^the Watchdog from prom1 was resolved by Alertmanager/,
+    );
     assert.equal(await metric('av_alert_receiver_heartbeat_late', '{prometheus="prom1"}'), 1);
     await sleep(BOUND * 1000 + 1000); // and not again once the bound has passed
     assert.deepEqual(switches().slice(before), ['firing prom1']);
@@ -204,14 +281,24 @@ describe("the webhook receiver's dead man's switch", () => {
     assert.equal(await metric('av_alert_receiver_heartbeats_total', '{prometheus="prom9"}'), 1);
     assert.equal(await metric('av_alert_receiver_heartbeats_total', '{prometheus="unknown"}'), 1);
     await sleep(BOUND * 1000 + 1500);
-    assert.deepEqual(switches().slice(before + 2).sort(), ['firing prom9', 'firing unknown']);
+    assert.deepEqual(
+      switches()
+        .slice(before + 2)
+        .sort(),
+      ['firing prom9', 'firing unknown'],
+    );
 
     // a notification that mixes a Watchdog with another alert is written whole; its Watchdog is heard (first)
     const mixed = watchdog('prom9');
     mixed.alerts.push(notification('firing').alerts[0]);
     const written = lines().length;
     assert.equal((await post(mixed)).status, 200);
-    assert.deepEqual(lines().slice(written).map((l) => l.notification.receiver), ['av-alert-receiver', 'watchdog-prom9']);
+    assert.deepEqual(
+      lines()
+        .slice(written)
+        .map((l) => l.notification.receiver),
+      ['av-alert-receiver', 'watchdog-prom9'],
+    );
     assert.deepEqual(lines().at(-1).notification, mixed);
     assert.deepEqual(switches().at(-1), 'resolved prom9');
     // odd bodies that are JSON objects are kept, as before; what is not one is refused
@@ -224,7 +311,12 @@ describe("the webhook receiver's dead man's switch", () => {
   test('a restart gives every source the whole bound again, and keeps an outage it reported open', async () => {
     beating.delete('prom2');
     await sleep(BOUND * 1000 + 1500);
-    assert.equal(switches().filter((s) => s.endsWith(' prom2')).at(-1), 'firing prom2');
+    assert.equal(
+      switches()
+        .filter((s) => s.endsWith(' prom2'))
+        .at(-1),
+      'firing prom2',
+    );
     beating.clear();
     await stop(receiver);
     const count = switches().length;
@@ -239,9 +331,14 @@ describe("the webhook receiver's dead man's switch", () => {
     assert.equal(switches().length, count, 'nothing reported within the bound after a start');
     await sleep(2000);
     assert.deepEqual(switches().slice(count), ['firing prom1']);
-    assert.match(lines().at(-1).notification.alerts[0].annotations.summary, /^no Watchdog from prom1 for \d+ s since the receiver started: /);
+    assert.match(
+      lines().at(-1).notification.alerts[0].annotations.summary,
+      /^no Watchdog from prom1 for \d+ s since the receiver started: /,
+    );
     // the counts of the switch's notifications are the file's
-    const firing = lines().filter((l) => l.notification.receiver === 'av-alert-receiver' && l.notification.status === 'firing').length;
+    const firing = lines().filter(
+      (l) => l.notification.receiver === 'av-alert-receiver' && l.notification.status === 'firing',
+    ).length;
     assert.equal(await metric('av_alert_receiver_dead_mans_switch_notifications_total', '{status="firing"}'), firing);
     beating.add('prom1').add('prom2');
     await sleep(1000);

@@ -25,24 +25,63 @@ const EXPORTER = ROLE_VARS._blackbox_exporter_binary; // Debian's, as the role r
 const work = mkdtempSync(join(tmpdir(), 'av-blackbox-'));
 const file = (name) => join(work, name);
 
-const freePort = () => new Promise((resolve) => {
-  const server = createServer().listen(0, '127.0.0.1', () => {
-    const { port } = server.address();
-    server.close(() => resolve(port));
+const freePort = () =>
+  new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
   });
-});
 
-const openssl = (args) => execFileSync('openssl', args, { cwd: work, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+const openssl = (args) =>
+  execFileSync('openssl', args, { cwd: work, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
 /** A throw-away CA named `name` (valid 30 days), and, with `server`, a certificate for 127.0.0.1 it signs (10 days). */
 function makeCa(name, server = false) {
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  openssl(['req', '-x509', ...ec, '-keyout', `${name}.key`, '-out', `${name}.crt`, '-days', '30', '-subj', `/CN=blackbox test ${name}`,
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+  openssl([
+    'req',
+    '-x509',
+    ...ec,
+    '-keyout',
+    `${name}.key`,
+    '-out',
+    `${name}.crt`,
+    '-days',
+    '30',
+    '-subj',
+    `/CN=blackbox test ${name}`,
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+  ]);
   if (!server) return;
-  openssl(['req', '-x509', ...ec, '-keyout', 'server.key', '-out', 'server.crt', '-days', '10', '-subj', '/CN=127.0.0.1',
-    '-CA', `${name}.crt`, '-CAkey', `${name}.key`, '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
-    '-addext', 'basicConstraints=critical,CA:FALSE', '-addext', 'keyUsage=critical,digitalSignature', '-addext', 'extendedKeyUsage=serverAuth']);
+  openssl([
+    'req',
+    '-x509',
+    ...ec,
+    '-keyout',
+    'server.key',
+    '-out',
+    'server.crt',
+    '-days',
+    '10',
+    '-subj',
+    '/CN=127.0.0.1',
+    '-CA',
+    `${name}.crt`,
+    '-CAkey',
+    `${name}.key`,
+    '-addext',
+    'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    '-addext',
+    'basicConstraints=critical,CA:FALSE',
+    '-addext',
+    'keyUsage=critical,digitalSignature',
+    '-addext',
+    'extendedKeyUsage=serverAuth',
+  ]);
 }
 
 /**
@@ -51,9 +90,24 @@ function makeCa(name, server = false) {
  */
 async function renderTemplate(template, dest, shared, { alone = false } = {}) {
   const stand = alone ? [] : ['-e', `@${join(ROOT, 'roles/stand/defaults/main.yml')}`];
-  const output = await tool('ansible', ['localhost', '-i', 'localhost,', '-c', 'local', '-m', 'ansible.builtin.template',
-    '-a', `src=${join(ROLE, 'templates', template)} dest=${dest} mode=0644`, ...stand,
-    '-e', `@${join(ROLE, 'defaults/main.yml')}`, '-e', `@${join(ROLE, 'vars/main.yml')}`, '-e', JSON.stringify(shared)]);
+  const output = await tool('ansible', [
+    'localhost',
+    '-i',
+    'localhost,',
+    '-c',
+    'local',
+    '-m',
+    'ansible.builtin.template',
+    '-a',
+    `src=${join(ROLE, 'templates', template)} dest=${dest} mode=0644`,
+    ...stand,
+    '-e',
+    `@${join(ROLE, 'defaults/main.yml')}`,
+    '-e',
+    `@${join(ROLE, 'vars/main.yml')}`,
+    '-e',
+    JSON.stringify(shared),
+  ]);
   assert.doesNotMatch(output, /\[WARNING\]/, output);
   return readFileSync(dest, 'utf8');
 }
@@ -61,14 +115,24 @@ async function renderTemplate(template, dest, shared, { alone = false } = {}) {
 /** The role's preflight, run by Ansible after role stand (unless `alone`) with these values: its output, or its failure's. */
 async function preflight(values, { alone = false } = {}) {
   const playbook = file(`preflight-${alone ? 'alone' : 'stand'}.yml`);
-  writeFileSync(playbook, JSON.stringify([{
-    name: 'Preflight', hosts: 'localhost', connection: 'local', gather_facts: false,
-    tasks: [
-      ...(alone ? [] : [{ name: 'Role stand', 'ansible.builtin.include_role': { name: 'stand', public: true } }]),
-      { name: 'The role', 'ansible.builtin.include_role': { name: ROLE, tasks_from: 'preflight.yml' } },
-    ],
-  }]));
-  return tool('ansible-playbook', ['-i', 'localhost,', playbook, '-e', JSON.stringify(values)]).catch((error) => error.output);
+  writeFileSync(
+    playbook,
+    JSON.stringify([
+      {
+        name: 'Preflight',
+        hosts: 'localhost',
+        connection: 'local',
+        gather_facts: false,
+        tasks: [
+          ...(alone ? [] : [{ name: 'Role stand', 'ansible.builtin.include_role': { name: 'stand', public: true } }]),
+          { name: 'The role', 'ansible.builtin.include_role': { name: ROLE, tasks_from: 'preflight.yml' } },
+        ],
+      },
+    ]),
+  );
+  return tool('ansible-playbook', ['-i', 'localhost,', playbook, '-e', JSON.stringify(values)]).catch(
+    (error) => error.output,
+  );
 }
 
 /** The role's blackbox.yml.j2, the stand's CA being `caFile`. */
@@ -76,8 +140,12 @@ const renderConfig = (dest, caFile) => renderTemplate('blackbox.yml.j2', dest, {
 
 /** The role's `validate:` command for the config, as tasks/configure.yml writes it, run on `path`. */
 function roleValidate(path) {
-  const task = parseYaml(readFileSync(join(ROLE, 'tasks/configure.yml'), 'utf8')).find((t) => t['ansible.builtin.template']?.src === 'blackbox.yml.j2');
-  const command = task['ansible.builtin.template'].validate.replace('{{ _blackbox_exporter_binary }}', EXPORTER).replace('%s', path);
+  const task = parseYaml(readFileSync(join(ROLE, 'tasks/configure.yml'), 'utf8')).find(
+    (t) => t['ansible.builtin.template']?.src === 'blackbox.yml.j2',
+  );
+  const command = task['ansible.builtin.template'].validate
+    .replace('{{ _blackbox_exporter_binary }}', EXPORTER)
+    .replace('%s', path);
   assert.doesNotMatch(command, /\{\{/, `the validate command names a variable this test does not know: ${command}`);
   const [program, ...args] = command.split(' ');
   const run = spawnSync(program, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -134,7 +202,12 @@ describe('the blackbox exporter role', () => {
     assert.equal(config.modules.http_2xx.http.follow_redirects, false);
     assert.deepEqual(config.modules.tls_connect, {
       prober: 'tcp',
-      tcp: { tls: true, tls_config: { ca_file: file('ca.crt') }, preferred_ip_protocol: 'ip4', ip_protocol_fallback: true },
+      tcp: {
+        tls: true,
+        tls_config: { ca_file: file('ca.crt') },
+        preferred_ip_protocol: 'ip4',
+        ip_protocol_fallback: true,
+      },
     });
     const checked = roleValidate(file('blackbox.yml'));
     assert.ok(checked.ok, checked.output);
@@ -147,13 +220,20 @@ describe('the blackbox exporter role', () => {
   });
 
   test('its arguments for /etc/default name the config, the shared port and the web config, and the exporter knows every flag', async () => {
-    const text = await renderTemplate('prometheus-blackbox-exporter.default.j2', file('default'),
-      { stand_blackbox_exporter_port: 9115, stand_web_config_file: '/etc/av-stand/web-config.yml' });
+    const text = await renderTemplate('prometheus-blackbox-exporter.default.j2', file('default'), {
+      stand_blackbox_exporter_port: 9115,
+      stand_web_config_file: '/etc/av-stand/web-config.yml',
+    });
     const args = /^ARGS="([^"]*)"$/m.exec(text)?.[1];
-    assert.equal(args, '--config.file=/etc/prometheus/blackbox.yml --web.listen-address=:9115 --web.config.file=/etc/av-stand/web-config.yml');
+    assert.equal(
+      args,
+      '--config.file=/etc/prometheus/blackbox.yml --web.listen-address=:9115 --web.config.file=/etc/av-stand/web-config.yml',
+    );
     // kingpin refuses a flag it does not know (or one given twice); the config checked is this test's rendering
     await renderConfig(file('for-flags.yml'), file('ca.crt'));
-    const flags = args.split(' ').map((flag) => (flag.startsWith('--config.file=') ? `--config.file=${file('for-flags.yml')}` : flag));
+    const flags = args
+      .split(' ')
+      .map((flag) => (flag.startsWith('--config.file=') ? `--config.file=${file('for-flags.yml')}` : flag));
     const run = spawnSync(EXPORTER, [...flags, '--config.check'], { encoding: 'utf8' });
     assert.equal(run.status, 0, `${run.stdout}${run.stderr}`);
   });
@@ -167,33 +247,79 @@ describe('the blackbox exporter role', () => {
     const text = await renderTemplate('blackbox.yml.j2', file('alone.yml'), {}, { alone: true });
     const config = parseYaml(text);
     assert.deepEqual(Object.keys(config.modules), ['http_2xx', 'tls_connect', 'tcp_connect']);
-    assert.deepEqual(config.modules.tls_connect.tcp, { tls: true, preferred_ip_protocol: 'ip4', ip_protocol_fallback: true }, "the host's CAs, none of the stand's");
+    assert.deepEqual(
+      config.modules.tls_connect.tcp,
+      { tls: true, preferred_ip_protocol: 'ip4', ip_protocol_fallback: true },
+      "the host's CAs, none of the stand's",
+    );
     assert.equal(config.modules.http_2xx.http.headers, undefined, "no User-Agent of the stand's");
     assert.doesNotMatch(text, /av-stand/);
     assert.ok(roleValidate(file('alone.yml')).ok);
-    const args = await renderTemplate('prometheus-blackbox-exporter.default.j2', file('alone-default'), {}, { alone: true });
-    assert.equal(/^ARGS="([^"]*)"$/m.exec(args)?.[1], '--config.file=/etc/prometheus/blackbox.yml --web.listen-address=:9115');
+    const args = await renderTemplate(
+      'prometheus-blackbox-exporter.default.j2',
+      file('alone-default'),
+      {},
+      { alone: true },
+    );
+    assert.equal(
+      /^ARGS="([^"]*)"$/m.exec(args)?.[1],
+      '--config.file=/etc/prometheus/blackbox.yml --web.listen-address=:9115',
+    );
 
     // yours join the role's, and one named like the role's replaces it whole; the flags of the mapping come after the role's
-    const own = parseYaml(await renderTemplate('blackbox.yml.j2', file('alone-own.yml'),
-      { blackbox_exporter_configuration_modules: { ...ownModules, http_2xx: { prober: 'http', http: { valid_status_codes: [200, 301] } } } }, { alone: true }));
-    assert.deepEqual(Object.keys(own.modules), ['http_2xx', 'tls_connect', 'tcp_connect', 'ssh_banner', 'http_post_2xx']);
+    const own = parseYaml(
+      await renderTemplate(
+        'blackbox.yml.j2',
+        file('alone-own.yml'),
+        {
+          blackbox_exporter_configuration_modules: {
+            ...ownModules,
+            http_2xx: { prober: 'http', http: { valid_status_codes: [200, 301] } },
+          },
+        },
+        { alone: true },
+      ),
+    );
+    assert.deepEqual(Object.keys(own.modules), [
+      'http_2xx',
+      'tls_connect',
+      'tcp_connect',
+      'ssh_banner',
+      'http_post_2xx',
+    ]);
     assert.deepEqual(own.modules.http_2xx, { prober: 'http', http: { valid_status_codes: [200, 301] } });
     assert.deepEqual(own.modules.ssh_banner, ownModules.ssh_banner);
     const checked = roleValidate(file('alone-own.yml'));
     assert.ok(checked.ok, checked.output);
-    const flagged = await renderTemplate('prometheus-blackbox-exporter.default.j2', file('alone-flags'),
-      { blackbox_exporter_cli_flags: { 'log.level': 'debug', 'web.systemd-socket': false }, blackbox_exporter_extra_args: ['--timeout-offset=0.6'],
-        blackbox_exporter_web_listen_host: '::1', blackbox_exporter_web_config_file: '/etc/blackbox/web.yml' }, { alone: true });
-    assert.equal(/^ARGS="([^"]*)"$/m.exec(flagged)?.[1],
-      '--config.file=/etc/prometheus/blackbox.yml --web.listen-address=[::1]:9115 --web.config.file=/etc/blackbox/web.yml --log.level=debug --timeout-offset=0.6');
-    assert.match(await preflight({ blackbox_exporter_configuration_modules: { tls_connect: { prober: 'tcp' } } }, { alone: true }), /failed=0/);
+    const flagged = await renderTemplate(
+      'prometheus-blackbox-exporter.default.j2',
+      file('alone-flags'),
+      {
+        blackbox_exporter_cli_flags: { 'log.level': 'debug', 'web.systemd-socket': false },
+        blackbox_exporter_extra_args: ['--timeout-offset=0.6'],
+        blackbox_exporter_web_listen_host: '::1',
+        blackbox_exporter_web_config_file: '/etc/blackbox/web.yml',
+      },
+      { alone: true },
+    );
+    assert.equal(
+      /^ARGS="([^"]*)"$/m.exec(flagged)?.[1],
+      '--config.file=/etc/prometheus/blackbox.yml --web.listen-address=[::1]:9115 --web.config.file=/etc/blackbox/web.yml --log.level=debug --timeout-offset=0.6',
+    );
+    assert.match(
+      await preflight({ blackbox_exporter_configuration_modules: { tls_connect: { prober: 'tcp' } } }, { alone: true }),
+      /failed=0/,
+    );
 
     // run with it: the role's tcp_connect connects to a listening port, and fails on a closed one
     const [exporterPort, openPort, closedPort] = [await freePort(), await freePort(), await freePort()];
     const listening = createServer((socket) => socket.end()).listen(openPort, '127.0.0.1');
-    const exporter = await start('the blackbox exporter', EXPORTER, [`--config.file=${file('alone-own.yml')}`, `--web.listen-address=127.0.0.1:${exporterPort}`],
-      async () => (await fetch(`http://127.0.0.1:${exporterPort}/-/healthy`)).ok);
+    const exporter = await start(
+      'the blackbox exporter',
+      EXPORTER,
+      [`--config.file=${file('alone-own.yml')}`, `--web.listen-address=127.0.0.1:${exporterPort}`],
+      async () => (await fetch(`http://127.0.0.1:${exporterPort}/-/healthy`)).ok,
+    );
     try {
       assert.equal((await probe(exporterPort, 'tcp_connect', `127.0.0.1:${openPort}`)).probe_success, 1);
       assert.equal((await probe(exporterPort, 'tcp_connect', `127.0.0.1:${closedPort}`)).probe_success, 0);
@@ -205,7 +331,10 @@ describe('the blackbox exporter role', () => {
 
   test("in the stand: its two modules as they are, yours beside them; preflight refuses yours named like the stand's", async () => {
     const standOnly = await renderConfig(file('stand-only.yml'), file('ca.crt'));
-    const text = await renderTemplate('blackbox.yml.j2', file('stand-own.yml'), { stand_web_ca_file: file('ca.crt'), blackbox_exporter_configuration_modules: ownModules });
+    const text = await renderTemplate('blackbox.yml.j2', file('stand-own.yml'), {
+      stand_web_ca_file: file('ca.crt'),
+      blackbox_exporter_configuration_modules: ownModules,
+    });
     const config = parseYaml(text);
     assert.deepEqual(Object.keys(config.modules), ['http_2xx', 'tls_connect', 'ssh_banner', 'http_post_2xx']);
     const stand = parseYaml(standOnly).modules;
@@ -214,17 +343,32 @@ describe('the blackbox exporter role', () => {
     assert.ok(checked.ok, checked.output);
 
     assert.match(await preflight({ blackbox_exporter_configuration_modules: ownModules }), /failed=0/);
-    const refused = await preflight({ blackbox_exporter_configuration_modules: { ...ownModules, tls_connect: { prober: 'tcp' } } });
+    const refused = await preflight({
+      blackbox_exporter_configuration_modules: { ...ownModules, tls_connect: { prober: 'tcp' } },
+    });
     assert.match(refused, /failed=1/);
-    assert.match(refused, /blackbox_exporter_configuration_modules names tls_connect: in the stand, http_2xx and tls_connect are the stand's own modules/);
-    assert.match(await preflight({ blackbox_exporter_web_listen_address: ':9116' }), /set the port through stand_blackbox_exporter_port/);
+    assert.match(
+      refused,
+      /blackbox_exporter_configuration_modules names tls_connect: in the stand, http_2xx and tls_connect are the stand's own modules/,
+    );
+    assert.match(
+      await preflight({ blackbox_exporter_web_listen_address: ':9116' }),
+      /set the port through stand_blackbox_exporter_port/,
+    );
   });
 
   test('run on loopback, http_2xx and tls_connect probe a real nginx and a TLS listener as the stand needs', async () => {
     const configFile = file('probing.yml');
     await renderConfig(configFile, file('ca.crt'));
-    const [nginxPort, tlsPort, closedPort, exporterPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
-    writeFileSync(file('nginx.conf'), `pid ${file('nginx.pid')};
+    const [nginxPort, tlsPort, closedPort, exporterPort] = [
+      await freePort(),
+      await freePort(),
+      await freePort(),
+      await freePort(),
+    ];
+    writeFileSync(
+      file('nginx.conf'),
+      `pid ${file('nginx.pid')};
 error_log ${file('nginx-error.log')};
 daemon off;
 events {}
@@ -243,29 +387,51 @@ http {
     location = /old { return 301 /; }
   }
 }
-`);
+`,
+    );
     const running = [];
-    const tls = createHttpsServer({ cert: readFileSync(file('server.crt')), key: readFileSync(file('server.key')) }, (req, res) => res.end('ok\n'));
+    const tls = createHttpsServer(
+      { cert: readFileSync(file('server.crt')), key: readFileSync(file('server.key')) },
+      (req, res) => res.end('ok\n'),
+    );
     try {
-      running.push(await start('nginx', 'nginx', ['-c', file('nginx.conf'), '-p', work],
-        async () => (await fetch(`http://127.0.0.1:${nginxPort}/`)).ok, 'SIGQUIT'));
+      running.push(
+        await start(
+          'nginx',
+          'nginx',
+          ['-c', file('nginx.conf'), '-p', work],
+          async () => (await fetch(`http://127.0.0.1:${nginxPort}/`)).ok,
+          'SIGQUIT',
+        ),
+      );
       await new Promise((resolve) => tls.listen(tlsPort, '127.0.0.1', resolve));
-      const exporter = await start('the blackbox exporter', EXPORTER, [`--config.file=${configFile}`, `--web.listen-address=127.0.0.1:${exporterPort}`],
-        async () => (await fetch(`http://127.0.0.1:${exporterPort}/-/healthy`)).ok);
+      const exporter = await start(
+        'the blackbox exporter',
+        EXPORTER,
+        [`--config.file=${configFile}`, `--web.listen-address=127.0.0.1:${exporterPort}`],
+        async () => (await fetch(`http://127.0.0.1:${exporterPort}/-/healthy`)).ok,
+      );
       running.push(exporter);
 
       // the demo site answers 200: success; nothing listening, or a redirect (not followed): failure
       const site = await probe(exporterPort, 'http_2xx', `http://127.0.0.1:${nginxPort}/`);
       assert.equal(site.probe_success, 1, JSON.stringify(site));
       assert.equal(site.probe_http_status_code, 200);
-      assert.match(readFileSync(file('nginx-access.log'), 'utf8'), /^200 av-stand-probe$/m, "the probe's own User-Agent in nginx's log");
+      assert.match(
+        readFileSync(file('nginx-access.log'), 'utf8'),
+        /^200 av-stand-probe$/m,
+        "the probe's own User-Agent in nginx's log",
+      );
       assert.equal((await probe(exporterPort, 'http_2xx', `http://127.0.0.1:${closedPort}/`)).probe_success, 0);
       const redirect = await probe(exporterPort, 'http_2xx', `http://127.0.0.1:${nginxPort}/old`);
       assert.equal(redirect.probe_success, 0);
       assert.equal(redirect.probe_http_status_code, 301);
 
       // the certificate verifies against the stand's CA: success, and its end as the earliest expiry
-      const notAfter = openssl(['x509', '-in', 'server.crt', '-noout', '-enddate', '-dateopt', 'iso_8601']).trim().replace(/^notAfter=/, '').replace(' ', 'T');
+      const notAfter = openssl(['x509', '-in', 'server.crt', '-noout', '-enddate', '-dateopt', 'iso_8601'])
+        .trim()
+        .replace(/^notAfter=/, '')
+        .replace(' ', 'T');
       const good = await probe(exporterPort, 'tls_connect', `127.0.0.1:${tlsPort}`);
       assert.equal(good.probe_success, 1, JSON.stringify(good));
       assert.equal(good.probe_ssl_earliest_cert_expiry, Date.parse(notAfter) / 1000, `notAfter ${notAfter}`);
@@ -281,7 +447,9 @@ http {
       const bad = await probe(exporterPort, 'tls_connect', `127.0.0.1:${tlsPort}`);
       assert.equal(bad.probe_success, 0, JSON.stringify(bad));
       assert.equal(bad.probe_ssl_earliest_cert_expiry, undefined);
-      const debug = await (await fetch(`http://127.0.0.1:${exporterPort}/probe?module=tls_connect&target=127.0.0.1:${tlsPort}&debug=true`)).text();
+      const debug = await (
+        await fetch(`http://127.0.0.1:${exporterPort}/probe?module=tls_connect&target=127.0.0.1:${tlsPort}&debug=true`)
+      ).text();
       assert.match(debug, /certificate signed by unknown authority/);
     } finally {
       for (const program of running.reverse()) await program.stop();
@@ -290,19 +458,34 @@ http {
   });
 
   test("serves HTTPS and basic auth with a web config in the stand's format (--web.config.file, as the role runs it)", async () => {
-    const hash = execFileSync('/usr/bin/python3', ['-c', 'import bcrypt; print(bcrypt.hashpw(b"test-password", bcrypt.gensalt(10)).decode())'], { encoding: 'utf8' }).trim();
-    writeFileSync(file('web-config.yml'), `tls_server_config:\n  cert_file: ${file('server.crt')}\n  key_file: ${file('server.key')}\nbasic_auth_users:\n  admin: ${hash}\n`);
+    const hash = execFileSync(
+      '/usr/bin/python3',
+      ['-c', 'import bcrypt; print(bcrypt.hashpw(b"test-password", bcrypt.gensalt(10)).decode())'],
+      { encoding: 'utf8' },
+    ).trim();
+    writeFileSync(
+      file('web-config.yml'),
+      `tls_server_config:\n  cert_file: ${file('server.crt')}\n  key_file: ${file('server.key')}\nbasic_auth_users:\n  admin: ${hash}\n`,
+    );
     await renderConfig(file('served.yml'), file('ca.crt'));
     const port = await freePort();
-    const get = (path, auth) => new Promise((resolve, reject) => {
-      httpsGet({ host: '127.0.0.1', port, path, ca: readFileSync(file('ca.crt')), auth }, (response) => {
-        response.resume();
-        response.on('end', () => resolve(response.statusCode));
-      }).on('error', reject);
-    });
-    const exporter = await start('the blackbox exporter', EXPORTER,
-      [`--config.file=${file('served.yml')}`, `--web.listen-address=127.0.0.1:${port}`, `--web.config.file=${file('web-config.yml')}`],
-      async () => (await get('/-/healthy', 'admin:test-password')) === 200);
+    const get = (path, auth) =>
+      new Promise((resolve, reject) => {
+        httpsGet({ host: '127.0.0.1', port, path, ca: readFileSync(file('ca.crt')), auth }, (response) => {
+          response.resume();
+          response.on('end', () => resolve(response.statusCode));
+        }).on('error', reject);
+      });
+    const exporter = await start(
+      'the blackbox exporter',
+      EXPORTER,
+      [
+        `--config.file=${file('served.yml')}`,
+        `--web.listen-address=127.0.0.1:${port}`,
+        `--web.config.file=${file('web-config.yml')}`,
+      ],
+      async () => (await get('/-/healthy', 'admin:test-password')) === 200,
+    );
     try {
       assert.equal(await get('/metrics'), 401);
       assert.equal(await get('/metrics', 'admin:wrong'), 401);

@@ -37,7 +37,13 @@ describe('the collection av.stand, built and installed outside the checkout', ()
     collections = join(work, 'collections');
     team = join(work, 'team');
     await mkdir(team);
-    const built = await outside(work, collections, 'ansible-galaxy', ['collection', 'build', ROOT, '--output-path', work]);
+    const built = await outside(work, collections, 'ansible-galaxy', [
+      'collection',
+      'build',
+      ROOT,
+      '--output-path',
+      work,
+    ]);
     const tarball = /Created collection for av\.stand at (\S+)/.exec(built)?.[1];
     assert.ok(tarball, built);
     await outside(work, collections, 'ansible-galaxy', ['collection', 'install', tarball, '-p', collections]);
@@ -51,7 +57,9 @@ describe('the collection av.stand, built and installed outside the checkout', ()
     assert.equal(galaxy.version, pkg.version);
     assert.deepEqual(galaxy.license, [pkg.license]);
     assert.match(await readFile(join(ROOT, 'LICENSE'), 'utf8'), new RegExp(`^${pkg.license} License`));
-    const manifest = JSON.parse(await readFile(join(collections, 'ansible_collections/av/stand/MANIFEST.json'), 'utf8'));
+    const manifest = JSON.parse(
+      await readFile(join(collections, 'ansible_collections/av/stand/MANIFEST.json'), 'utf8'),
+    );
     assert.equal(manifest.collection_info.version, pkg.version);
   });
 
@@ -60,7 +68,14 @@ describe('the collection av.stand, built and installed outside the checkout', ()
     assert.deepEqual((await readdir(join(installed, 'roles'))).sort(), roles);
     const filters = (dir) => readdir(dir).then((files) => files.filter((file) => file.endsWith('.py')).sort());
     assert.deepEqual(await filters(join(installed, 'plugins/filter')), await filters(join(ROOT, 'plugins/filter')));
-    for (const kept of ['playbooks/site.yml', 'site.yml', 'tasks/services-up.yml', 'docs/runbooks.md', 'LICENSE', 'CHANGELOG.md']) {
+    for (const kept of [
+      'playbooks/site.yml',
+      'site.yml',
+      'tasks/services-up.yml',
+      'docs/runbooks.md',
+      'LICENSE',
+      'CHANGELOG.md',
+    ]) {
       await readFile(join(installed, kept)); // throws when it is missing
     }
     for (const left of ['node_modules', 'scripts', 'test', 'collections', '.git']) {
@@ -70,18 +85,23 @@ describe('the collection av.stand, built and installed outside the checkout', ()
 
   test('ansible-doc shows every role with each of its arguments', async () => {
     const listed = await outside(team, collections, 'ansible-doc', ['-t', 'role', '-l', 'av.stand']);
-    for (const role of roles) assert.match(listed, new RegExp(`^av\\.stand\\.${role}\\s`, 'm'), `ansible-doc -l does not list ${role}`);
+    for (const role of roles)
+      assert.match(listed, new RegExp(`^av\\.stand\\.${role}\\s`, 'm'), `ansible-doc -l does not list ${role}`);
     for (const role of roles) {
       const doc = await outside(team, collections, 'ansible-doc', ['-t', 'role', `av.stand.${role}`]);
       const spec = parseYaml(await readFile(join(ROOT, 'roles', role, 'meta/argument_specs.yml'), 'utf8'));
-      for (const option of Object.keys(spec.argument_specs.main.options ?? {})) assert.match(doc, new RegExp(`^- ${option}$`, 'm'), `${role}: ${option}`);
+      for (const option of Object.keys(spec.argument_specs.main.options ?? {}))
+        assert.match(doc, new RegExp(`^- ${option}$`, 'm'), `${role}: ${option}`);
     }
   });
 
   test("every role README's example playbook passes the syntax check against the installed collection", async () => {
     const inventory = join(team, 'hosts.yml');
-    await writeFile(inventory, 'all:\n  children:\n    prometheus: { hosts: { prom1: {} } }\n    nginx: { hosts: { web1: {} } }\n'
-      + '    victoriametrics: { hosts: { vm1: {} } }\n    monitored: { hosts: { web1: {} } }\n    frontends: { hosts: { web1: {} } }\n');
+    await writeFile(
+      inventory,
+      'all:\n  children:\n    prometheus: { hosts: { prom1: {} } }\n    nginx: { hosts: { web1: {} } }\n' +
+        '    victoriametrics: { hosts: { vm1: {} } }\n    monitored: { hosts: { web1: {} } }\n    frontends: { hosts: { web1: {} } }\n',
+    );
     const problems = [];
     for (const role of roles) {
       const playbook = examplePlaybook(await readFile(join(ROOT, 'roles', role, 'README.md'), 'utf8'));
@@ -91,15 +111,25 @@ describe('the collection av.stand, built and installed outside the checkout', ()
       }
       const file = join(team, `${role}.yml`);
       await writeFile(file, playbook);
-      await outside(team, collections, 'ansible-playbook', ['--syntax-check', '-i', inventory, file]).catch((error) => problems.push(`roles/${role}/README.md: ${error.message}`));
+      await outside(team, collections, 'ansible-playbook', ['--syntax-check', '-i', inventory, file]).catch((error) =>
+        problems.push(`roles/${role}/README.md: ${error.message}`),
+      );
     }
     assert.deepEqual(problems, []);
   });
 
   test("the stand's playbook is the collection's av.stand.site", async () => {
     const inventory = join(team, 'stand.yml');
-    await writeFile(inventory, 'all:\n  children:\n    prometheus: { hosts: { prom1: {} } }\n    nginx: { hosts: { web1: {} } }\n');
-    const output = await outside(team, collections, 'ansible-playbook', ['--syntax-check', '-i', inventory, 'av.stand.site']);
+    await writeFile(
+      inventory,
+      'all:\n  children:\n    prometheus: { hosts: { prom1: {} } }\n    nginx: { hosts: { web1: {} } }\n',
+    );
+    const output = await outside(team, collections, 'ansible-playbook', [
+      '--syntax-check',
+      '-i',
+      inventory,
+      'av.stand.site',
+    ]);
     assert.match(output, /playbook: \S+\/ansible_collections\/av\/stand\/playbooks\/site\.yml/);
     // Ansible says this of every playbook run from inside a collection, whatever it holds; nothing else is allowed
     const warnings = output.split('\n').filter((line) => /\[WARNING\]/.test(line));

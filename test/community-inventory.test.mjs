@@ -18,24 +18,43 @@ const PROMETHEUS_VARS = {
   prometheus_storage_retention: '30d',
   prometheus_storage_retention_size: '10GB',
   prometheus_web_external_url: 'https://prometheus.example.org/',
-  prometheus_config_flags_extra: { 'storage.tsdb.wal-compression': true, 'query.timeout': '1m', 'web.enable-admin-api': false },
+  prometheus_config_flags_extra: {
+    'storage.tsdb.wal-compression': true,
+    'query.timeout': '1m',
+    'web.enable-admin-api': false,
+  },
   prometheus_targets: {
     node: [{ targets: ['db1.example.org:9100', 'db2.example.org:9100'], labels: { env: 'prod' } }],
     myapp: [{ targets: ['app1.example.org:9200'] }],
   },
-  prometheus_scrape_configs: [{ job_name: 'pushgateway', honor_labels: true, static_configs: [{ targets: ['push.example.org:9091'] }] }],
-  prometheus_remote_write: [{ url: 'https://metrics.example.org/api/v1/write', basic_auth: { username: 'team', password_file: '/etc/prometheus/team.password' } }],
+  prometheus_scrape_configs: [
+    { job_name: 'pushgateway', honor_labels: true, static_configs: [{ targets: ['push.example.org:9091'] }] },
+  ],
+  prometheus_remote_write: [
+    {
+      url: 'https://metrics.example.org/api/v1/write',
+      basic_auth: { username: 'team', password_file: '/etc/prometheus/team.password' },
+    },
+  ],
   prometheus_remote_read: [{ url: 'https://metrics.example.org/api/v1/read' }],
   prometheus_alert_relabel_configs: [{ action: 'labeldrop', regex: 'datacenter' }],
-  prometheus_alertmanager_config: [{ scheme: 'https', static_configs: [{ targets: ['alertmanager.example.org:9093'] }] }],
+  prometheus_alertmanager_config: [
+    { scheme: 'https', static_configs: [{ targets: ['alertmanager.example.org:9093'] }] },
+  ],
   // as that collection's own default rules write Prometheus' templates: inside {% raw %}, which Ansible takes away
-  prometheus_alert_rules: [{
-    alert: 'InstanceDown', expr: 'up == 0', for: '5m', labels: { severity: 'critical' },
-    annotations: {
-      summary: 'Instance {% raw %}{{ $labels.instance }}{% endraw %} down',
-      description: '{% raw %}{{ $labels.instance }} of job {{ $labels.job }}{% endraw %} has been down for more than 5 minutes.',
+  prometheus_alert_rules: [
+    {
+      alert: 'InstanceDown',
+      expr: 'up == 0',
+      for: '5m',
+      labels: { severity: 'critical' },
+      annotations: {
+        summary: 'Instance {% raw %}{{ $labels.instance }}{% endraw %} down',
+        description:
+          '{% raw %}{{ $labels.instance }} of job {{ $labels.job }}{% endraw %} has been down for more than 5 minutes.',
+      },
     },
-  }],
+  ],
 };
 const unraw = (value) => JSON.parse(JSON.stringify(value).replace(/\{% (end)?raw %\}/g, ''));
 // the shapes of that collection's blackbox_exporter and alertmanager roles (modules beside the stand's own
@@ -49,7 +68,13 @@ const BLACKBOX_VARS = {
 const ALERTMANAGER_VARS = {
   alertmanager_slack_api_url: 'https://hooks.slack.example.org/services/T0000/B0000/XXXX',
   alertmanager_receivers: [{ name: 'slack', slack_configs: [{ send_resolved: true, channel: '#alerts' }] }],
-  alertmanager_route: { group_by: ['alertname', 'cluster', 'service'], group_wait: '30s', group_interval: '5m', repeat_interval: '3h', receiver: 'slack' },
+  alertmanager_route: {
+    group_by: ['alertname', 'cluster', 'service'],
+    group_wait: '30s',
+    group_interval: '5m',
+    repeat_interval: '3h',
+    receiver: 'slack',
+  },
 };
 const NODE_EXPORTER_VARS = {
   node_exporter_enabled_collectors: ['systemd', { textfile: { directory: '/var/lib/node_exporter' } }],
@@ -64,21 +89,30 @@ describe("an inventory written for the prometheus-community collection's roles",
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'av-community-'));
     const inventory = join(dir, 'hosts.yml');
-    await writeFile(inventory, stringifyYaml({
-      all: {
-        vars: { ansible_user: 'debian', ansible_become: true, ...NODE_EXPORTER_VARS },
-        children: {
-          prometheus: { hosts: { prom1: { ansible_host: '192.0.2.10' } }, vars: { ...PROMETHEUS_VARS, ...BLACKBOX_VARS, ...ALERTMANAGER_VARS } },
-          nginx: { hosts: { web1: { ansible_host: '192.0.2.21' } } },
+    await writeFile(
+      inventory,
+      stringifyYaml({
+        all: {
+          vars: { ansible_user: 'debian', ansible_become: true, ...NODE_EXPORTER_VARS },
+          children: {
+            prometheus: {
+              hosts: { prom1: { ansible_host: '192.0.2.10' } },
+              vars: { ...PROMETHEUS_VARS, ...BLACKBOX_VARS, ...ALERTMANAGER_VARS },
+            },
+            nginx: { hosts: { web1: { ansible_host: '192.0.2.21' } } },
+          },
         },
-      },
-    }));
+      }),
+    );
     rendered = await renderConfigs(inventory);
   });
   after(() => Promise.all([dir, rendered].map((path) => rm(path, { recursive: true, force: true }))));
 
   test('prometheus.yml carries every value, and promtool accepts it', async () => {
-    assert.match(await tool('promtool', ['check', 'config', '--syntax-only', join(rendered, 'prom1/prometheus.yml')]), /SUCCESS/);
+    assert.match(
+      await tool('promtool', ['check', 'config', '--syntax-only', join(rendered, 'prom1/prometheus.yml')]),
+      /SUCCESS/,
+    );
     const config = parseYaml(await read('prom1', 'prometheus.yml'));
     assert.deepEqual(config.global, { ...PROMETHEUS_VARS.prometheus_global, external_labels: { environment: 'prod' } });
     assert.deepEqual(config.remote_write, PROMETHEUS_VARS.prometheus_remote_write);
@@ -91,7 +125,10 @@ describe("an inventory written for the prometheus-community collection's roles",
     // the stand's node job is as it was: HTTPS with the stand's CA and password, its own hosts
     assert.equal(jobs.node.scheme, 'https');
     assert.ok(jobs.node.basic_auth.password_file);
-    assert.deepEqual(jobs.node.static_configs.map((group) => group.labels.instance), ['prom1', 'web1']);
+    assert.deepEqual(
+      jobs.node.static_configs.map((group) => group.labels.instance),
+      ['prom1', 'web1'],
+    );
     // the inventory's node job: a scrape config of its own, plain HTTP, no credentials, its targets labelled job=node
     const own = jobs['node (prometheus_targets)'];
     assert.deepEqual(own, {
@@ -99,21 +136,32 @@ describe("an inventory written for the prometheus-community collection's roles",
       file_sd_configs: [{ files: ['/etc/prometheus/file_sd/node.yml'] }],
       relabel_configs: [{ target_label: 'job', replacement: 'node' }],
     });
-    assert.deepEqual(jobs.myapp, { job_name: 'myapp', file_sd_configs: [{ files: ['/etc/prometheus/file_sd/myapp.yml'] }] });
+    assert.deepEqual(jobs.myapp, {
+      job_name: 'myapp',
+      file_sd_configs: [{ files: ['/etc/prometheus/file_sd/myapp.yml'] }],
+    });
     assert.deepEqual(jobs.pushgateway, PROMETHEUS_VARS.prometheus_scrape_configs[0]);
   });
 
-  test("the flags: retention by time and size, the external URL, the extra flags", async () => {
+  test('the flags: retention by time and size, the external URL, the extra flags', async () => {
     const args = /^ARGS="(.*)"$/m.exec(await read('prom1', 'prometheus.default'))[1].split(' ');
-    for (const flag of ['--storage.tsdb.retention.time=30d', '--storage.tsdb.retention.size=10GB', '--web.external-url=https://prometheus.example.org/',
-      '--storage.tsdb.wal-compression', '--query.timeout=1m']) assert.ok(args.includes(flag), `${flag} in ${args.join(' ')}`);
+    for (const flag of [
+      '--storage.tsdb.retention.time=30d',
+      '--storage.tsdb.retention.size=10GB',
+      '--web.external-url=https://prometheus.example.org/',
+      '--storage.tsdb.wal-compression',
+      '--query.timeout=1m',
+    ])
+      assert.ok(args.includes(flag), `${flag} in ${args.join(' ')}`);
     assert.ok(!args.some((arg) => arg.includes('admin-api')), 'a flag set to false is left out');
   });
 
   test('the rules are one group that promtool accepts', async () => {
     const file = join(rendered, 'prom1/rules.d-prometheus_alert_rules.yml');
     assert.match(await tool('promtool', ['check', 'rules', file]), /SUCCESS: 1 rules found/);
-    assert.deepEqual(parseYaml(await readFile(file, 'utf8')), { groups: [{ name: 'prometheus_alert_rules', rules: unraw(PROMETHEUS_VARS.prometheus_alert_rules) }] });
+    assert.deepEqual(parseYaml(await readFile(file, 'utf8')), {
+      groups: [{ name: 'prometheus_alert_rules', rules: unraw(PROMETHEUS_VARS.prometheus_alert_rules) }],
+    });
   });
 
   test("the blackbox exporter's modules: the stand's two, then yours", async () => {
@@ -127,16 +175,33 @@ describe("an inventory written for the prometheus-community collection's roles",
     assert.match(await tool('amtool', ['check-config', file]), /SUCCESS/);
     const config = parseYaml(await readFile(file, 'utf8'));
     assert.equal(config.global.slack_api_url, ALERTMANAGER_VARS.alertmanager_slack_api_url);
-    assert.deepEqual(config.receivers.map((r) => r.name), ['page', 'ticket', 'heartbeat-prom1', 'slack']);
+    assert.deepEqual(
+      config.receivers.map((r) => r.name),
+      ['page', 'ticket', 'heartbeat-prom1', 'slack'],
+    );
     assert.deepEqual(config.route.routes.at(-1), ALERTMANAGER_VARS.alertmanager_route);
-    const routed = await tool('amtool', ['config', 'routes', 'test', '--config.file', file, 'alertname=InstanceDown', 'severity=critical']);
+    const routed = await tool('amtool', [
+      'config',
+      'routes',
+      'test',
+      '--config.file',
+      file,
+      'alertname=InstanceDown',
+      'severity=critical',
+    ]);
     assert.match(routed, /page,slack/);
   });
 
   test("the node exporter's collectors, on and off, and the textfile directory", async () => {
     for (const host of ['prom1', 'web1']) {
       const args = /^ARGS="(.*)"$/m.exec(await read(host, 'prometheus-node-exporter.default'))[1].split(' ');
-      for (const flag of ['--collector.systemd', '--collector.textfile', '--collector.textfile.directory=/var/lib/node_exporter', '--no-collector.mdadm', '--no-collector.nfs']) {
+      for (const flag of [
+        '--collector.systemd',
+        '--collector.textfile',
+        '--collector.textfile.directory=/var/lib/node_exporter',
+        '--no-collector.mdadm',
+        '--no-collector.nfs',
+      ]) {
         assert.ok(args.includes(flag), `${host}: ${flag} in ${args.join(' ')}`);
       }
     }

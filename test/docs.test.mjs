@@ -12,16 +12,21 @@ import { parse as parseYaml } from 'yaml';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const README_CAPS = { lines: 150, words: 1500, lineLength: 200 };
 
-const ROLES = readdirSync(join(ROOT, 'roles')).filter((name) => statSync(join(ROOT, 'roles', name)).isDirectory()).sort();
+const ROLES = readdirSync(join(ROOT, 'roles'))
+  .filter((name) => statSync(join(ROOT, 'roles', name)).isDirectory())
+  .sort();
 const DOCS = [
   'README.md',
   'CHANGELOG.md',
-  ...readdirSync(join(ROOT, 'docs')).filter((name) => name.endsWith('.md')).sort().map((name) => `docs/${name}`),
+  ...readdirSync(join(ROOT, 'docs'))
+    .filter((name) => name.endsWith('.md'))
+    .sort()
+    .map((name) => `docs/${name}`),
   ...ROLES.map((role) => `roles/${role}/README.md`).filter((file) => existsSync(join(ROOT, file))),
 ];
 
 const read = (file) => readFileSync(join(ROOT, file), 'utf8');
-const readYaml = (file) => (existsSync(join(ROOT, file)) ? parseYaml(read(file)) ?? {} : {});
+const readYaml = (file) => (existsSync(join(ROOT, file)) ? (parseYaml(read(file)) ?? {}) : {});
 
 /**
  * A Markdown file's lines, each with its number and whether it lies in a fenced code block (the fences
@@ -36,7 +41,13 @@ function markdownLines(text) {
     if (fence === null && opening) {
       fence = opening[1];
       inCode = true;
-    } else if (fence !== null && opening && opening[1][0] === fence[0] && opening[1].length >= fence.length && raw.trim() === opening[1]) {
+    } else if (
+      fence !== null &&
+      opening &&
+      opening[1][0] === fence[0] &&
+      opening[1].length >= fence.length &&
+      raw.trim() === opening[1]
+    ) {
       fence = null;
     }
     const prose = inCode ? '' : raw.replace(/(`+)([\s\S]*?)\1/g, (span) => ' '.repeat(span.length));
@@ -81,7 +92,8 @@ function anchorsOf(file) {
 /** The links of a line's prose: inline `[text](target)`, images, and reference definitions `[x]: target`. */
 function linksOf(prose) {
   const targets = [];
-  for (const [, target] of prose.matchAll(/\]\(\s*<?([^()\s>]+(?:\([^()\s]*\)[^()\s>]*)*)>?(?:\s+"[^"]*")?\s*\)/g)) targets.push(target);
+  for (const [, target] of prose.matchAll(/\]\(\s*<?([^()\s>]+(?:\([^()\s]*\)[^()\s>]*)*)>?(?:\s+"[^"]*")?\s*\)/g))
+    targets.push(target);
   const definition = /^ {0,3}\[[^\]]+\]:\s+<?(\S+?)>?(?:\s|$)/.exec(prose);
   if (definition) targets.push(definition[1]);
   return targets;
@@ -95,7 +107,9 @@ function brokenLink(file, target) {
   if (!path.startsWith(ROOT)) return `link ${target} leaves the repository`;
   if (!existsSync(path)) return `link ${target}: ${relative(ROOT, path)} does not exist`;
   if (anchor === undefined || !path.endsWith('.md') || statSync(path).isDirectory()) return null;
-  return anchorsOf(path).has(decodeURIComponent(anchor)) ? null : `link ${target}: no heading with anchor #${anchor} in ${relative(ROOT, path)}`;
+  return anchorsOf(path).has(decodeURIComponent(anchor))
+    ? null
+    : `link ${target}: no heading with anchor #${anchor} in ${relative(ROOT, path)}`;
 }
 
 /** The long flags a script reads from zx's argv, directly or through a list of flag names in its options module. */
@@ -129,7 +143,9 @@ function scriptFlags(line) {
   for (const segment of segments) {
     for (const match of segment.matchAll(/\b(load\.mjs|lab\.mjs)\b|\bnpm run stand --(?=\s)/g)) {
       const script = match[1] ?? 'load.mjs';
-      const rest = segment.slice(match.index + match[0].length).split(/&&|\s\|\s|\b(?:npx|npm|sudo|ansible-playbook|curl|bash)\s/)[0];
+      const rest = segment
+        .slice(match.index + match[0].length)
+        .split(/&&|\s\|\s|\b(?:npx|npm|sudo|ansible-playbook|curl|bash)\s/)[0];
       for (const [, flag] of rest.matchAll(/(?<![\w-])--([a-z][a-z0-9-]*)/g)) found.push({ script, flag });
     }
   }
@@ -155,14 +171,17 @@ function roleVariables(role) {
 function tasksFiles(role) {
   const dir = join(ROOT, 'roles', role, 'tasks');
   if (!existsSync(dir)) return [];
-  return readdirSync(dir, { recursive: true }).filter((f) => /\.ya?ml$/.test(f)).map((f) => `roles/${role}/tasks/${f}`);
+  return readdirSync(dir, { recursive: true })
+    .filter((f) => /\.ya?ml$/.test(f))
+    .map((f) => `roles/${role}/tasks/${f}`);
 }
 
 /** The roles a role includes from its tasks (include_role / import_role), by their short names. */
 function includedRoles(role) {
   const included = new Set();
   for (const file of tasksFiles(role)) {
-    for (const [, name] of read(file).matchAll(/(?:include|import)_role:\s*\n\s+name:\s*(?:av\.stand\.)?([a-z_]+)/g)) included.add(name);
+    for (const [, name] of read(file).matchAll(/(?:include|import)_role:\s*\n\s+name:\s*(?:av\.stand\.)?([a-z_]+)/g))
+      included.add(name);
   }
   return included;
 }
@@ -187,7 +206,24 @@ function examplePlaybook(text) {
 }
 
 // keys of a role entry in a play's roles: that are not the role's variables
-const ROLE_ENTRY_KEYWORDS = new Set(['role', 'name', 'vars', 'when', 'tags', 'become', 'become_user', 'delegate_to', 'environment', 'tasks_from', 'defaults_from', 'vars_from', 'handlers_from', 'public', 'apply', 'allow_duplicates']);
+const ROLE_ENTRY_KEYWORDS = new Set([
+  'role',
+  'name',
+  'vars',
+  'when',
+  'tags',
+  'become',
+  'become_user',
+  'delegate_to',
+  'environment',
+  'tasks_from',
+  'defaults_from',
+  'vars_from',
+  'handlers_from',
+  'public',
+  'apply',
+  'allow_duplicates',
+]);
 const EXPRESSION_KEYS = new Set(['when', 'changed_when', 'failed_when', 'until', 'loop', 'with_items']);
 
 /** Every problem of one role README's example playbook, each with the README's line. */
@@ -202,9 +238,12 @@ function playbookProblems(file, example) {
   try {
     plays = parseYaml(example.yaml);
   } catch (error) {
-    return [`${file}:${example.firstLine}: the example playbook does not parse as YAML: ${error.message.split('\n')[0]}`];
+    return [
+      `${file}:${example.firstLine}: the example playbook does not parse as YAML: ${error.message.split('\n')[0]}`,
+    ];
   }
-  if (!Array.isArray(plays) || plays.length === 0) return [`${file}:${example.firstLine}: the example playbook is not a list of plays`];
+  if (!Array.isArray(plays) || plays.length === 0)
+    return [`${file}:${example.firstLine}: the example playbook is not a list of plays`];
   const standVariables = roleVariables('stand');
   for (const play of plays) {
     const used = new Set();
@@ -216,7 +255,7 @@ function playbookProblems(file, example) {
       used.add(short);
     };
     for (const entry of play.roles ?? []) {
-      const name = typeof entry === 'string' ? entry : entry.role ?? entry.name;
+      const name = typeof entry === 'string' ? entry : (entry.role ?? entry.name);
       useRole(name);
       if (typeof entry === 'object') {
         for (const key of Object.keys(entry)) if (!ROLE_ENTRY_KEYWORDS.has(key)) given.push(key);
@@ -225,7 +264,11 @@ function playbookProblems(file, example) {
     }
     const tasks = [...(play.pre_tasks ?? []), ...(play.tasks ?? []), ...(play.post_tasks ?? [])];
     for (const task of tasks) {
-      const include = task['ansible.builtin.include_role'] ?? task.include_role ?? task['ansible.builtin.import_role'] ?? task.import_role;
+      const include =
+        task['ansible.builtin.include_role'] ??
+        task.include_role ??
+        task['ansible.builtin.import_role'] ??
+        task.import_role;
       if (include) {
         useRole(include.name);
         for (const key of Object.keys(task.vars ?? {})) given.push(key);
@@ -237,24 +280,36 @@ function playbookProblems(file, example) {
     const known = new Set(standVariables);
     for (const role of used) for (const name of roleVariables(role)) known.add(name);
     for (const name of given) {
-      if (!name.startsWith('ansible_') && !known.has(name)) problem(`${name}:`, `variable ${name} is in no defaults or argument_specs of the roles it uses (${[...used].join(', ')}) or of role stand`);
+      if (!name.startsWith('ansible_') && !known.has(name))
+        problem(
+          `${name}:`,
+          `variable ${name} is in no defaults or argument_specs of the roles it uses (${[...used].join(', ')}) or of role stand`,
+        );
     }
     // a role's variable read in an expression of the play's own tasks
     const prefixes = new RegExp(`\\b(?:${ROLES.join('|')})_[a-z0-9_]+\\b`, 'g');
     for (const task of tasks) {
-      const expressions = Object.entries(task).filter(([key]) => EXPRESSION_KEYS.has(key)).map(([, value]) => JSON.stringify(value));
-      expressions.push(...JSON.stringify(task).match(/\{\{.*?\}\}/g) ?? []);
+      const expressions = Object.entries(task)
+        .filter(([key]) => EXPRESSION_KEYS.has(key))
+        .map(([, value]) => JSON.stringify(value));
+      expressions.push(...(JSON.stringify(task).match(/\{\{.*?\}\}/g) ?? []));
       for (const expression of expressions) {
         for (const [name] of expression.matchAll(prefixes)) {
-          if (!known.has(name) && !given.includes(name)) problem(name, `variable ${name} is set by none of the roles it uses (${[...used].join(', ')})`);
+          if (!known.has(name) && !given.includes(name))
+            problem(name, `variable ${name} is set by none of the roles it uses (${[...used].join(', ')})`);
         }
       }
     }
     const handlers = new Set([...used].flatMap(handlersOf));
-    for (const handler of play.handlers ?? []) for (const name of [handler.name, ...[handler.listen ?? []].flat()]) if (name) handlers.add(name);
+    for (const handler of play.handlers ?? [])
+      for (const name of [handler.name, ...[handler.listen ?? []].flat()]) if (name) handlers.add(name);
     for (const task of tasks) {
       for (const name of [task.notify ?? []].flat()) {
-        if (!handlers.has(name)) problem(`notify: ${name}`, `handler "${name}" is in none of the roles it uses (${[...used].join(', ')}) nor in the play`);
+        if (!handlers.has(name))
+          problem(
+            `notify: ${name}`,
+            `handler "${name}" is in none of the roles it uses (${[...used].join(', ')}) nor in the play`,
+          );
       }
     }
   }
@@ -283,7 +338,8 @@ describe('the docs, against the repository', () => {
     for (const { file, lines } of files) {
       for (const line of lines) {
         for (const [, name] of line.raw.matchAll(/\bnpm run ([\w:.-]*[\w])/g)) {
-          if (!Object.hasOwn(scripts, name)) problems.push(`${file}:${line.number}: npm run ${name}: no such script in package.json`);
+          if (!Object.hasOwn(scripts, name))
+            problems.push(`${file}:${line.number}: npm run ${name}: no such script in package.json`);
         }
       }
     }
@@ -296,7 +352,8 @@ describe('the docs, against the repository', () => {
       for (const line of lines) {
         for (const { script, flag } of scriptFlags(line)) {
           const known = SCRIPTS[script];
-          if (!known.has(flag) && !(flag.startsWith('no-') && known.has(flag.slice(3)))) problems.push(`${file}:${line.number}: ${script} has no flag --${flag}`);
+          if (!known.has(flag) && !(flag.startsWith('no-') && known.has(flag.slice(3))))
+            problems.push(`${file}:${line.number}: ${script} has no flag --${flag}`);
         }
       }
     }
@@ -312,7 +369,8 @@ describe('the docs, against the repository', () => {
     const words = text.split(/\s+/).filter(Boolean).length;
     if (words > README_CAPS.words) problems.push(`README.md: ${words} words, over ${README_CAPS.words}`);
     for (const line of lines) {
-      if (!line.inCode && line.raw.length > README_CAPS.lineLength) problems.push(`README.md:${line.number}: ${line.raw.length} characters, over ${README_CAPS.lineLength}`);
+      if (!line.inCode && line.raw.length > README_CAPS.lineLength)
+        problems.push(`README.md:${line.number}: ${line.raw.length} characters, over ${README_CAPS.lineLength}`);
     }
     assert.deepEqual(problems, []);
   });

@@ -6,7 +6,14 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { hostSourcesFile, parseDeb822Sources, parseOneLineSources, parseOsRelease, pickDebianSources, repository } from '../scripts/lab/apt-sources.mjs';
+import {
+  hostSourcesFile,
+  parseDeb822Sources,
+  parseOneLineSources,
+  parseOsRelease,
+  pickDebianSources,
+  repository,
+} from '../scripts/lab/apt-sources.mjs';
 import { cgroupHierarchies, hostCgroups, nspawnInOwnCgroup } from '../scripts/lab/cgroups.mjs';
 import { inventoryDocument } from '../scripts/lab/inventory.mjs';
 import { planHosts } from '../scripts/lab/layout.mjs';
@@ -61,7 +68,11 @@ describe("the lab's apt sources", () => {
       { types: ['deb'], uri: 'http://deb.debian.org/debian/', suites: ['bookworm', 'bookworm-updates'] },
     ];
     assert.deepEqual(pickDebianSources(entries, 'bookworm'), {
-      archive: { backend: 'http://deb.debian.org/debian/', prefix: 'deb.debian.org/debian', viaProxy: 'http://deb.debian.org/debian' },
+      archive: {
+        backend: 'http://deb.debian.org/debian/',
+        prefix: 'deb.debian.org/debian',
+        viaProxy: 'http://deb.debian.org/debian',
+      },
       security: null,
     });
     assert.throws(() => pickDebianSources(entries, 'trixie'), /no Debian mirror for trixie/);
@@ -69,12 +80,17 @@ describe("the lab's apt sources", () => {
 
   test('an https mirror is fetched over https by the proxy, and asked for over http through it', () => {
     assert.deepEqual(repository('https://mirror.example:8443/debian//'), {
-      backend: 'https://mirror.example:8443/debian/', prefix: 'mirror.example:8443/debian', viaProxy: 'http://mirror.example:8443/debian',
+      backend: 'https://mirror.example:8443/debian/',
+      prefix: 'mirror.example:8443/debian',
+      viaProxy: 'http://mirror.example:8443/debian',
     });
   });
 
   test("a host's sources name its own release, through the proxy", () => {
-    const sources = { archive: repository('http://deb.debian.org/debian'), security: repository('http://deb.debian.org/debian-security') };
+    const sources = {
+      archive: repository('http://deb.debian.org/debian'),
+      security: repository('http://deb.debian.org/debian-security'),
+    };
     const text = hostSourcesFile(sources, 'trixie');
     assert.match(text, /URIs: http:\/\/deb\.debian\.org\/debian\nSuites: trixie trixie-updates\n/);
     assert.match(text, /URIs: http:\/\/deb\.debian\.org\/debian-security\nSuites: trixie-security\n/);
@@ -82,26 +98,41 @@ describe("the lab's apt sources", () => {
   });
 
   test('os-release: quotes removed', () => {
-    assert.deepEqual(parseOsRelease('PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nVERSION_CODENAME=bookworm\n'), { PRETTY_NAME: 'Debian GNU/Linux 12 (bookworm)', VERSION_CODENAME: 'bookworm' });
+    assert.deepEqual(parseOsRelease('PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nVERSION_CODENAME=bookworm\n'), {
+      PRETTY_NAME: 'Debian GNU/Linux 12 (bookworm)',
+      VERSION_CODENAME: 'bookworm',
+    });
   });
 });
 
 describe("the lab's hosts", () => {
   test('are named unlike their groups, one Prometheus host and N nginx hosts, of one release', () => {
     const hosts = planHosts({ nginx: 3, release: 'bookworm' });
-    assert.deepEqual(hosts.map((h) => `${h.name}/${h.group}/${h.address}/${h.release}`), [
-      'prom1/prometheus/10.77.0.10/bookworm', 'web1/nginx/10.77.0.21/bookworm', 'web2/nginx/10.77.0.22/bookworm', 'web3/nginx/10.77.0.23/bookworm',
-    ]);
+    assert.deepEqual(
+      hosts.map((h) => `${h.name}/${h.group}/${h.address}/${h.release}`),
+      [
+        'prom1/prometheus/10.77.0.10/bookworm',
+        'web1/nginx/10.77.0.21/bookworm',
+        'web2/nginx/10.77.0.22/bookworm',
+        'web3/nginx/10.77.0.23/bookworm',
+      ],
+    );
     assert.ok(hosts.every((h) => !['prometheus', 'nginx', 'all'].includes(h.name)));
   });
 
   test('several Prometheus hosts and a VictoriaMetrics host get their own names and addresses', () => {
     const hosts = planHosts({ nginx: 3, prometheus: 2, victoriametrics: true, release: 'trixie' });
-    assert.deepEqual(hosts.map((h) => `${h.name}/${h.group}/${h.address}`), [
-      'prom1/prometheus/10.77.0.10', 'prom2/prometheus/10.77.0.11',
-      'web1/nginx/10.77.0.21', 'web2/nginx/10.77.0.22', 'web3/nginx/10.77.0.23',
-      'vm1/victoriametrics/10.77.0.50',
-    ]);
+    assert.deepEqual(
+      hosts.map((h) => `${h.name}/${h.group}/${h.address}`),
+      [
+        'prom1/prometheus/10.77.0.10',
+        'prom2/prometheus/10.77.0.11',
+        'web1/nginx/10.77.0.21',
+        'web2/nginx/10.77.0.22',
+        'web3/nginx/10.77.0.23',
+        'vm1/victoriametrics/10.77.0.50',
+      ],
+    );
     assert.equal(new Set(hosts.map((h) => h.address)).size, hosts.length);
     assert.ok(hosts.every((h) => !['prometheus', 'nginx', 'victoriametrics', 'all'].includes(h.name)));
   });
@@ -109,7 +140,9 @@ describe("the lab's hosts", () => {
   test('the inventory has a victoriametrics group only when the lab has that host', () => {
     const without = parseYaml(inventoryDocument(planHosts({ nginx: 1, release: 'trixie' })));
     assert.deepEqual(Object.keys(without.all.children), ['prometheus', 'nginx']);
-    const withVm = parseYaml(inventoryDocument(planHosts({ nginx: 1, prometheus: 2, victoriametrics: true, release: 'trixie' })));
+    const withVm = parseYaml(
+      inventoryDocument(planHosts({ nginx: 1, prometheus: 2, victoriametrics: true, release: 'trixie' })),
+    );
     assert.deepEqual(Object.keys(withVm.all.children), ['prometheus', 'nginx', 'victoriametrics']);
     assert.deepEqual(Object.keys(withVm.all.children.prometheus.hosts), ['prom1', 'prom2']);
     assert.deepEqual(withVm.all.children.victoriametrics.hosts, { vm1: { ansible_host: '10.77.0.50' } });
@@ -123,13 +156,17 @@ describe("each lab host's own cgroup tree", () => {
     'cgroup /sys/fs/cgroup/systemd cgroup rw,relatime,name=systemd 0 0',
   ].join('\n');
   const HYBRID = `${V1}\ncgroup2 /sys/fs/cgroup/unified cgroup2 rw,nosuid,nodev,noexec,relatime 0 0`;
-  const UNIFIED = 'cgroup2 /sys/fs/cgroup cgroup2 rw,nosuid,nodev,noexec,relatime,nsdelegate 0 0\ncgroup2 /tmp/elsewhere cgroup2 rw 0 0';
+  const UNIFIED =
+    'cgroup2 /sys/fs/cgroup cgroup2 rw,nosuid,nodev,noexec,relatime,nsdelegate 0 0\ncgroup2 /tmp/elsewhere cgroup2 rw 0 0';
 
   test('in every hierarchy nspawn may take its own cgroup from, and only those', () => {
     assert.deepEqual(cgroupHierarchies(V1), ['/sys/fs/cgroup/systemd']);
     assert.deepEqual(cgroupHierarchies(HYBRID), ['/sys/fs/cgroup/systemd', '/sys/fs/cgroup/unified']);
     assert.deepEqual(cgroupHierarchies(UNIFIED), ['/sys/fs/cgroup']);
-    assert.deepEqual(hostCgroups('web1', cgroupHierarchies(HYBRID)), ['/sys/fs/cgroup/systemd/av-lab/web1', '/sys/fs/cgroup/unified/av-lab/web1']);
+    assert.deepEqual(hostCgroups('web1', cgroupHierarchies(HYBRID)), [
+      '/sys/fs/cgroup/systemd/av-lab/web1',
+      '/sys/fs/cgroup/unified/av-lab/web1',
+    ]);
   });
 
   test('nspawn becomes the process that moved itself there, so it never runs from a shared cgroup', () => {
@@ -138,12 +175,20 @@ describe("each lab host's own cgroup tree", () => {
     assert.match(args[1], /echo \$\$ > "\$dir\/cgroup\.procs".*exec systemd-nspawn "\$@"$/);
     assert.deepEqual(args.slice(2), ['systemd-nspawn', '--directory=/x', '--boot']);
     assert.deepEqual(env.AV_LAB_CGROUPS.split(' '), hostCgroups('prom1'));
-    assert.ok(env.AV_LAB_CGROUPS.split(' ').every((dir) => dir.endsWith('/av-lab/prom1')), env.AV_LAB_CGROUPS);
+    assert.ok(
+      env.AV_LAB_CGROUPS.split(' ').every((dir) => dir.endsWith('/av-lab/prom1')),
+      env.AV_LAB_CGROUPS,
+    );
   });
 });
 
 describe('the lab refuses directories it did not make', () => {
-  const lab = (command, env) => spawnSync('npx', ['zx', 'scripts/lab.mjs', command], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ...env } });
+  const lab = (command, env) =>
+    spawnSync('npx', ['zx', 'scripts/lab.mjs', command], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      env: { ...process.env, ...env },
+    });
 
   test('down: an AV_LAB_DIR without the mark is left as it is, with an error', () => {
     const dir = mkdtempSync(join(tmpdir(), 'not-a-lab-'));

@@ -29,22 +29,31 @@ function relabel(labels, rules = []) {
   for (const rule of rules) {
     const value = (rule.source_labels ?? []).map((name) => out[name] ?? '').join(rule.separator ?? ';');
     const matches = new RegExp(`^(?:${rule.regex ?? '(.*)'})$`).test(value);
-    if (rule.action === 'hashmod') out[rule.target_label] = String(createHash('md5').update(value).digest().readBigUInt64BE(8) % BigInt(rule.modulus));
-    else if (rule.action === 'keep') { if (!matches) return null; }
-    else if ((rule.action ?? 'replace') === 'replace') {
+    if (rule.action === 'hashmod')
+      out[rule.target_label] = String(
+        createHash('md5').update(value).digest().readBigUInt64BE(8) % BigInt(rule.modulus),
+      );
+    else if (rule.action === 'keep') {
+      if (!matches) return null;
+    } else if ((rule.action ?? 'replace') === 'replace') {
       const groups = new RegExp(`^(?:${rule.regex ?? '(.*)'})$`).exec(value);
-      if (groups) out[rule.target_label] = (rule.replacement ?? '$1').replace(/\$(\d+)/g, (_, n) => groups[Number(n)] ?? '');
-    }
-    else throw new Error(`relabel action ${rule.action} is not modelled here`);
+      if (groups)
+        out[rule.target_label] = (rule.replacement ?? '$1').replace(/\$(\d+)/g, (_, n) => groups[Number(n)] ?? '');
+    } else throw new Error(`relabel action ${rule.action} is not modelled here`);
   }
   return out;
 }
 
 /** Every target a rendered prometheus.yml keeps, named as the e2e checks name them: `job/instance`, probes `job/host/service`. */
-const keptTargets = (config) => config.scrape_configs.flatMap((job) => job.static_configs
-  .map((group) => relabel({ ...group.labels, __address__: group.targets[0] }, job.relabel_configs))
-  .filter((labels) => labels !== null)
-  .map((labels) => (labels.service ? `${job.job_name}/${labels.host}/${labels.service}` : `${job.job_name}/${labels.instance}`)));
+const keptTargets = (config) =>
+  config.scrape_configs.flatMap((job) =>
+    job.static_configs
+      .map((group) => relabel({ ...group.labels, __address__: group.targets[0] }, job.relabel_configs))
+      .filter((labels) => labels !== null)
+      .map((labels) =>
+        labels.service ? `${job.job_name}/${labels.host}/${labels.service}` : `${job.job_name}/${labels.instance}`,
+      ),
+  );
 
 describe('two Prometheus shards and VictoriaMetrics, rendered', () => {
   let inventoryDir;
@@ -55,7 +64,10 @@ describe('two Prometheus shards and VictoriaMetrics, rendered', () => {
   before(async () => {
     inventoryDir = await mkdtemp(join(tmpdir(), 'av-sharded-'));
     await writeFile(join(inventoryDir, 'hosts.yml'), INVENTORY);
-    [rendered, single] = await Promise.all([renderConfigs(join(inventoryDir, 'hosts.yml')), renderConfigs(EXAMPLE_INVENTORY)]);
+    [rendered, single] = await Promise.all([
+      renderConfigs(join(inventoryDir, 'hosts.yml')),
+      renderConfigs(EXAMPLE_INVENTORY),
+    ]);
   });
   after(() => Promise.all([inventoryDir, rendered, single].map((dir) => rm(dir, { recursive: true, force: true }))));
 
@@ -64,80 +76,155 @@ describe('two Prometheus shards and VictoriaMetrics, rendered', () => {
     for (const shard of SHARDS) {
       await tool('promtool', ['check', 'config', '--syntax-only', join(rendered, shard, 'prometheus.yml')]);
       kept[shard] = keptTargets(parseYaml(await read(rendered, shard, 'prometheus.yml')));
-      assert.ok(kept[shard].includes(`prometheus/${shard}`) && kept[shard].includes(`node/${shard}`), `${shard} keeps ${kept[shard]}`);
+      assert.ok(
+        kept[shard].includes(`prometheus/${shard}`) && kept[shard].includes(`node/${shard}`),
+        `${shard} keeps ${kept[shard]}`,
+      );
     }
     // what the catalogue says the stand scrapes and probes, as the e2e checks expect it
     const hosts = readInventory(join(inventoryDir, 'hosts.yml'));
     const everyTarget = expectedTargets(hosts);
-    assert.ok(everyTarget.includes('victoriametrics/vm1') && everyTarget.includes('blackbox_tls/vm1/victoriametrics') && everyTarget.includes('blackbox_http/web3/nginx'));
+    assert.ok(
+      everyTarget.includes('victoriametrics/vm1') &&
+        everyTarget.includes('blackbox_tls/vm1/victoriametrics') &&
+        everyTarget.includes('blackbox_http/web3/nginx'),
+    );
     assert.deepEqual(Object.values(kept).flat().sort(), everyTarget, JSON.stringify(kept));
     // and each shard's share is the one the resolved stand gives it (what the e2e expects of each shard)
     for (const shard of SHARDS) assert.deepEqual([...hosts.targets[shard]].sort(), [...kept[shard]].sort(), shard);
     // a host's targets stay together, on one shard
-    for (const host of NGINX) assert.equal(SHARDS.filter((shard) => kept[shard].some((t) => t.endsWith(`/${host}`))).length, 1, host);
+    for (const host of NGINX)
+      assert.equal(SHARDS.filter((shard) => kept[shard].some((t) => t.endsWith(`/${host}`))).length, 1, host);
   });
 
   test('each shard labels what it writes with its name and writes to VictoriaMetrics', async () => {
     for (const shard of SHARDS) {
       const config = parseYaml(await read(rendered, shard, 'prometheus.yml'));
       assert.deepEqual(config.global.external_labels, { shard });
-      assert.deepEqual(config.remote_write, [{
-        url: 'https://192.0.2.50:8428/api/v1/write', name: 'vm1',
-        tls_config: { ca_file: '/etc/av-stand/tls/ca.crt' }, basic_auth: { username: 'admin', password_file: '/etc/av-stand/admin.password' },
-      }]);
+      assert.deepEqual(config.remote_write, [
+        {
+          url: 'https://192.0.2.50:8428/api/v1/write',
+          name: 'vm1',
+          tls_config: { ca_file: '/etc/av-stand/tls/ca.crt' },
+          basic_auth: { username: 'admin', password_file: '/etc/av-stand/admin.password' },
+        },
+      ]);
     }
   });
 
   test('VictoriaMetrics gets its port, retention, latency offset, TLS and user, and its port only the shards and the control machine', async () => {
     const args = await read(rendered, 'vm1', 'victoria-metrics.default');
-    assert.match(args, /^ARGS="-httpListenAddr=:8428 -storageDataPath=\/var\/lib\/victoria-metrics -retentionPeriod=90d -search\.latencyOffset=5s -tls -tlsCertFile=\/etc\/av-stand\/tls\/host\.crt -tlsKeyFile=\/etc\/av-stand\/tls\/host\.key -httpAuth\.username=admin -envflag\.enable"$/m);
+    assert.match(
+      args,
+      /^ARGS="-httpListenAddr=:8428 -storageDataPath=\/var\/lib\/victoria-metrics -retentionPeriod=90d -search\.latencyOffset=5s -tls -tlsCertFile=\/etc\/av-stand\/tls\/host\.crt -tlsKeyFile=\/etc\/av-stand\/tls\/host\.key -httpAuth\.username=admin -envflag\.enable"$/m,
+    );
     // the password is in the environment (the file is 0600 on the host), never on the command line
     const password = (await readFile(join(rendered, 'secrets/admin.password'), 'utf8')).trim();
     assert.match(args, new RegExp(`^httpAuth_password=${password}$`, 'm'));
-    assert.doesNotMatch(args.split('\n').find((line) => line.startsWith('ARGS=')), new RegExp(password));
+    assert.doesNotMatch(
+      args.split('\n').find((line) => line.startsWith('ARGS=')),
+      new RegExp(password),
+    );
     const nft = await read(rendered, 'vm1', 'av-stand.nft');
     await tool('nft', ['-c', '-f', join(rendered, 'vm1', 'av-stand.nft')]);
     // (and the VictoriaMetrics hosts, whose vmalert sends to the Alertmanagers, an allow_list port like this one)
-    assert.match(nft, /tcp dport \{ 8428 \} ip saddr \{ 192\.0\.2\.1, 192\.0\.2\.10, 192\.0\.2\.11, 192\.0\.2\.50 \} accept\n\s+tcp dport \{ 8428 \} drop/);
+    assert.match(
+      nft,
+      /tcp dport \{ 8428 \} ip saddr \{ 192\.0\.2\.1, 192\.0\.2\.10, 192\.0\.2\.11, 192\.0\.2\.50 \} accept\n\s+tcp dport \{ 8428 \} drop/,
+    );
     assert.match(nft, /tcp dport \{ 9100 \} ip saddr \{ 192\.0\.2\.10, 192\.0\.2\.11 \} accept/);
-    for (const web of NGINX) assert.match(await read(rendered, web, 'av-stand.nft'), /ip saddr \{ 192\.0\.2\.10, 192\.0\.2\.11 \} accept/, `${web}: both shards may scrape`);
+    for (const web of NGINX)
+      assert.match(
+        await read(rendered, web, 'av-stand.nft'),
+        /ip saddr \{ 192\.0\.2\.10, 192\.0\.2\.11 \} accept/,
+        `${web}: both shards may scrape`,
+      );
   });
 
-  test("the Alertmanagers are one cluster, over mutual TLS, open to each other only; every shard and vmalert alert all of them", async () => {
+  test('the Alertmanagers are one cluster, over mutual TLS, open to each other only; every shard and vmalert alert all of them', async () => {
     const addresses = { prom1: '192.0.2.10', prom2: '192.0.2.11' };
-    for (const [shard, other] of [['prom1', 'prom2'], ['prom2', 'prom1']]) {
+    for (const [shard, other] of [
+      ['prom1', 'prom2'],
+      ['prom2', 'prom1'],
+    ]) {
       const args = await read(rendered, shard, 'prometheus-alertmanager.default');
       // each waits 3 s per place in the cluster's order: the second's wait ends before its group's next flush (10 s)
-      assert.match(args, new RegExp(`--cluster\\.listen-address=${addresses[shard]}:9094 --cluster\\.advertise-address=${addresses[shard]}:9094 --cluster\\.tls-config=\\S+ --cluster\\.peer-timeout=3s --cluster\\.peer=${addresses[other]}:9094"`));
+      assert.match(
+        args,
+        new RegExp(
+          `--cluster\\.listen-address=${addresses[shard]}:9094 --cluster\\.advertise-address=${addresses[shard]}:9094 --cluster\\.tls-config=\\S+ --cluster\\.peer-timeout=3s --cluster\\.peer=${addresses[other]}:9094"`,
+        ),
+      );
       await tool('nft', ['-c', '-f', join(rendered, shard, 'av-stand.nft')]);
-      assert.match(await read(rendered, shard, 'av-stand.nft'), new RegExp(`tcp dport \\{ 9094 \\} ip saddr \\{ ${addresses[other]} \\} accept\\n\\s+tcp dport \\{ 9094 \\} drop`));
+      assert.match(
+        await read(rendered, shard, 'av-stand.nft'),
+        new RegExp(
+          `tcp dport \\{ 9094 \\} ip saddr \\{ ${addresses[other]} \\} accept\\n\\s+tcp dport \\{ 9094 \\} drop`,
+        ),
+      );
       const config = parseYaml(await read(rendered, shard, 'prometheus.yml'));
-      assert.deepEqual(config.alerting.alertmanagers.map((am) => am.static_configs[0].targets), [['192.0.2.10:9093', '192.0.2.11:9093']]);
+      assert.deepEqual(
+        config.alerting.alertmanagers.map((am) => am.static_configs[0].targets),
+        [['192.0.2.10:9093', '192.0.2.11:9093']],
+      );
       // an alert two shards both raise (about a Prometheus both scrape) is the same alert to the cluster
       assert.deepEqual(config.alerting.alert_relabel_configs, [{ action: 'labeldrop', regex: 'shard' }]);
       for (const job of ['prometheus', 'alertmanager']) {
         const scrape = config.scrape_configs.find((c) => c.job_name === job);
-        assert.deepEqual(scrape.static_configs.map((c) => c.labels.instance), ['prom1', 'prom2'], `${shard} scrapes every ${job}`);
+        assert.deepEqual(
+          scrape.static_configs.map((c) => c.labels.instance),
+          ['prom1', 'prom2'],
+          `${shard} scrapes every ${job}`,
+        );
         assert.equal(scrape.relabel_configs, undefined, `${shard}'s ${job} job is not dealt by hashmod`);
       }
     }
     const vmalert = await read(rendered, 'vm1', 'av-vmalert.default');
-    assert.match(vmalert, /-notifier\.url=https:\/\/192\.0\.2\.10:9093,https:\/\/192\.0\.2\.11:9093 -notifier\.tlsCAFile=\/etc\/av-stand\/tls\/ca\.crt,\/etc\/av-stand\/tls\/ca\.crt /);
-    assert.match(vmalert, /-datasource\.url=https:\/\/127\.0\.0\.1:8428 .*-remoteWrite\.url=https:\/\/127\.0\.0\.1:8428 /);
+    assert.match(
+      vmalert,
+      /-notifier\.url=https:\/\/192\.0\.2\.10:9093,https:\/\/192\.0\.2\.11:9093 -notifier\.tlsCAFile=\/etc\/av-stand\/tls\/ca\.crt,\/etc\/av-stand\/tls\/ca\.crt /,
+    );
+    assert.match(
+      vmalert,
+      /-datasource\.url=https:\/\/127\.0\.0\.1:8428 .*-remoteWrite\.url=https:\/\/127\.0\.0\.1:8428 /,
+    );
     const password = (await readFile(join(rendered, 'secrets/admin.password'), 'utf8')).trim();
-    assert.doesNotMatch(vmalert.split('\n').find((line) => line.startsWith('ARGS=')), new RegExp(password), 'the password on the command line');
+    assert.doesNotMatch(
+      vmalert.split('\n').find((line) => line.startsWith('ARGS=')),
+      new RegExp(password),
+      'the password on the command line',
+    );
   });
 
   test('a Prometheus host at an IPv6 address: its Alertmanager advertises it, its peer and firewall name it, and its certificate names it as an IP', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'av-sharded-ipv6-'));
     try {
-      await writeFile(join(dir, 'hosts.yml'), INVENTORY.replace('prom2: { ansible_host: 192.0.2.11 }', 'prom2: { ansible_host: "2001:db8::11" }'));
+      await writeFile(
+        join(dir, 'hosts.yml'),
+        INVENTORY.replace('prom2: { ansible_host: 192.0.2.11 }', 'prom2: { ansible_host: "2001:db8::11" }'),
+      );
       const ipv6 = await renderConfigs(join(dir, 'hosts.yml'));
       try {
-        assert.match(await read(ipv6, 'prom2', 'prometheus-alertmanager.default'), /--cluster\.listen-address=\[2001:db8::11\]:9094 --cluster\.advertise-address=\[2001:db8::11\]:9094 \S+ --cluster\.peer-timeout=3s --cluster\.peer=192\.0\.2\.10:9094"/);
-        assert.match(await read(ipv6, 'prom1', 'prometheus-alertmanager.default'), /--cluster\.peer=\[2001:db8::11\]:9094"/);
-        assert.match(await read(ipv6, 'prom1', 'av-stand.nft'), /tcp dport \{ 9094 \} ip6 saddr \{ 2001:db8::11 \} accept/);
-        const names = await tool('openssl', ['x509', '-in', join(ipv6, 'secrets/hosts/prom2.crt'), '-noout', '-ext', 'subjectAltName']);
+        assert.match(
+          await read(ipv6, 'prom2', 'prometheus-alertmanager.default'),
+          /--cluster\.listen-address=\[2001:db8::11\]:9094 --cluster\.advertise-address=\[2001:db8::11\]:9094 \S+ --cluster\.peer-timeout=3s --cluster\.peer=192\.0\.2\.10:9094"/,
+        );
+        assert.match(
+          await read(ipv6, 'prom1', 'prometheus-alertmanager.default'),
+          /--cluster\.peer=\[2001:db8::11\]:9094"/,
+        );
+        assert.match(
+          await read(ipv6, 'prom1', 'av-stand.nft'),
+          /tcp dport \{ 9094 \} ip6 saddr \{ 2001:db8::11 \} accept/,
+        );
+        const names = await tool('openssl', [
+          'x509',
+          '-in',
+          join(ipv6, 'secrets/hosts/prom2.crt'),
+          '-noout',
+          '-ext',
+          'subjectAltName',
+        ]);
         assert.match(names, /IP Address:2001:DB8:0:0:0:0:0:11\b/, `prom2's certificate: ${names}`);
       } finally {
         await rm(ipv6, { recursive: true, force: true });
@@ -151,7 +238,14 @@ describe('two Prometheus shards and VictoriaMetrics, rendered', () => {
     const config = parseYaml(await read(single, 'prom1', 'prometheus.yml'));
     assert.equal(config.global.external_labels, undefined);
     assert.equal(config.remote_write, undefined);
-    assert.ok(config.scrape_configs.every((job) => !(job.relabel_configs ?? []).some((rule) => rule.action === 'hashmod' || rule.action === 'keep')));
-    assert.deepEqual(config.scrape_configs.map((job) => job.job_name), ['prometheus', 'alertmanager', 'blackbox', 'node', 'nginx', 'av_exporter', 'blackbox_http', 'blackbox_tls']);
+    assert.ok(
+      config.scrape_configs.every(
+        (job) => !(job.relabel_configs ?? []).some((rule) => rule.action === 'hashmod' || rule.action === 'keep'),
+      ),
+    );
+    assert.deepEqual(
+      config.scrape_configs.map((job) => job.job_name),
+      ['prometheus', 'alertmanager', 'blackbox', 'node', 'nginx', 'av_exporter', 'blackbox_http', 'blackbox_tls'],
+    );
   });
 });

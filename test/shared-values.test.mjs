@@ -30,15 +30,18 @@ describe('shared values agree across roles, rendered with non-default values', (
     inventoryDir = await mkdtemp(join(tmpdir(), 'av-inventory-'));
     // as a user overrides them without editing the repository: in the inventory's `all: vars:` (which the
     // stand's own values, role defaults, never outrank), and per host on top
-    await writeFile(join(inventoryDir, 'hosts.yml'), stringifyYaml({
-      all: {
-        vars: { ansible_user: 'debian', ansible_become: true, ...STAND_WIDE },
-        children: {
-          prometheus: { hosts: { prom1: { ansible_host: '192.0.2.10' } } },
-          nginx: { hosts: { web1: { ansible_host: '192.0.2.21' }, web2: { ansible_host: '2001:db8::22' } } },
+    await writeFile(
+      join(inventoryDir, 'hosts.yml'),
+      stringifyYaml({
+        all: {
+          vars: { ansible_user: 'debian', ansible_become: true, ...STAND_WIDE },
+          children: {
+            prometheus: { hosts: { prom1: { ansible_host: '192.0.2.10' } } },
+            nginx: { hosts: { web1: { ansible_host: '192.0.2.21' }, web2: { ansible_host: '2001:db8::22' } } },
+          },
         },
-      },
-    }));
+      }),
+    );
     await mkdir(join(inventoryDir, 'host_vars'));
     await writeFile(join(inventoryDir, 'host_vars/web2.yml'), `stand_av_exporter_port: ${WEB2_EXPORTER_PORT}\n`);
     rendered = await renderConfigs(join(inventoryDir, 'hosts.yml'), { render_control_machine: '2001:db8::1' });
@@ -51,12 +54,26 @@ describe('shared values agree across roles, rendered with non-default values', (
   test("Prometheus scrapes each exporter at its host's own port, IPv6 addresses in brackets", async () => {
     const config = parseYaml(await read('prom1', 'prometheus.yml'));
     const stand = ['prometheus', 'node', 'nginx', 'av_exporter'];
-    const targets = Object.fromEntries(config.scrape_configs.filter((job) => stand.includes(job.job_name)).map((job) => [job.job_name, job.static_configs.map((c) => `${c.labels.instance}=${c.targets[0]}`)]));
-    const tls = config.scrape_configs.find((job) => job.job_name === 'blackbox_tls').static_configs.map((c) => `${c.labels.host} ${c.labels.service}=${c.targets[0]}`);
-    for (const probe of ['prom1 prometheus=192.0.2.10:9190', 'web1 av_exporter=192.0.2.21:9800', `web2 av_exporter=[2001:db8::22]:${WEB2_EXPORTER_PORT}`, 'web2 nginx_exporter=[2001:db8::22]:9213']) {
+    const targets = Object.fromEntries(
+      config.scrape_configs
+        .filter((job) => stand.includes(job.job_name))
+        .map((job) => [job.job_name, job.static_configs.map((c) => `${c.labels.instance}=${c.targets[0]}`)]),
+    );
+    const tls = config.scrape_configs
+      .find((job) => job.job_name === 'blackbox_tls')
+      .static_configs.map((c) => `${c.labels.host} ${c.labels.service}=${c.targets[0]}`);
+    for (const probe of [
+      'prom1 prometheus=192.0.2.10:9190',
+      'web1 av_exporter=192.0.2.21:9800',
+      `web2 av_exporter=[2001:db8::22]:${WEB2_EXPORTER_PORT}`,
+      'web2 nginx_exporter=[2001:db8::22]:9213',
+    ]) {
       assert.ok(tls.includes(probe), `the TLS probes reach ${probe}: ${tls}`);
     }
-    assert.deepEqual(config.scrape_configs.find((job) => job.job_name === 'blackbox_http').static_configs.map((c) => c.targets[0]), ['http://192.0.2.21:8081/', 'http://[2001:db8::22]:8081/']);
+    assert.deepEqual(
+      config.scrape_configs.find((job) => job.job_name === 'blackbox_http').static_configs.map((c) => c.targets[0]),
+      ['http://192.0.2.21:8081/', 'http://[2001:db8::22]:8081/'],
+    );
     assert.deepEqual(targets, {
       prometheus: ['prom1=192.0.2.10:9190'],
       node: ['prom1=192.0.2.10:9200', 'web1=192.0.2.21:9200', 'web2=[2001:db8::22]:9200'],
@@ -67,20 +84,33 @@ describe('shared values agree across roles, rendered with non-default values', (
     assert.match(await read('prom1', 'prometheus.default'), /--web\.listen-address=:9190 /);
   });
 
-  test("each exporter listens where Prometheus looks, and each firewall guards exactly those ports", async () => {
+  test('each exporter listens where Prometheus looks, and each firewall guards exactly those ports', async () => {
     const guarded = async (host) => {
       const table = await read(host, 'av-stand.nft');
       await tool('nft', ['-c', '-f', join(rendered, host, 'av-stand.nft')]);
       return [...table.matchAll(/tcp dport \{ ([\d, ]+) \} drop/g)].flatMap((m) => m[1].split(', ').map(Number)).sort();
     };
-    for (const [host, avPort] of [['web1', 9800], ['web2', WEB2_EXPORTER_PORT]]) {
+    for (const [host, avPort] of [
+      ['web1', 9800],
+      ['web2', WEB2_EXPORTER_PORT],
+    ]) {
       assert.deepEqual(await guarded(host), [9200, 9213, avPort].sort(), `${host}'s firewall`);
       assert.equal(parseYaml(await read(host, 'av-exporter.yml')).listen, `0.0.0.0:${avPort}`, `${host}'s av-exporter`);
       // rendered as on Debian 12, whose nginx exporter has no web config: on loopback, with nginx's TLS front at its port
-      assert.match(await read(host, 'prometheus-nginx-exporter.default'), /--nginx\.scrape-uri=http:\/\/127\.0\.0\.1:8181\/nginx-status --web\.listen-address=127\.0\.0\.1:19113"/);
+      assert.match(
+        await read(host, 'prometheus-nginx-exporter.default'),
+        /--nginx\.scrape-uri=http:\/\/127\.0\.0\.1:8181\/nginx-status --web\.listen-address=127\.0\.0\.1:19113"/,
+      );
       const front = await read(host, 'av-nginx-exporter-tls.conf');
-      assert.match(front, /listen 9213 ssl;[\s\S]*proxy_pass http:\/\/127\.0\.0\.1:19113;/, `${host}'s nginx exporter front`);
-      assert.match(await read(host, 'prometheus-node-exporter.default'), /--web\.listen-address=:9200 --web\.config\.file=\/etc\/av-stand\/web-config\.yml --collector\.systemd"/);
+      assert.match(
+        front,
+        /listen 9213 ssl;[\s\S]*proxy_pass http:\/\/127\.0\.0\.1:19113;/,
+        `${host}'s nginx exporter front`,
+      );
+      assert.match(
+        await read(host, 'prometheus-node-exporter.default'),
+        /--web\.listen-address=:9200 --web\.config\.file=\/etc\/av-stand\/web-config\.yml --collector\.systemd"/,
+      );
     }
     // 9094: Alertmanager's cluster, open to its peers only (none here: one Prometheus host)
     assert.deepEqual(await guarded('prom1'), [9093, 9094, 9115, 9190, 9200]);

@@ -23,9 +23,30 @@ describe('the stand client', () => {
     server = createServer((request, response) => {
       seen.push({ url: request.url, authorization: request.headers.authorization });
       const url = new URL(request.url, 'http://x');
-      const body = url.pathname === '/api/v1/query'
-        ? { status: 'success', data: { result: url.searchParams.get('query') === 'up' ? [{ metric: {}, value: [1, '1'] }] : [{ metric: { status: '200' }, value: [1, '5'] }, { metric: { status: '404' }, value: [1, '2'] }] } }
-        : { status: 'success', data: { activeTargets: [{ labels: { job: 'av_exporter', instance: 'web2' } }, { labels: { job: 'node', instance: 'web1' } }, { labels: { job: 'av_exporter', instance: 'web1' } }] } };
+      const body =
+        url.pathname === '/api/v1/query'
+          ? {
+              status: 'success',
+              data: {
+                result:
+                  url.searchParams.get('query') === 'up'
+                    ? [{ metric: {}, value: [1, '1'] }]
+                    : [
+                        { metric: { status: '200' }, value: [1, '5'] },
+                        { metric: { status: '404' }, value: [1, '2'] },
+                      ],
+              },
+            }
+          : {
+              status: 'success',
+              data: {
+                activeTargets: [
+                  { labels: { job: 'av_exporter', instance: 'web2' } },
+                  { labels: { job: 'node', instance: 'web1' } },
+                  { labels: { job: 'av_exporter', instance: 'web1' } },
+                ],
+              },
+            };
       response.setHeader('content-type', 'application/json');
       response.end(JSON.stringify(body));
     });
@@ -34,7 +55,7 @@ describe('the stand client', () => {
   });
   after(() => server.close());
 
-  test('made once from the secrets beside the inventory; the stand\'s user on every request', async () => {
+  test("made once from the secrets beside the inventory; the stand's user on every request", async () => {
     const client = standClient({ secretsDir: secretsDir() });
     assert.equal(client.secrets.user, 'admin');
     assert.equal(client.secrets.password, 's3cret');
@@ -60,6 +81,9 @@ describe('the stand client', () => {
   });
 
   test('no secrets: an error that says what makes them', () => {
-    assert.throws(() => standClient({ secretsDir: '/nonexistent/secrets' }), /^Error: no \/nonexistent\/secrets\/ca\.crt or \/nonexistent\/secrets\/admin\.password: the stand's CA and password are made by ansible-playbook site\.yml/);
+    assert.throws(
+      () => standClient({ secretsDir: '/nonexistent/secrets' }),
+      /^Error: no \/nonexistent\/secrets\/ca\.crt or \/nonexistent\/secrets\/admin\.password: the stand's CA and password are made by ansible-playbook site\.yml/,
+    );
   });
 });

@@ -16,9 +16,15 @@ export async function ensureAptProxy(sources) {
     await fs.mkdir(dir, { recursive: true });
     await $`chown -R ${uid}:${gid} ${dir}`;
   }
-  const pid = startDetached('apt-cacher-ng', ['-c', paths.proxyConfig], { pidFile: paths.proxyPid, logFile: `${paths.proxyLogs}/console.log`, uid, gid });
+  const pid = startDetached('apt-cacher-ng', ['-c', paths.proxyConfig], {
+    pidFile: paths.proxyPid,
+    logFile: `${paths.proxyLogs}/console.log`,
+    uid,
+    gid,
+  });
   const answering = await waitUntil(() => !proxyPid() || canConnect(BRIDGE_ADDRESS, PROXY_PORT), 15_000);
-  if (!answering || !proxyPid()) fail(`apt-cacher-ng (pid ${pid}) is not listening on ${BRIDGE_ADDRESS}:${PROXY_PORT}; see ${paths.proxyLogs}/`);
+  if (!answering || !proxyPid())
+    fail(`apt-cacher-ng (pid ${pid}) is not listening on ${BRIDGE_ADDRESS}:${PROXY_PORT}; see ${paths.proxyLogs}/`);
   say(`apt proxy: started apt-cacher-ng on ${PROXY_URL} (pid ${pid}), fetching from ${sources.archive.backend}`);
 }
 

@@ -4,16 +4,27 @@ import fs from 'node:fs';
 
 /** KEY=value lines of /etc/os-release, quotes removed. */
 export function parseOsRelease(text) {
-  return Object.fromEntries(text.split('\n').filter((line) => line.includes('=')).map((line) => {
-    const [key, ...value] = line.split('=');
-    return [key.trim(), value.join('=').trim().replace(/^"|"$/g, '')];
-  }));
+  return Object.fromEntries(
+    text
+      .split('\n')
+      .filter((line) => line.includes('='))
+      .map((line) => {
+        const [key, ...value] = line.split('=');
+        return [key.trim(), value.join('=').trim().replace(/^"|"$/g, '')];
+      }),
+  );
 }
 
 /** One-line sources (sources.list): `deb [options] URI SUITE COMPONENT...`, comments and options dropped. */
 export function parseOneLineSources(text) {
-  return text.split('\n')
-    .map((line) => line.replace(/#.*/, '').replace(/\[[^\]]*\]/, '').trim())
+  return text
+    .split('\n')
+    .map((line) =>
+      line
+        .replace(/#.*/, '')
+        .replace(/\[[^\]]*\]/, '')
+        .trim(),
+    )
     .filter(Boolean)
     .map((line) => {
       const [type, uri, suite] = line.split(/\s+/);
@@ -49,7 +60,8 @@ export function parseDeb822Sources(text) {
 export function pickDebianSources(entries, codename) {
   const usable = entries.filter((e) => e.types.includes('deb') && /^https?:\/\//.test(e.uri));
   const archive = usable.find((e) => e.suites.includes(codename));
-  if (!archive) throw new Error(`no Debian mirror for ${codename} in /etc/apt/sources.list or /etc/apt/sources.list.d/`);
+  if (!archive)
+    throw new Error(`no Debian mirror for ${codename} in /etc/apt/sources.list or /etc/apt/sources.list.d/`);
   const security = usable.find((e) => e.suites.includes(`${codename}-security`));
   return { archive: repository(archive.uri), security: security ? repository(security.uri) : null };
 }
@@ -89,7 +101,12 @@ export function thisMachinesDebianSources() {
   };
   const inDir = (suffix) => {
     const dir = '/etc/apt/sources.list.d';
-    return fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith(suffix)).map((f) => `${dir}/${f}`) : [];
+    return fs.existsSync(dir)
+      ? fs
+          .readdirSync(dir)
+          .filter((f) => f.endsWith(suffix))
+          .map((f) => `${dir}/${f}`)
+      : [];
   };
   const entries = [
     ...['/etc/apt/sources.list', ...inDir('.list')].flatMap((file) => parseOneLineSources(read(file))),

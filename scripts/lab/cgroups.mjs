@@ -15,9 +15,15 @@ const LAB_CGROUP = 'av-lab';
  * machine, at /sys/fs/cgroup/unified on a hybrid one) and cgroup v1's name=systemd (legacy and hybrid).
  */
 export function cgroupHierarchies(mounts = readText('/proc/self/mounts')) {
-  return mounts.split('\n').map((line) => line.split(' ')).filter(([, mountPoint, type, options = '']) =>
-    mountPoint?.startsWith('/sys/fs/cgroup') && (type === 'cgroup2' || (type === 'cgroup' && options.split(',').includes('name=systemd'))),
-  ).map(([, mountPoint]) => mountPoint);
+  return mounts
+    .split('\n')
+    .map((line) => line.split(' '))
+    .filter(
+      ([, mountPoint, type, options = '']) =>
+        mountPoint?.startsWith('/sys/fs/cgroup') &&
+        (type === 'cgroup2' || (type === 'cgroup' && options.split(',').includes('name=systemd'))),
+    )
+    .map(([, mountPoint]) => mountPoint);
 }
 
 /** The host's own cgroup in each hierarchy. */
@@ -30,7 +36,8 @@ export function hostCgroups(name, hierarchies = cgroupHierarchies()) {
  * becomes nspawn (same pid), so nspawn never runs anywhere else. Returns [command, args, env].
  */
 export function nspawnInOwnCgroup(name, flags) {
-  const script = 'set -e; for dir in $AV_LAB_CGROUPS; do mkdir -p "$dir"; echo $$ > "$dir/cgroup.procs"; done; exec systemd-nspawn "$@"';
+  const script =
+    'set -e; for dir in $AV_LAB_CGROUPS; do mkdir -p "$dir"; echo $$ > "$dir/cgroup.procs"; done; exec systemd-nspawn "$@"';
   return ['sh', ['-c', script, 'systemd-nspawn', ...flags], { AV_LAB_CGROUPS: hostCgroups(name).join(' ') }];
 }
 

@@ -5,7 +5,8 @@ import { INVENTORY, SSH_USER, labDescription, paths } from './layout.mjs';
 
 /** The lab's inventory: as for real VMs, a sudo user and become, host keys checked strictly. */
 export function inventoryDocument(hosts) {
-  const group = (name) => Object.fromEntries(hosts.filter((h) => h.group === name).map((h) => [h.name, { ansible_host: h.address }]));
+  const group = (name) =>
+    Object.fromEntries(hosts.filter((h) => h.group === name).map((h) => [h.name, { ansible_host: h.address }]));
   const inventory = new Document({
     all: {
       vars: {
@@ -18,7 +19,9 @@ export function inventoryDocument(hosts) {
       children: {
         prometheus: { hosts: group('prometheus') },
         nginx: { hosts: group('nginx') },
-        ...(hosts.some((h) => h.group === 'victoriametrics') ? { victoriametrics: { hosts: group('victoriametrics') } } : {}),
+        ...(hosts.some((h) => h.group === 'victoriametrics')
+          ? { victoriametrics: { hosts: group('victoriametrics') } }
+          : {}),
       },
     },
   });

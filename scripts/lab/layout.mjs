@@ -10,7 +10,18 @@ export const RELEASE_NAMES = { trixie: 'Debian 13', bookworm: 'Debian 12' };
 
 // What a Debian cloud image has and the roles must not assume away (sudo, logrotate, cron), and no more:
 // no python3-apt, curl or nftables.
-export const BASE_PACKAGES = ['systemd', 'systemd-sysv', 'dbus', 'openssh-server', 'python3', 'iproute2', 'ca-certificates', 'sudo', 'logrotate', 'cron'];
+export const BASE_PACKAGES = [
+  'systemd',
+  'systemd-sysv',
+  'dbus',
+  'openssh-server',
+  'python3',
+  'iproute2',
+  'ca-certificates',
+  'sudo',
+  'logrotate',
+  'cron',
+];
 export const SSH_USER = 'debian'; // as on Debian's cloud images: may sudo without a password; root may not log in
 
 export const BRIDGE = 'avlab0';
@@ -50,7 +61,12 @@ export const paths = {
  */
 export function planHosts({ nginx, prometheus = 1, victoriametrics = false, release }) {
   const numbered = (count, prefix, group, first) =>
-    Array.from({ length: count }, (_, i) => ({ name: `${prefix}${i + 1}`, group, address: `10.77.0.${first + i}`, release }));
+    Array.from({ length: count }, (_, i) => ({
+      name: `${prefix}${i + 1}`,
+      group,
+      address: `10.77.0.${first + i}`,
+      release,
+    }));
   return [
     ...numbered(prometheus, 'prom', 'prometheus', 10),
     ...numbered(nginx, 'web', 'nginx', 21),
@@ -75,7 +91,8 @@ export function claimDirectory(dir, variable) {
 /** Before `down` removes dir: it is missing (nothing to do, false) or marked as the lab's (true); else refuse. */
 export function ownedDirectory(dir, variable) {
   if (!fs.existsSync(dir)) return false;
-  if (!fs.existsSync(markFile(dir))) fail(`${variable}=${dir} was not made by lab up (no ${MARK} in it): refusing to remove it`);
+  if (!fs.existsSync(markFile(dir)))
+    fail(`${variable}=${dir} was not made by lab up (no ${MARK} in it): refusing to remove it`);
   return true;
 }
 

@@ -8,8 +8,21 @@ import { hostSourcesFile } from './apt-sources.mjs';
 import { nspawnInOwnCgroup, removeHostCgroups } from './cgroups.mjs';
 import { disableIpv6, linkExists } from './network.mjs';
 import {
-  canConnect, fail, isZombie, readText, removeTree, runningPid, say, secondsSince, signal, startDetached, statOrNull,
-  stopProcess, tail, waitUntil, writeIfChanged,
+  canConnect,
+  fail,
+  isZombie,
+  readText,
+  removeTree,
+  runningPid,
+  say,
+  secondsSince,
+  signal,
+  startDetached,
+  statOrNull,
+  stopProcess,
+  tail,
+  waitUntil,
+  writeIfChanged,
 } from './processes.mjs';
 
 const SSH_TIMEOUT_S = 120;
@@ -28,11 +41,16 @@ export async function ensureBaseRoot(release, sources, withProgress) {
   say(`debootstrap: making the ${RELEASE_NAMES[release]} (${release}) root, once, into ${root} (one to two minutes)`);
   const flags = ['--variant=minbase', `--include=${BASE_PACKAGES.join(',')}`];
   const viaProxy = $({ env: { ...process.env, http_proxy: PROXY_URL }, nothrow: true });
-  const result = await withProgress(`debootstrap ${release}`, () => viaProxy`debootstrap ${flags} ${release} ${partial} ${sources.archive.viaProxy}`);
+  const result = await withProgress(
+    `debootstrap ${release}`,
+    () => viaProxy`debootstrap ${flags} ${release} ${partial} ${sources.archive.viaProxy}`,
+  );
   fs.writeFileSync(paths.debootstrapLog(release), result.stdall);
   if (!result.ok) {
     await removeTree(partial);
-    fail(`debootstrap ${release} failed (exit code ${result.exitCode}), log ${paths.debootstrapLog(release)}:\n${tail(result.stdall)}`);
+    fail(
+      `debootstrap ${release} failed (exit code ${result.exitCode}), log ${paths.debootstrapLog(release)}:\n${tail(result.stdall)}`,
+    );
   }
   fs.renameSync(partial, root);
   say(`debootstrap: ${release} done in ${secondsSince(started)}`);
@@ -69,7 +87,10 @@ async function configureHost(root, host, hosts, sources) {
   write('/etc/apt/sources.list.d/debian.sources', hostSourcesFile(sources, host.release));
   fs.rmSync(`${root}/etc/apt/sources.list`, { force: true });
   await addSudoUser(root);
-  write('/etc/ssh/sshd_config.d/50-av-lab.conf', '# as on a cloud VM: log in as the sudo user, never as root\nPermitRootLogin no\nPasswordAuthentication no\n');
+  write(
+    '/etc/ssh/sshd_config.d/50-av-lab.conf',
+    '# as on a cloud VM: log in as the sudo user, never as root\nPermitRootLogin no\nPasswordAuthentication no\n',
+  );
   await makeSshHostKeys(root);
 }
 
@@ -77,7 +98,9 @@ async function configureHost(root, host, hosts, sources) {
 // it cannot read nginx's logs without sudo, as on a VM where the user was made by hand).
 async function addSudoUser(root) {
   await $`chroot ${root} useradd --create-home --shell /bin/bash --groups sudo ${SSH_USER}`;
-  fs.writeFileSync(`${root}/etc/sudoers.d/90-cloud-init-users`, `${SSH_USER} ALL=(ALL) NOPASSWD:ALL\n`, { mode: 0o440 });
+  fs.writeFileSync(`${root}/etc/sudoers.d/90-cloud-init-users`, `${SSH_USER} ALL=(ALL) NOPASSWD:ALL\n`, {
+    mode: 0o440,
+  });
   const sshDir = `${root}/home/${SSH_USER}/.ssh`;
   fs.mkdirSync(sshDir, { mode: 0o700 });
   fs.writeFileSync(`${sshDir}/authorized_keys`, fs.readFileSync(`${paths.key}.pub`), { mode: 0o600 });
@@ -169,14 +192,20 @@ function containerInit(name) {
   const root = statOrNull(paths.hostRoot(name));
   if (!root) return null;
   const isInit = (pid) => {
-    const namespacePids = readText(`/proc/${pid}/status`).match(/^NSpid:\s+(.*)$/m)?.[1].split(/\s+/) ?? [];
+    const namespacePids =
+      readText(`/proc/${pid}/status`)
+        .match(/^NSpid:\s+(.*)$/m)?.[1]
+        .split(/\s+/) ?? [];
     return namespacePids.length > 1 && namespacePids.at(-1) === '1';
   };
   const inRoot = (pid) => {
     const processRoot = statOrNull(`/proc/${pid}/root`);
     return processRoot?.dev === root.dev && processRoot?.ino === root.ino;
   };
-  const pids = fs.readdirSync('/proc').filter((entry) => /^\d+$/.test(entry)).map(Number);
+  const pids = fs
+    .readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .map(Number);
   return pids.find((pid) => isInit(pid) && inRoot(pid)) ?? null;
 }
 
@@ -184,7 +213,8 @@ export async function waitForSsh(host, bootedAt) {
   const started = bootedAt ?? Date.now();
   const log = paths.consoleLog(host.name);
   const listening = await waitUntil(() => !hostPid(host.name) || canConnect(host.address, 22), SSH_TIMEOUT_S * 1000);
-  if (!hostPid(host.name)) fail(`${host.name}: systemd-nspawn exited; console log ${log}:\n${tail(readText(log).split('\n--- ').at(-1))}`);
+  if (!hostPid(host.name))
+    fail(`${host.name}: systemd-nspawn exited; console log ${log}:\n${tail(readText(log).split('\n--- ').at(-1))}`);
   if (!listening) fail(`${host.name} (${host.address}): no SSH after ${SSH_TIMEOUT_S} s; see its console log ${log}`);
   // sshd answers before boot is over: until systemd-user-sessions runs, /run/nologin (made early by
   // systemd-tmpfiles) turns users away, and each login it turns away counts against this machine in sshd's
@@ -195,11 +225,15 @@ export async function waitForSsh(host, bootedAt) {
   if (init !== null) await waitUntil(() => !fs.existsSync(`/proc/${init}/root/run/nologin`), SSH_TIMEOUT_S * 1000, 500);
   let login = null;
   let refusals = 0;
-  const loggedIn = await waitUntil(async () => {
-    login = await sshAsUser(host.address, ['sudo', '-n', 'true']);
-    if (login.exitCode !== 0 && !STILL_BOOTING.test(login.stderr) && !PENALISED.test(login.stderr)) refusals += 1;
-    return login.exitCode === 0 || refusals >= 5;
-  }, SSH_TIMEOUT_S * 1000, 1000);
+  const loggedIn = await waitUntil(
+    async () => {
+      login = await sshAsUser(host.address, ['sudo', '-n', 'true']);
+      if (login.exitCode !== 0 && !STILL_BOOTING.test(login.stderr) && !PENALISED.test(login.stderr)) refusals += 1;
+      return login.exitCode === 0 || refusals >= 5;
+    },
+    SSH_TIMEOUT_S * 1000,
+    1000,
+  );
   if (!loggedIn || login.exitCode !== 0) {
     const why = login.stderr?.trim() || `exit code ${login.exitCode}`;
     fail(`${host.name} (${host.address}): port 22 is open but ssh ${SSH_USER}@ with sudo fails (${why}); see ${log}`);
@@ -210,7 +244,12 @@ export async function waitForSsh(host, bootedAt) {
 
 /** A command on a host as the lab's SSH user, host keys checked strictly. */
 export function sshAsUser(address, command, { nothrow = true } = {}) {
-  const options = [`UserKnownHostsFile=${paths.knownHosts}`, 'StrictHostKeyChecking=yes', 'BatchMode=yes', 'ConnectTimeout=5'];
+  const options = [
+    `UserKnownHostsFile=${paths.knownHosts}`,
+    'StrictHostKeyChecking=yes',
+    'BatchMode=yes',
+    'ConnectTimeout=5',
+  ];
   const flags = ['-F', 'none', '-i', paths.key, ...options.flatMap((o) => ['-o', o])];
   return $({ nothrow })`ssh ${flags} ${`${SSH_USER}@${address}`} ${command}`;
 }
@@ -218,7 +257,9 @@ export function sshAsUser(address, command, { nothrow = true } = {}) {
 // Written from the keys configureHost made, so ssh and Ansible can check host keys strictly from the first contact.
 export async function writeKnownHosts(hosts) {
   const lines = hosts.map((host) => {
-    const [type, key] = fs.readFileSync(`${paths.hostRoot(host.name)}/etc/ssh/ssh_host_ed25519_key.pub`, 'utf8').split(' ');
+    const [type, key] = fs
+      .readFileSync(`${paths.hostRoot(host.name)}/etc/ssh/ssh_host_ed25519_key.pub`, 'utf8')
+      .split(' ');
     return `${host.address},${host.name} ${type} ${key}`;
   });
   fs.mkdirSync(paths.knownHosts.slice(0, paths.knownHosts.lastIndexOf('/')), { recursive: true });
@@ -227,7 +268,8 @@ export async function writeKnownHosts(hosts) {
 
 /** Host names the lab has a pid file or a root for. */
 export function recordedHostNames() {
-  const names = (dir, pattern) => (fs.existsSync(dir) ? fs.readdirSync(dir) : []).map((file) => file.match(pattern)?.[1]).filter(Boolean);
+  const names = (dir, pattern) =>
+    (fs.existsSync(dir) ? fs.readdirSync(dir) : []).map((file) => file.match(pattern)?.[1]).filter(Boolean);
   const pids = names(paths.run, /^(.+)\.pid$/).filter((n) => n !== 'apt-cacher-ng');
   return [...new Set([...pids, ...names(paths.machines, /^([^.]+)$/)])];
 }

@@ -107,7 +107,8 @@ export function statOrNull(file) {
 }
 
 export async function writeIfChanged(file, content) {
-  if (readText(file) !== content) await fs.promises.mkdir(path.dirname(file), { recursive: true }).then(() => fs.promises.writeFile(file, content));
+  if (readText(file) !== content)
+    await fs.promises.mkdir(path.dirname(file), { recursive: true }).then(() => fs.promises.writeFile(file, content));
 }
 
 export const tail = (text, lines = 15) => text.trimEnd().split('\n').slice(-lines).join('\n');
@@ -115,7 +116,9 @@ export const tail = (text, lines = 15) => text.trimEnd().split('\n').slice(-line
 /** `rm --one-file-system` will not follow a mount (a debootstrap cut short can leave /proc mounted in its root). */
 export async function removeTree(dir) {
   if (!path.isAbsolute(dir) || dir.split('/').filter(Boolean).length < 2) fail(`refusing to remove ${dir}`);
-  const mountPoints = readText('/proc/self/mountinfo').split('\n').map((line) => line.split(' ')[4]);
+  const mountPoints = readText('/proc/self/mountinfo')
+    .split('\n')
+    .map((line) => line.split(' ')[4]);
   const under = mountPoints.filter((mountPoint) => mountPoint?.startsWith(`${dir}/`));
   for (const mountPoint of under.reverse()) await $`umount --lazy ${mountPoint}`.nothrow();
   await $`rm -rf --one-file-system ${dir}`;

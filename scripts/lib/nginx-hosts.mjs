@@ -2,11 +2,11 @@
 // log's lines since a moment, and av-exporter's /metrics (its port is open only to the Prometheus host,
 // so it is read on the nginx host, from loopback). Each also has a local form for a stand on this machine.
 // `client`: the stand's (stand-client.mjs), which logs in to the hosts and knows the stand's user.
-import { readFile } from 'node:fs/promises'
-import { retry } from 'zx'
+import { readFile } from 'node:fs/promises';
+import { retry } from 'zx';
 
 /** The JSON access log of an nginx host: the shared value stand_access_log_path, as the inventory gives it. */
-export const accessLogPath = (vars) => String(vars.stand_access_log_path)
+export const accessLogPath = (vars) => String(vars.stand_access_log_path);
 
 // Runs on the nginx host (python3 is there: Ansible needs it). Prints the lines of each file named after
 // argv[1] (the rotated copy first, then the current log) whose msec is after argv[1], oldest first. It
@@ -74,7 +74,7 @@ for f in files:
             value = msec_of(line)
             if value is not None and value > since:
                 out.write(line if line.endswith(b'\n') else line + b'\n')
-`
+`;
 
 /**
  * Before the load: every nginx host answers over SSH, and the access log can be read there (as
@@ -82,13 +82,19 @@ for f in files:
  * had at the start. Scripts go to python3 on stdin: ssh hands the remote shell one joined string.
  */
 export async function checkNginxHosts(client, hosts) {
-  await Promise.all(hosts.map(async (host) => {
-    const log = accessLogPath(host.vars)
-    const check = 'import sys\nopen(sys.argv[1], "rb").close()\n'
-    await retry(2, '2s', () => client.onHost(host, ['python3', '-', log], { input: check, root: true })).catch((error) => {
-      throw new Error(`cannot read ${log} on ${host.name} (${host.address}) over SSH${host.sudo.length ? ' with sudo' : ''}: ${lastLine(error.stderr ?? error.message)}; check: ssh ${host.ssh.join(' ')} ${host.sudo.join(' ')} ls -l ${log}`)
-    })
-  }))
+  await Promise.all(
+    hosts.map(async (host) => {
+      const log = accessLogPath(host.vars);
+      const check = 'import sys\nopen(sys.argv[1], "rb").close()\n';
+      await retry(2, '2s', () => client.onHost(host, ['python3', '-', log], { input: check, root: true })).catch(
+        (error) => {
+          throw new Error(
+            `cannot read ${log} on ${host.name} (${host.address}) over SSH${host.sudo.length ? ' with sudo' : ''}: ${lastLine(error.stderr ?? error.message)}; check: ssh ${host.ssh.join(' ')} ${host.sudo.join(' ')} ls -l ${log}`,
+          );
+        },
+      );
+    }),
+  );
 }
 
 /**
@@ -99,19 +105,30 @@ export async function checkNginxHosts(client, hosts) {
 export async function accessLogsSince(client, hosts, sinceSeconds, localFile = null) {
   if (localFile) {
     try {
-      return { [hosts[0]?.name ?? 'local']: await readFile(localFile, 'utf8') }
+      return { [hosts[0]?.name ?? 'local']: await readFile(localFile, 'utf8') };
     } catch (error) {
-      throw new Error(`cannot read the access log ${localFile}: ${error.message}`)
+      throw new Error(`cannot read the access log ${localFile}: ${error.message}`);
     }
   }
-  const texts = await Promise.all(hosts.map((host) => {
-    const log = accessLogPath(host.vars)
-    return retry(3, '2s', () => client.onHost(host, ['python3', '-', String(sinceSeconds), `${log}.1`, log], { input: LOG_SINCE_SCRIPT, root: true }))
-      .then((output) => output.stdout, (error) => {
-        throw new Error(`cannot read ${log} on ${host.name} (${host.address}) over SSH: ${lastLine(error.stderr ?? error.message)}; check: ssh ${host.ssh.join(' ')} true`)
-      })
-  }))
-  return Object.fromEntries(hosts.map((host, i) => [host.name, texts[i]]))
+  const texts = await Promise.all(
+    hosts.map((host) => {
+      const log = accessLogPath(host.vars);
+      return retry(3, '2s', () =>
+        client.onHost(host, ['python3', '-', String(sinceSeconds), `${log}.1`, log], {
+          input: LOG_SINCE_SCRIPT,
+          root: true,
+        }),
+      ).then(
+        (output) => output.stdout,
+        (error) => {
+          throw new Error(
+            `cannot read ${log} on ${host.name} (${host.address}) over SSH: ${lastLine(error.stderr ?? error.message)}; check: ssh ${host.ssh.join(' ')} true`,
+          );
+        },
+      );
+    }),
+  );
+  return Object.fromEntries(hosts.map((host, i) => [host.name, texts[i]]));
 }
 
 /**
@@ -122,32 +139,34 @@ export async function accessLogsSince(client, hosts, sinceSeconds, localFile = n
 export async function exporterMetrics(client, hosts, localUrl = null) {
   if (localUrl) {
     const response = await client.get(localUrl, { timeoutMs: 10_000 }).catch((error) => {
-      throw new Error(`av-exporter does not answer at ${localUrl}: ${error.code ?? error.message}`)
-    })
-    if (response.status !== 200) throw new Error(`av-exporter answered ${response.status} at ${localUrl}`)
-    return response.text
+      throw new Error(`av-exporter does not answer at ${localUrl}: ${error.code ?? error.message}`);
+    });
+    if (response.status !== 200) throw new Error(`av-exporter answered ${response.status} at ${localUrl}`);
+    return response.text;
   }
-  const [host] = hosts
-  const url = exporterLocalUrl(host.vars)
+  const [host] = hosts;
+  const url = exporterLocalUrl(host.vars);
   const script = [
     'import ssl, sys, urllib.request',
     `context = ssl.create_default_context(cafile=${JSON.stringify(String(host.vars.stand_web_ca_file))})`,
     `request = urllib.request.Request(${JSON.stringify(url)}, headers={'Authorization': ${JSON.stringify(client.authorization)}})`,
     'sys.stdout.write(urllib.request.urlopen(request, timeout=10, context=context).read().decode())',
     '',
-  ].join('\n')
+  ].join('\n');
   try {
-    return (await retry(3, '2s', () => client.onHost(host, ['python3', '-'], { input: script }))).stdout
+    return (await retry(3, '2s', () => client.onHost(host, ['python3', '-'], { input: script }))).stdout;
   } catch (error) {
-    throw new Error(`cannot read av-exporter's ${url} on ${host.name} (${host.address}): ${lastLine(error.stderr ?? error.message)}; check: systemctl status av-exporter there`)
+    throw new Error(
+      `cannot read av-exporter's ${url} on ${host.name} (${host.address}): ${lastLine(error.stderr ?? error.message)}; check: systemctl status av-exporter there`,
+    );
   }
 }
 
 /** av-exporter's /metrics as seen on its own host: on loopback, unless the inventory binds it to one address. */
 export function exporterLocalUrl(vars) {
-  const host = String(vars.av_exporter_listen_host ?? '0.0.0.0')
-  const local = ['', '0.0.0.0', '::', '[::]'].includes(host) ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host
-  return `https://${local}:${Number(vars.stand_av_exporter_port)}/metrics`
+  const host = String(vars.av_exporter_listen_host ?? '0.0.0.0');
+  const local = ['', '0.0.0.0', '::', '[::]'].includes(host) ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  return `https://${local}:${Number(vars.stand_av_exporter_port)}/metrics`;
 }
 
-const lastLine = (text) => String(text).trim().split('\n').pop()
+const lastLine = (text) => String(text).trim().split('\n').pop();

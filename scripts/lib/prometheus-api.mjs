@@ -2,7 +2,7 @@
 // same API), over a stand client's HTTPS (stand-client.mjs: its CA and user).
 // `engine`: { name, params } for another engine than Prometheus: its name in errors, extra query parameters.
 
-export const PROMETHEUS = { name: 'Prometheus', params: {} }
+export const PROMETHEUS = { name: 'Prometheus', params: {} };
 
 /** The API of the Prometheus (or VictoriaMetrics) at `base`, asked through `client` (its getJson and secrets). */
 export function prometheusApi(client, base, engine = PROMETHEUS) {
@@ -12,48 +12,58 @@ export function prometheusApi(client, base, engine = PROMETHEUS) {
 
     /** The result vector of an instant query at `timeSeconds` (now when undefined). */
     async instantQuery(query, timeSeconds) {
-      const url = new URL('api/v1/query', base)
-      url.searchParams.set('query', query)
-      if (timeSeconds !== undefined) url.searchParams.set('time', String(timeSeconds))
-      for (const [key, value] of Object.entries(engine.params)) url.searchParams.set(key, value)
-      let response
+      const url = new URL('api/v1/query', base);
+      url.searchParams.set('query', query);
+      if (timeSeconds !== undefined) url.searchParams.set('time', String(timeSeconds));
+      for (const [key, value] of Object.entries(engine.params)) url.searchParams.set(key, value);
+      let response;
       try {
-        response = await client.getJson(url.href)
+        response = await client.getJson(url.href);
       } catch (error) {
-        throw new Error(`${engine.name} does not answer at ${base} (${error.code ?? error.message}): is it running on its host?`)
+        throw new Error(
+          `${engine.name} does not answer at ${base} (${error.code ?? error.message}): is it running on its host?`,
+        );
       }
-      const { status, body } = response
-      if (status === 401) throw new Error(`${engine.name} at ${base} refused the stand's user (HTTP 401): is the password in ${client.secrets.passwordFile} the one site.yml set?`)
+      const { status, body } = response;
+      if (status === 401)
+        throw new Error(
+          `${engine.name} at ${base} refused the stand's user (HTTP 401): is the password in ${client.secrets.passwordFile} the one site.yml set?`,
+        );
       if (status !== 200 || body?.status !== 'success') {
-        throw new Error(`${engine.name} could not evaluate ${query} (HTTP ${status}): ${body?.error ?? 'no JSON answer'}`)
+        throw new Error(
+          `${engine.name} could not evaluate ${query} (HTTP ${status}): ${body?.error ?? 'no JSON answer'}`,
+        );
       }
-      return body.data.result
+      return body.data.result;
     },
 
     /** The single value of a query, or null when it has no result. */
     async scalarQuery(query, timeSeconds) {
-      const [first] = await api.instantQuery(query, timeSeconds)
-      return first ? Number(first.value[1]) : null
+      const [first] = await api.instantQuery(query, timeSeconds);
+      return first ? Number(first.value[1]) : null;
     },
 
     /** { [label value]: number } of a query that returns one series per value of `label`. */
     async byLabel(query, label, timeSeconds) {
-      const result = await api.instantQuery(query, timeSeconds)
-      return Object.fromEntries(result.map((series) => [series.metric[label], Number(series.value[1])]).sort(([a], [b]) => a.localeCompare(b)))
+      const result = await api.instantQuery(query, timeSeconds);
+      return Object.fromEntries(
+        result.map((series) => [series.metric[label], Number(series.value[1])]).sort(([a], [b]) => a.localeCompare(b)),
+      );
     },
 
     /** A query's answer in the shape its `label` gives: a number (no label), or { [label value]: number }. */
-    answer: (query, label, timeSeconds) => (label ? api.byLabel(query, label, timeSeconds) : api.scalarQuery(query, timeSeconds)),
+    answer: (query, label, timeSeconds) =>
+      label ? api.byLabel(query, label, timeSeconds) : api.scalarQuery(query, timeSeconds),
 
     /** { [instance]: { [label value]: number } } of a query that returns one series per instance and value of `label`. */
     async byInstanceAndLabel(query, label, timeSeconds) {
-      const nested = {}
+      const nested = {};
       for (const series of await api.instantQuery(query, timeSeconds)) {
-        const instance = series.metric.instance
-        nested[instance] ??= {}
-        nested[instance][series.metric[label]] = Number(series.value[1])
+        const instance = series.metric.instance;
+        nested[instance] ??= {};
+        nested[instance][series.metric[label]] = Number(series.value[1]);
       }
-      return nested
+      return nested;
     },
 
     /**
@@ -64,16 +74,19 @@ export function prometheusApi(client, base, engine = PROMETHEUS) {
      * later would still show its scrape from before.
      */
     async waitForScrapeAfter(afterSeconds, timeoutMs = 90_000) {
-      const deadline = Date.now() + timeoutMs
-      let oldest = null
+      const deadline = Date.now() + timeoutMs;
+      let oldest = null;
       while (Date.now() < deadline) {
-        oldest = await api.scalarQuery('min(timestamp(av_nginx_log_lines_total))')
-        if (oldest !== null && oldest > afterSeconds) return api.scalarQuery('max(timestamp(av_nginx_log_lines_total))')
-        await new Promise((resolve) => setTimeout(resolve, 1000))
+        oldest = await api.scalarQuery('min(timestamp(av_nginx_log_lines_total))');
+        if (oldest !== null && oldest > afterSeconds)
+          return api.scalarQuery('max(timestamp(av_nginx_log_lines_total))');
+        await new Promise((resolve) => setTimeout(resolve, 1000));
       }
-      throw new Error(oldest === null
-        ? `Prometheus has no av_nginx_log_lines_total: it does not scrape av-exporter (check ${new URL('targets', base)})`
-        : `Prometheus did not scrape av-exporter within ${timeoutMs / 1000} s (last at ${new Date(oldest * 1000).toISOString()}; check ${new URL('targets', base)})`)
+      throw new Error(
+        oldest === null
+          ? `Prometheus has no av_nginx_log_lines_total: it does not scrape av-exporter (check ${new URL('targets', base)})`
+          : `Prometheus did not scrape av-exporter within ${timeoutMs / 1000} s (last at ${new Date(oldest * 1000).toISOString()}; check ${new URL('targets', base)})`,
+      );
     },
 
     /**
@@ -83,30 +96,36 @@ export function prometheusApi(client, base, engine = PROMETHEUS) {
      * so an empty list means "not yet"; past the time, the caller says what is missing.
      */
     async waitForDiscovery(timeoutMs = 60_000) {
-      const deadline = Date.now() + timeoutMs
+      const deadline = Date.now() + timeoutMs;
       while (Date.now() < deadline) {
-        if ((await api.activeTargets().catch(() => [])).length > 0) return
-        await new Promise((resolve) => setTimeout(resolve, 1000))
+        if ((await api.activeTargets().catch(() => [])).length > 0) return;
+        await new Promise((resolve) => setTimeout(resolve, 1000));
       }
     },
 
     /** Prometheus' active targets, as its /api/v1/targets lists them (scraped yet or not, with their health). */
     async activeTargets() {
-      const url = new URL('api/v1/targets', base)
-      url.searchParams.set('state', 'active')
+      const url = new URL('api/v1/targets', base);
+      url.searchParams.set('state', 'active');
       const { status, body } = await client.getJson(url.href).catch((error) => {
-        throw new Error(`Prometheus does not answer at ${base} (${error.code ?? error.message}): is it running on its host?`)
-      })
-      if (status !== 200 || body?.status !== 'success') throw new Error(`Prometheus at ${base} answered ${status} for its targets`)
-      return body.data.activeTargets
+        throw new Error(
+          `Prometheus does not answer at ${base} (${error.code ?? error.message}): is it running on its host?`,
+        );
+      });
+      if (status !== 200 || body?.status !== 'success')
+        throw new Error(`Prometheus at ${base} answered ${status} for its targets`);
+      return body.data.activeTargets;
     },
 
     /** The instances of a job's active targets, sorted. */
     async targetInstances(job) {
-      return (await api.activeTargets()).filter((target) => target.labels.job === job).map((target) => target.labels.instance).sort()
+      return (await api.activeTargets())
+        .filter((target) => target.labels.job === job)
+        .map((target) => target.labels.instance)
+        .sort();
     },
-  }
-  return api
+  };
+  return api;
 }
 
 /**
@@ -114,6 +133,9 @@ export function prometheusApi(client, base, engine = PROMETHEUS) {
  * that has a URL and a client at hand and nothing else.
  */
 export function activeTargets(base, client) {
-  if (!client?.prometheus) throw new TypeError(`activeTargets(${base}, client): the stand's client is needed (standClientFor in scripts/lib/stand-client.mjs; standClientOf in test/e2e/stand-checks.mjs)`)
-  return client.prometheus(base).activeTargets()
+  if (!client?.prometheus)
+    throw new TypeError(
+      `activeTargets(${base}, client): the stand's client is needed (standClientFor in scripts/lib/stand-client.mjs; standClientOf in test/e2e/stand-checks.mjs)`,
+    );
+  return client.prometheus(base).activeTargets();
 }

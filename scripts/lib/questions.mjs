@@ -3,32 +3,32 @@
 // (asking the shards and VictoriaMetrics, assembling results.json, summary.md and index.html) works from
 // these records, so a new question is one record here plus, where it needs one, its exact counterpart in
 // exact-answers.mjs.
-import { counterDelta, exactQuantile, relativeError, withinP99Bound } from './exact-answers.mjs'
+import { counterDelta, exactQuantile, relativeError, withinP99Bound } from './exact-answers.mjs';
 
-const LATENCY_BUCKETS = 'av_nginx_http_request_duration_seconds_bucket'
-const REQUESTS = 'av_nginx_http_requests_total'
-const WINDOW = '5m'
+const LATENCY_BUCKETS = 'av_nginx_http_request_duration_seconds_bucket';
+const REQUESTS = 'av_nginx_http_requests_total';
+const WINDOW = '5m';
 
 /** The raw request counters by status, read at two instants for the exact counts (and the run's own delta). */
 export const RAW_COUNTERS = {
   stand: `sum by (status) (${REQUESTS})`,
   byHost: `sum by (instance, status) (${REQUESTS})`,
-}
+};
 
 // How shards' answers merge: `sum` adds them up (label value by label value); `histogram_buckets` sums
 // the shards' bucket rates by `le` and takes histogram_quantile over the sum, as one Prometheus over
 // every host would.
-export const MERGES = ['sum', 'histogram_buckets']
+export const MERGES = ['sum', 'histogram_buckets'];
 
 /**
  * A quantile of the response time over the window, from av-exporter's histogram; its exact counterpart
  * is the nearest-rank quantile of the `$request_time` of the access-log lines in the same window.
  */
 function latencyQuantile({ name, quantile, title, caption, screenshot = null, graph = null, assignment = false }) {
-  const buckets = (by) => `sum by (${by}) (rate(${LATENCY_BUCKETS}[${WINDOW}]))`
-  const checked = (answer, exact, value) => (answer === null || exact === null ? null : value())
-  const promql = `histogram_quantile(${quantile}, ${buckets('le')})`
-  const promqlByHost = `histogram_quantile(${quantile}, ${buckets('instance, le')})`
+  const buckets = (by) => `sum by (${by}) (rate(${LATENCY_BUCKETS}[${WINDOW}]))`;
+  const checked = (answer, exact, value) => (answer === null || exact === null ? null : value());
+  const promql = `histogram_quantile(${quantile}, ${buckets('le')})`;
+  const promqlByHost = `histogram_quantile(${quantile}, ${buckets('instance, le')})`;
   return {
     name,
     kind: 'quantile',
@@ -42,7 +42,12 @@ function latencyQuantile({ name, quantile, title, caption, screenshot = null, gr
       ...graph,
       promql,
       stacked: false,
-      byHost: { file: `${graph.file.replace(/-graph$/, '')}-by-instance-graph`, caption: `${graph.caption}, each nginx host`, promql: promqlByHost, stacked: false },
+      byHost: {
+        file: `${graph.file.replace(/-graph$/, '')}-by-instance-graph`,
+        caption: `${graph.caption}, each nginx host`,
+        promql: promqlByHost,
+        stacked: false,
+      },
     },
     promql,
     promqlByHost,
@@ -54,11 +59,12 @@ function latencyQuantile({ name, quantile, title, caption, screenshot = null, gr
     /** The exact answer over one scope's measurements: { requestTimes } (null without a log). */
     exactOf: ({ requestTimes }) => (requestTimes === null ? null : exactQuantile(requestTimes, quantile)),
     /** `answer` against a reference (the exact answer, or another engine's). */
-    relativeTo: (answer, reference) => (answer === null || reference === null ? null : relativeError(answer, reference)),
+    relativeTo: (answer, reference) =>
+      answer === null || reference === null ? null : relativeError(answer, reference),
     withinBound: (answer, exact) => checked(answer, exact, () => withinP99Bound(answer, exact)),
     /** Its stand-wide fields of results.json (the p99's are those results.json has always had). */
     fields(answer, scope) {
-      const exact = this.exactOf(scope)
+      const exact = this.exactOf(scope);
       return {
         [this.field]: answer,
         [this.exactField]: exact,
@@ -68,9 +74,9 @@ function latencyQuantile({ name, quantile, title, caption, screenshot = null, gr
         [`${name}_relative_error`]: checked(answer, exact, () => relativeError(answer, exact)),
         [`${name}_bound_seconds`]: exact === null ? null : Math.max(0.05 * exact, 0.001),
         [`${name}_within_bound`]: this.withinBound(answer, exact),
-      }
+      };
     },
-  }
+  };
 }
 
 /**
@@ -92,7 +98,12 @@ const requestsByStatus = {
     caption: 'requests per second by status over the run (stacked)',
     promql: `sum by (status) (rate(${REQUESTS}[1m])) > 0`,
     stacked: true,
-    byHost: { file: 'requests-by-instance-graph', caption: 'requests per second over the run, each nginx host (stacked)', promql: `sum by (instance) (rate(${REQUESTS}[1m]))`, stacked: true },
+    byHost: {
+      file: 'requests-by-instance-graph',
+      caption: 'requests per second over the run, each nginx host (stacked)',
+      promql: `sum by (instance) (rate(${REQUESTS}[1m]))`,
+      stacked: true,
+    },
   },
   promql: `sum by (status) (increase(${REQUESTS}[${WINDOW}]))`,
   promqlByHost: `sum by (instance, status) (increase(${REQUESTS}[${WINDOW}]))`,
@@ -103,19 +114,22 @@ const requestsByStatus = {
   exactMethod: `the raw counters (${RAW_COUNTERS.stand}) at both ends of the window: their growth in (promql_from, promql_to]`,
   /** The exact answer over one scope's measurements: { countersAtWindowStart, countersAtEnd }. */
   exactOf: ({ countersAtWindowStart, countersAtEnd }) => counterDelta(countersAtWindowStart, countersAtEnd),
-  relativeTo: (answer, reference) => Object.fromEntries(Object.entries(answer).map(([status, n]) => [status, relativeError(n, reference[status] ?? 0)])),
+  relativeTo: (answer, reference) =>
+    Object.fromEntries(Object.entries(answer).map(([status, n]) => [status, relativeError(n, reference[status] ?? 0)])),
   withinBound: () => null,
   fields(answer, scope) {
-    const exact = this.exactOf(scope)
+    const exact = this.exactOf(scope);
     return {
       [this.field]: answer,
       [this.exactField]: exact,
       requests_by_status_relative_error: this.relativeTo(answer, exact),
       // increase() misses the first increment of a series born inside its window (prometheus/prometheus#3000)
-      statuses_born_in_window: Object.keys(scope.countersAtEnd).filter((status) => !(status in scope.countersAtWindowStart)),
-    }
+      statuses_born_in_window: Object.keys(scope.countersAtEnd).filter(
+        (status) => !(status in scope.countersAtWindowStart),
+      ),
+    };
   },
-}
+};
 
 /** In the order the report shows them: the assignment's two first, as it numbers them. */
 export const QUESTIONS = [
@@ -135,25 +149,27 @@ export const QUESTIONS = [
     title: 'p50 (median) of response time over 5 minutes / медиана времени ответа за 5 минут',
     caption: 'p50 in Prometheus',
   }),
-]
+];
 
-export const questionNamed = (name) => QUESTIONS.find((question) => question.name === name)
+export const questionNamed = (name) => QUESTIONS.find((question) => question.name === name);
 
 /** results.json's `queries`: the assignment's two, as the report has always given them. */
-export const assignmentQueries = (questions = QUESTIONS) => Object.fromEntries(questions.filter((q) => q.assignment).map((q) => [q.name, q.promql]))
+export const assignmentQueries = (questions = QUESTIONS) =>
+  Object.fromEntries(questions.filter((q) => q.assignment).map((q) => [q.name, q.promql]));
 
 /** results.json's `questions`: what each question asked and how, as data. */
-export const describeQuestions = (questions = QUESTIONS) => questions.map((q) => ({
-  name: q.name,
-  kind: q.kind,
-  ...(q.quantile !== undefined && { quantile: q.quantile }),
-  title: q.title,
-  assignment: q.assignment,
-  promql: q.promql,
-  promql_by_host: q.promqlByHost,
-  merge: q.merge.kind,
-  ...(q.merge.promql && { merge_promql: q.merge.promql }),
-  field: q.field,
-  exact_field: q.exactField,
-  exact_method: q.exactMethod,
-}))
+export const describeQuestions = (questions = QUESTIONS) =>
+  questions.map((q) => ({
+    name: q.name,
+    kind: q.kind,
+    ...(q.quantile !== undefined && { quantile: q.quantile }),
+    title: q.title,
+    assignment: q.assignment,
+    promql: q.promql,
+    promql_by_host: q.promqlByHost,
+    merge: q.merge.kind,
+    ...(q.merge.promql && { merge_promql: q.merge.promql }),
+    field: q.field,
+    exact_field: q.exactField,
+    exact_method: q.exactMethod,
+  }));

@@ -1,11 +1,11 @@
 // results.json from what a run measured: every question's answer beside its exact counterpart (both
 // from the question's record, questions.mjs), the run's own accounting, each host's and each shard's
 // share and the global view. Pure: load.mjs measures, this assembles, render.mjs renders.
-import { counterDelta, logLinesByStatus, reconcileWithSiege, requestTimesInWindow } from './exact-answers.mjs'
-import { assignmentQueries, describeQuestions, QUESTIONS, RAW_COUNTERS } from './questions.mjs'
-import { globalView } from './victoriametrics.mjs'
+import { counterDelta, logLinesByStatus, reconcileWithSiege, requestTimesInWindow } from './exact-answers.mjs';
+import { assignmentQueries, describeQuestions, QUESTIONS, RAW_COUNTERS } from './questions.mjs';
+import { globalView } from './victoriametrics.mjs';
 
-const iso = (seconds) => new Date(seconds * 1000).toISOString()
+const iso = (seconds) => new Date(seconds * 1000).toISOString();
 
 /**
  * `measured`:
@@ -20,39 +20,62 @@ const iso = (seconds) => new Date(seconds * 1000).toISOString()
  * - exporterSource, notChecked: [{ what, why }]
  */
 export function assembleResults(measured, questions = QUESTIONS) {
-  const { stand, load, window, answers, answersByHost, counters, countersByHost, logs, hosts, siege } = measured
-  const from = window.windowFrom
-  const to = window.evaluatedAt
-  const logText = logs === null ? null : Object.values(logs).join('')
-  const standScope = { requestTimes: logText === null ? null : requestTimesInWindow(logText, from, to), countersAtWindowStart: counters.windowStart, countersAtEnd: counters.end }
+  const { stand, load, window, answers, answersByHost, counters, countersByHost, logs, hosts, siege } = measured;
+  const from = window.windowFrom;
+  const to = window.evaluatedAt;
+  const logText = logs === null ? null : Object.values(logs).join('');
+  const standScope = {
+    requestTimes: logText === null ? null : requestTimesInWindow(logText, from, to),
+    countersAtWindowStart: counters.windowStart,
+    countersAtEnd: counters.end,
+  };
   const hostScope = (name) => ({
     requestTimes: requestTimesInWindow(logs[name], from, to),
     countersAtWindowStart: countersByHost.windowStart[name] ?? {},
     countersAtEnd: countersByHost.end[name] ?? {},
-  })
-  const exactRequests = counterDelta(counters.runStart, counters.end)
-  const exact = Object.fromEntries(questions.map((q) => [q.name, q.exactOf(standScope)]))
-  const assignment = questions.filter((q) => q.assignment)
+  });
+  const exactRequests = counterDelta(counters.runStart, counters.end);
+  const exact = Object.fromEntries(questions.map((q) => [q.name, q.exactOf(standScope)]));
+  const assignment = questions.filter((q) => q.assignment);
 
   // host by host, where each host's own log was read
-  const perHost = hosts && Object.fromEntries(hosts.map((host) => {
-    const scope = hostScope(host.name)
-    return [host.name, {
-      address: host.address,
-      ...Object.fromEntries(questions.flatMap((q) => [
-        [q.field, answersByHost[q.name][host.name] ?? (q.label ? {} : null)],
-        [q.exactField, q.exactOf(scope)],
-      ])),
-      exact_requests_by_status: counterDelta(countersByHost.runStart[host.name] ?? {}, countersByHost.end[host.name] ?? {}),
-      logged_requests_by_status: logLinesByStatus(logs[host.name], load.userAgent),
-    }]
-  }))
+  const perHost =
+    hosts &&
+    Object.fromEntries(
+      hosts.map((host) => {
+        const scope = hostScope(host.name);
+        return [
+          host.name,
+          {
+            address: host.address,
+            ...Object.fromEntries(
+              questions.flatMap((q) => [
+                [q.field, answersByHost[q.name][host.name] ?? (q.label ? {} : null)],
+                [q.exactField, q.exactOf(scope)],
+              ]),
+            ),
+            exact_requests_by_status: counterDelta(
+              countersByHost.runStart[host.name] ?? {},
+              countersByHost.end[host.name] ?? {},
+            ),
+            logged_requests_by_status: logLinesByStatus(logs[host.name], load.userAgent),
+          },
+        ];
+      }),
+    );
 
   return {
     target: stand.targets[0],
     targets: stand.targets,
     prometheus: stand.prometheus.map((shard) => shard.url).join(', '),
-    load: { duration: load.duration.text, duration_seconds: load.duration.seconds, concurrency: load.concurrency, delay_seconds: load.delaySeconds, urls: load.urls.map((u) => u.siegeLine), user_agent: load.userAgent },
+    load: {
+      duration: load.duration.text,
+      duration_seconds: load.duration.seconds,
+      concurrency: load.concurrency,
+      delay_seconds: load.delaySeconds,
+      urls: load.urls.map((u) => u.siegeLine),
+      user_agent: load.userAgent,
+    },
     window: {
       ...(measured.began !== undefined && { warm_up_start: new Date(measured.began).toISOString() }), // the warm-up's first request: the graphs of the run start here
       start: window.start.toISOString(), // siege's first request; the run's counter delta starts just before it
@@ -63,7 +86,10 @@ export function assembleResults(measured, questions = QUESTIONS) {
     },
     queries: assignmentQueries(questions),
     exact_query: RAW_COUNTERS.stand,
-    queries_by_host: { ...Object.fromEntries(assignment.map((q) => [q.name, q.promqlByHost])), raw_counters: RAW_COUNTERS.byHost },
+    queries_by_host: {
+      ...Object.fromEntries(assignment.map((q) => [q.name, q.promqlByHost])),
+      raw_counters: RAW_COUNTERS.byHost,
+    },
     // every question of the report: its PromQL, how the shards' answers merge, its exact counterpart
     questions: describeQuestions(questions),
 
@@ -93,5 +119,5 @@ export function assembleResults(measured, questions = QUESTIONS) {
     pictures: [],
     not_checked: measured.notChecked,
     report_failures: [],
-  }
+  };
 }

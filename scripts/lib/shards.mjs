@@ -5,8 +5,8 @@
 
 /** `shards`: [{ name, url }], asked through the stand's `client`. The answers are those of the only shard, or the merge of all of them. */
 export function shardedPrometheus(client, shards) {
-  const apis = shards.map((shard) => client.prometheus(shard.url))
-  const each = (ask) => Promise.all(apis.map(ask))
+  const apis = shards.map((shard) => client.prometheus(shard.url));
+  const each = (ask) => Promise.all(apis.map(ask));
   const stand = {
     shards,
     single: shards.length === 1,
@@ -14,16 +14,17 @@ export function shardedPrometheus(client, shards) {
     byLabel: async (query, label, time) => sortedKeys(addUp(await each((api) => api.byLabel(query, label, time)))),
     /** { [instance]: { [label value]: number } }: each instance is some shard's; summed, should one be in two. */
     byInstanceAndLabel: async (query, label, time) => {
-      const merged = {}
+      const merged = {};
       for (const answer of await each((api) => api.byInstanceAndLabel(query, label, time))) {
-        for (const [instance, values] of Object.entries(answer)) merged[instance] = addUp([merged[instance] ?? {}, values])
+        for (const [instance, values] of Object.entries(answer))
+          merged[instance] = addUp([merged[instance] ?? {}, values]);
       }
-      return merged
+      return merged;
     },
     /** The single value of a `sum(...)` query, summed over the shards; null when no shard has one. */
     sum: async (query, time) => {
-      const values = (await each((api) => api.scalarQuery(query, time))).filter((v) => v !== null)
-      return values.length === 0 ? null : values.reduce((a, b) => a + b, 0)
+      const values = (await each((api) => api.scalarQuery(query, time))).filter((v) => v !== null);
+      return values.length === 0 ? null : values.reduce((a, b) => a + b, 0);
     },
     /**
      * A question's answer (questions.mjs): its own query with one shard; with several, the shards' answers
@@ -31,28 +32,37 @@ export function shardedPrometheus(client, shards) {
      * the shards, as Prometheus would compute it over all of them.
      */
     answer: async (question, time) => {
-      if (question.merge.kind === 'sum') return question.label ? stand.byLabel(question.promql, question.label, time) : stand.sum(question.promql, time)
-      if (question.merge.kind !== 'histogram_buckets') throw new Error(`the question ${question.name} merges by ${question.merge.kind}: no such merge`)
-      if (stand.single) return apis[0].scalarQuery(question.promql, time)
-      return histogramQuantile(question.quantile, addUp(await each((api) => api.byLabel(question.merge.promql, 'le', time))))
+      if (question.merge.kind === 'sum')
+        return question.label ? stand.byLabel(question.promql, question.label, time) : stand.sum(question.promql, time);
+      if (question.merge.kind !== 'histogram_buckets')
+        throw new Error(`the question ${question.name} merges by ${question.merge.kind}: no such merge`);
+      if (stand.single) return apis[0].scalarQuery(question.promql, time);
+      return histogramQuantile(
+        question.quantile,
+        addUp(await each((api) => api.byLabel(question.merge.promql, 'le', time))),
+      );
     },
     /** A question's answer host by host: { [instance]: answer }. Each host is one shard's, so its answer is that shard's. */
-    answerByHost: (question, time) => (question.label
-      ? stand.byInstanceAndLabel(question.promqlByHost, question.label, time)
-      : stand.byLabel(question.promqlByHost, 'instance', time)),
+    answerByHost: (question, time) =>
+      question.label
+        ? stand.byInstanceAndLabel(question.promqlByHost, question.label, time)
+        : stand.byLabel(question.promqlByHost, 'instance', time),
     /**
      * Waits until every shard that scrapes an av-exporter has scraped each after `afterSeconds`; returns
      * the newest of those scrapes' times (see waitForScrapeAfter).
      */
     waitForScrapeAfter: async (afterSeconds) => {
-      await each((api) => api.waitForDiscovery())
-      const scraping = []
-      for (const api of apis) if ((await api.targetInstances('av_exporter')).length > 0) scraping.push(api)
-      if (scraping.length === 0) throw new Error(`no Prometheus scrapes av-exporter: check ${shards.map((s) => new URL('targets', s.url)).join(', ')}`)
-      return Math.max(...(await Promise.all(scraping.map((api) => api.waitForScrapeAfter(afterSeconds)))))
+      await each((api) => api.waitForDiscovery());
+      const scraping = [];
+      for (const api of apis) if ((await api.targetInstances('av_exporter')).length > 0) scraping.push(api);
+      if (scraping.length === 0)
+        throw new Error(
+          `no Prometheus scrapes av-exporter: check ${shards.map((s) => new URL('targets', s.url)).join(', ')}`,
+        );
+      return Math.max(...(await Promise.all(scraping.map((api) => api.waitForScrapeAfter(afterSeconds)))));
     },
-  }
-  return stand
+  };
+  return stand;
 }
 
 /**
@@ -61,46 +71,58 @@ export function shardedPrometheus(client, shards) {
  * series, CPU seconds per second and per scrape, resident memory, samples per scrape of each job.
  */
 export async function eachShardsView(client, shards, questions, evaluatedAt) {
-  return Promise.all(shards.map(async (shard) => {
-    const api = client.prometheus(shard.url)
-    const value = (query) => api.scalarQuery(query, evaluatedAt)
-    const [instances, answers, samplesPerSecond, headSeries, cpuPerSecond, scrapesPerSecond, residentBytes, samplesByJob] = await Promise.all([
-      api.targetInstances('av_exporter'),
-      Promise.all(questions.map((question) => api.answer(question.promql, question.label, evaluatedAt))),
-      value('sum(rate(prometheus_tsdb_head_samples_appended_total[1m]))'),
-      value('sum(prometheus_tsdb_head_series)'),
-      value('sum(rate(process_cpu_seconds_total{job="prometheus"}[1m]))'),
-      value('sum(rate(prometheus_target_interval_length_seconds_count[1m]))'),
-      value('sum(process_resident_memory_bytes{job="prometheus"})'),
-      api.byLabel('avg by (job) (scrape_samples_scraped)', 'job', evaluatedAt),
-    ])
-    return {
-      name: shard.name,
-      url: shard.url,
-      av_exporter_instances: instances,
-      ...Object.fromEntries(questions.map((question, i) => [question.field, answers[i]])),
-      costs: {
-        samples_per_second: samplesPerSecond,
-        head_series: headSeries,
-        cpu_seconds_per_second: cpuPerSecond,
-        scrapes_per_second: scrapesPerSecond,
-        cpu_seconds_per_scrape: cpuPerSecond !== null && scrapesPerSecond ? cpuPerSecond / scrapesPerSecond : null,
-        resident_bytes: residentBytes,
-        // what one scrape of each kind of target brings: an nginx host is node + nginx + av_exporter
-        samples_per_scrape_by_job: samplesByJob,
-      },
-    }
-  }))
+  return Promise.all(
+    shards.map(async (shard) => {
+      const api = client.prometheus(shard.url);
+      const value = (query) => api.scalarQuery(query, evaluatedAt);
+      const [
+        instances,
+        answers,
+        samplesPerSecond,
+        headSeries,
+        cpuPerSecond,
+        scrapesPerSecond,
+        residentBytes,
+        samplesByJob,
+      ] = await Promise.all([
+        api.targetInstances('av_exporter'),
+        Promise.all(questions.map((question) => api.answer(question.promql, question.label, evaluatedAt))),
+        value('sum(rate(prometheus_tsdb_head_samples_appended_total[1m]))'),
+        value('sum(prometheus_tsdb_head_series)'),
+        value('sum(rate(process_cpu_seconds_total{job="prometheus"}[1m]))'),
+        value('sum(rate(prometheus_target_interval_length_seconds_count[1m]))'),
+        value('sum(process_resident_memory_bytes{job="prometheus"})'),
+        api.byLabel('avg by (job) (scrape_samples_scraped)', 'job', evaluatedAt),
+      ]);
+      return {
+        name: shard.name,
+        url: shard.url,
+        av_exporter_instances: instances,
+        ...Object.fromEntries(questions.map((question, i) => [question.field, answers[i]])),
+        costs: {
+          samples_per_second: samplesPerSecond,
+          head_series: headSeries,
+          cpu_seconds_per_second: cpuPerSecond,
+          scrapes_per_second: scrapesPerSecond,
+          cpu_seconds_per_scrape: cpuPerSecond !== null && scrapesPerSecond ? cpuPerSecond / scrapesPerSecond : null,
+          resident_bytes: residentBytes,
+          // what one scrape of each kind of target brings: an nginx host is node + nginx + av_exporter
+          samples_per_scrape_by_job: samplesByJob,
+        },
+      };
+    }),
+  );
 }
 
 /** { key: number } objects added up key by key. */
 export function addUp(answers) {
-  const total = {}
-  for (const answer of answers) for (const [key, value] of Object.entries(answer)) total[key] = (total[key] ?? 0) + value
-  return total
+  const total = {};
+  for (const answer of answers)
+    for (const [key, value] of Object.entries(answer)) total[key] = (total[key] ?? 0) + value;
+  return total;
 }
 
-const sortedKeys = (object) => Object.fromEntries(Object.entries(object).sort(([a], [b]) => a.localeCompare(b)))
+const sortedKeys = (object) => Object.fromEntries(Object.entries(object).sort(([a], [b]) => a.localeCompare(b)));
 
 /**
  * Prometheus' histogram_quantile over cumulative buckets { [le]: count or rate }: the bucket that holds
@@ -108,23 +130,25 @@ const sortedKeys = (object) => Object.fromEntries(Object.entries(object).sort(([
  * where Prometheus answers NaN (no +Inf bucket, fewer than two buckets, nothing observed).
  */
 export function histogramQuantile(q, bucketsByLe) {
-  const buckets = Object.entries(bucketsByLe).map(([le, count]) => ({ upper: le === '+Inf' ? Infinity : Number(le), count })).sort((a, b) => a.upper - b.upper)
-  if (buckets.length < 2 || buckets.at(-1).upper !== Infinity) return null
-  for (let i = 1; i < buckets.length; i++) buckets[i].count = Math.max(buckets[i].count, buckets[i - 1].count) // as Prometheus: monotonic
-  const observed = buckets.at(-1).count
-  if (!(observed > 0)) return null
-  if (q < 0) return -Infinity
-  if (q > 1) return Infinity
-  let rank = q * observed
-  const b = buckets.findIndex((bucket) => bucket.count >= rank)
-  if (b === buckets.length - 1) return buckets.at(-2).upper
-  if (b === 0 && buckets[0].upper <= 0) return buckets[0].upper
-  let start = 0
-  let count = buckets[b].count
+  const buckets = Object.entries(bucketsByLe)
+    .map(([le, count]) => ({ upper: le === '+Inf' ? Infinity : Number(le), count }))
+    .sort((a, b) => a.upper - b.upper);
+  if (buckets.length < 2 || buckets.at(-1).upper !== Infinity) return null;
+  for (let i = 1; i < buckets.length; i++) buckets[i].count = Math.max(buckets[i].count, buckets[i - 1].count); // as Prometheus: monotonic
+  const observed = buckets.at(-1).count;
+  if (!(observed > 0)) return null;
+  if (q < 0) return -Infinity;
+  if (q > 1) return Infinity;
+  let rank = q * observed;
+  const b = buckets.findIndex((bucket) => bucket.count >= rank);
+  if (b === buckets.length - 1) return buckets.at(-2).upper;
+  if (b === 0 && buckets[0].upper <= 0) return buckets[0].upper;
+  let start = 0;
+  let count = buckets[b].count;
   if (b > 0) {
-    start = buckets[b - 1].upper
-    count -= buckets[b - 1].count
-    rank -= buckets[b - 1].count
+    start = buckets[b - 1].upper;
+    count -= buckets[b - 1].count;
+    rank -= buckets[b - 1].count;
   }
-  return start + (buckets[b].upper - start) * (rank / count)
+  return start + (buckets[b].upper - start) * (rank / count);
 }

@@ -9,8 +9,8 @@
 //   one request that nginx saw and siege did not.
 // Its JSON summary (-j) is all it says: -j turns verbose off, so there are no per-request lines and
 // no count by status.
-import { writeFile } from 'node:fs/promises'
-import { $ } from 'zx'
+import { writeFile } from 'node:fs/promises';
+import { $ } from 'zx';
 
 /** siege's rc file: no HTML parser (only the listed URLs), no redirects followed, no log file, plain text. */
 export const SIEGE_RC = `# written by scripts/load.mjs for one run
@@ -32,57 +32,81 @@ internet = true
 failures = 0
 # siege caps its users at this, after a 10 s warning; --concurrency allows up to 500
 limit = 500
-`
+`;
 
 /** siege's arguments for a timed run over a URL file (each flag also in the rc file, to be sure). */
 export function siegeArguments({ rcFile, urlFile, concurrency, seconds, delaySeconds, userAgent }) {
   return [
-    `--rc=${rcFile}`, `--file=${urlFile}`, '--internet', `--concurrent=${concurrency}`, `--time=${seconds}S`,
-    `--delay=${delaySeconds}`, '--no-parser', '--no-follow', '--json-output', `--user-agent=${userAgent}`,
-  ]
+    `--rc=${rcFile}`,
+    `--file=${urlFile}`,
+    '--internet',
+    `--concurrent=${concurrency}`,
+    `--time=${seconds}S`,
+    `--delay=${delaySeconds}`,
+    '--no-parser',
+    '--no-follow',
+    '--json-output',
+    `--user-agent=${userAgent}`,
+  ];
 }
 
 /** siege's stdout with -j → its JSON summary. */
 export function parseSiegeOutput(stdout) {
-  const start = stdout.lastIndexOf('{')
-  let summary
+  const start = stdout.lastIndexOf('{');
+  let summary;
   try {
-    summary = JSON.parse(stdout.slice(start))
+    summary = JSON.parse(stdout.slice(start));
   } catch {
-    throw new Error(`siege printed no JSON summary; its output ended with:\n${stdout.slice(-1000)}`)
+    throw new Error(`siege printed no JSON summary; its output ended with:\n${stdout.slice(-1000)}`);
   }
   for (const field of ['transactions', 'failed_transactions', 'successful_transactions']) {
-    if (start < 0 || typeof summary[field] !== 'number') throw new Error(`siege's JSON summary has no ${field}: ${stdout.slice(Math.max(0, start))}`)
+    if (start < 0 || typeof summary[field] !== 'number')
+      throw new Error(`siege's JSON summary has no ${field}: ${stdout.slice(Math.max(0, start))}`);
   }
-  return summary
+  return summary;
 }
 
 /** An answer siege counts as a failed transaction rather than a transaction. */
-export const siegeCountsAsFailed = (status) => Number(status) === 408 || (Number(status) >= 500 && Number(status) <= 509)
+export const siegeCountsAsFailed = (status) =>
+  Number(status) === 408 || (Number(status) >= 500 && Number(status) <= 509);
 
 /**
  * Runs siege in `workDir` (its HOME too, so it writes no ~/.siege of the user's), calling `onTick`
  * every `tickMs` while it runs. Resolves with its JSON summary; rejects with siege's words.
  */
-export async function runSiege({ workDir, urls, concurrency, seconds, delaySeconds, userAgent, onTick, tickMs = 10_000 }) {
-  const rcFile = `${workDir}/siegerc`
-  const urlFile = `${workDir}/urls.txt`
-  await writeFile(rcFile, SIEGE_RC)
-  await writeFile(urlFile, `${urls.map((u) => u.siegeLine).join('\n')}\n`)
-  const args = siegeArguments({ rcFile, urlFile, concurrency, seconds, delaySeconds, userAgent })
-  const started = Date.now()
+export async function runSiege({
+  workDir,
+  urls,
+  concurrency,
+  seconds,
+  delaySeconds,
+  userAgent,
+  onTick,
+  tickMs = 10_000,
+}) {
+  const rcFile = `${workDir}/siegerc`;
+  const urlFile = `${workDir}/urls.txt`;
+  await writeFile(rcFile, SIEGE_RC);
+  await writeFile(urlFile, `${urls.map((u) => u.siegeLine).join('\n')}\n`);
+  const args = siegeArguments({ rcFile, urlFile, concurrency, seconds, delaySeconds, userAgent });
+  const started = Date.now();
   // siege stops itself after `seconds`; a hung siege is killed well after that
-  const siege = $({ cwd: workDir, env: { ...process.env, HOME: workDir }, quiet: true, timeout: `${seconds + 120}s` })`siege ${args}`.nothrow()
-  const ticker = setInterval(() => onTick?.((Date.now() - started) / 1000), tickMs)
-  let result
+  const siege = $({
+    cwd: workDir,
+    env: { ...process.env, HOME: workDir },
+    quiet: true,
+    timeout: `${seconds + 120}s`,
+  })`siege ${args}`.nothrow();
+  const ticker = setInterval(() => onTick?.((Date.now() - started) / 1000), tickMs);
+  let result;
   try {
-    result = await siege
+    result = await siege;
   } finally {
-    clearInterval(ticker)
+    clearInterval(ticker);
   }
   if (result.exitCode !== 0) {
-    const why = result.signal ? `killed by ${result.signal}` : `exit ${result.exitCode}`
-    throw new Error(`siege failed (${why}): ${result.stderr.trim().slice(-1500) || result.stdout.slice(-1500)}`)
+    const why = result.signal ? `killed by ${result.signal}` : `exit ${result.exitCode}`;
+    throw new Error(`siege failed (${why}): ${result.stderr.trim().slice(-1500) || result.stdout.slice(-1500)}`);
   }
-  return parseSiegeOutput(result.stdout)
+  return parseSiegeOutput(result.stdout);
 }

@@ -3,32 +3,41 @@
 // its user and password, as site.yml made them beside the inventory), Prometheus' HTTP API over that, and
 // commands on a host over SSH as Ansible logs in (sudo where Ansible would become). Plain http:// URLs
 // (nginx's demo site) are fetched as they are.
-import { existsSync, readFileSync } from 'node:fs'
-import http from 'node:http'
-import https from 'node:https'
-import path from 'node:path'
-import { $ } from 'zx'
-import { readInventory } from './inventory.mjs'
-import { prometheusApi } from './prometheus-api.mjs'
+import { existsSync, readFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import path from 'node:path';
+import { $ } from 'zx';
+import { readInventory } from './inventory.mjs';
+import { prometheusApi } from './prometheus-api.mjs';
 
 /** The secrets directory site.yml keeps beside an inventory: <inventory dir>/secrets. */
-export const secretsDirOf = (inventoryFile) => path.join(path.dirname(inventoryFile), 'secrets')
+export const secretsDirOf = (inventoryFile) => path.join(path.dirname(inventoryFile), 'secrets');
 
 // role stand's stand_web_user, for a stand reached without an inventory
-const DEFAULT_WEB_USER = 'admin'
+const DEFAULT_WEB_USER = 'admin';
 
 /**
  * The stand's CA and credentials in `dir`: { dir, caFile, ca, passwordFile, user, password }. Throws,
  * saying what to run, when the files are not there.
  */
 export function readStandSecrets(dir, user) {
-  const caFile = path.join(dir, 'ca.crt')
-  const passwordFile = path.join(dir, 'admin.password')
-  const missing = [caFile, passwordFile].filter((file) => !existsSync(file))
+  const caFile = path.join(dir, 'ca.crt');
+  const passwordFile = path.join(dir, 'admin.password');
+  const missing = [caFile, passwordFile].filter((file) => !existsSync(file));
   if (missing.length > 0) {
-    throw new Error(`no ${missing.join(' or ')}: the stand's CA and password are made by ansible-playbook site.yml, beside its inventory (or pass --secrets DIR)`)
+    throw new Error(
+      `no ${missing.join(' or ')}: the stand's CA and password are made by ansible-playbook site.yml, beside its inventory (or pass --secrets DIR)`,
+    );
   }
-  return { dir, caFile, ca: readFileSync(caFile), passwordFile, user, password: readFileSync(passwordFile, 'utf8').trim() }
+  return {
+    dir,
+    caFile,
+    ca: readFileSync(caFile),
+    passwordFile,
+    user,
+    password: readFileSync(passwordFile, 'utf8').trim(),
+  };
 }
 
 /**
@@ -36,8 +45,8 @@ export function readStandSecrets(dir, user) {
  * `secretsDir`: where its CA and password are. The stand's user is the inventory's (stand_web_user).
  */
 export function standClient({ inventory = null, secretsDir }) {
-  const secrets = readStandSecrets(secretsDir, inventory?.prometheus[0].vars.stand_web_user ?? DEFAULT_WEB_USER)
-  const authorization = `Basic ${Buffer.from(`${secrets.user}:${secrets.password}`).toString('base64')}`
+  const secrets = readStandSecrets(secretsDir, inventory?.prometheus[0].vars.stand_web_user ?? DEFAULT_WEB_USER);
+  const authorization = `Basic ${Buffer.from(`${secrets.user}:${secrets.password}`).toString('base64')}`;
   const client = {
     inventory,
     secrets,
@@ -50,21 +59,34 @@ export function standClient({ inventory = null, secretsDir }) {
      * on a network or TLS error, with its code.
      */
     request(method, url, { json, timeoutMs = 30_000, credentials = true } = {}) {
-      const target = new URL(url)
-      const secure = target.protocol === 'https:'
-      const headers = { ...(credentials ? { authorization } : {}), ...(json !== undefined ? { 'content-type': 'application/json' } : {}) }
-      const options = { method, headers, timeout: timeoutMs, ...(secure ? { ca: secrets.ca } : {}) }
+      const target = new URL(url);
+      const secure = target.protocol === 'https:';
+      const headers = {
+        ...(credentials ? { authorization } : {}),
+        ...(json !== undefined ? { 'content-type': 'application/json' } : {}),
+      };
+      const options = { method, headers, timeout: timeoutMs, ...(secure ? { ca: secrets.ca } : {}) };
       return new Promise((resolve, reject) => {
         const request = (secure ? https : http).request(target, options, (response) => {
-          const chunks = []
-          response.on('data', (chunk) => chunks.push(chunk))
-          response.on('end', () => resolve({ status: response.statusCode, headers: response.headers, text: Buffer.concat(chunks).toString('utf8') }))
-          response.on('error', reject)
-        })
-        request.on('timeout', () => request.destroy(Object.assign(new Error(`no answer from ${url} within ${timeoutMs / 1000} s`), { code: 'TIMEOUT' })))
-        request.on('error', reject)
-        request.end(json !== undefined ? JSON.stringify(json) : undefined)
-      })
+          const chunks = [];
+          response.on('data', (chunk) => chunks.push(chunk));
+          response.on('end', () =>
+            resolve({
+              status: response.statusCode,
+              headers: response.headers,
+              text: Buffer.concat(chunks).toString('utf8'),
+            }),
+          );
+          response.on('error', reject);
+        });
+        request.on('timeout', () =>
+          request.destroy(
+            Object.assign(new Error(`no answer from ${url} within ${timeoutMs / 1000} s`), { code: 'TIMEOUT' }),
+          ),
+        );
+        request.on('error', reject);
+        request.end(json !== undefined ? JSON.stringify(json) : undefined);
+      });
     },
 
     /** GET `url`: request('GET', url, options). */
@@ -72,14 +94,14 @@ export function standClient({ inventory = null, secretsDir }) {
 
     /** GET `url` and parse its JSON; { status, body } (body null when it is not JSON). */
     async getJson(url, options) {
-      const response = await client.get(url, options)
-      let body = null
+      const response = await client.get(url, options);
+      let body = null;
       try {
-        body = JSON.parse(response.text)
+        body = JSON.parse(response.text);
       } catch {
         // left null: the caller reports the status
       }
-      return { status: response.status, body }
+      return { status: response.status, body };
     },
 
     /** The HTTP API of the Prometheus (or, with its `engine`, VictoriaMetrics) at `base`. */
@@ -89,9 +111,10 @@ export function standClient({ inventory = null, secretsDir }) {
      * `words` run on an inventory host over SSH, as Ansible logs in; `root`: through sudo where Ansible would
      * become. `input` goes to the command's standard input (scripts, and any secret, never on a command line).
      */
-    onHost: (host, words, { input, root = false } = {}) => $({ input, quiet: true })`ssh ${host.ssh} ${root ? host.sudo : []} ${words}`,
-  }
-  return client
+    onHost: (host, words, { input, root = false } = {}) =>
+      $({ input, quiet: true })`ssh ${host.ssh} ${root ? host.sudo : []} ${words}`,
+  };
+  return client;
 }
 
 /**
@@ -99,5 +122,5 @@ export function standClient({ inventory = null, secretsDir }) {
  * its resolved stand, when the caller has it), the secrets beside it unless `secretsDir` says.
  */
 export function standClientFor({ inventoryFile, model, secretsDir = secretsDirOf(inventoryFile) }) {
-  return standClient({ inventory: readInventory(inventoryFile, model), secretsDir })
+  return standClient({ inventory: readInventory(inventoryFile, model), secretsDir });
 }

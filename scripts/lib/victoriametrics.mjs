@@ -1,29 +1,31 @@
 // The global view: the report's questions asked of VictoriaMetrics, which every Prometheus shard
 // remote_writes to, beside the raw counters it holds at both ends of the window.
-import { counterDelta } from './exact-answers.mjs'
+import { counterDelta } from './exact-answers.mjs';
 
 // its caches would answer from what it had before the last samples arrived
-const VICTORIAMETRICS = { name: 'VictoriaMetrics', params: { nocache: '1' } }
-const NEWEST_SAMPLE = 'min(timestamp(av_nginx_log_lines_total))'
+const VICTORIAMETRICS = { name: 'VictoriaMetrics', params: { nocache: '1' } };
+const NEWEST_SAMPLE = 'min(timestamp(av_nginx_log_lines_total))';
 
 /** VictoriaMetrics' API at `url`, through the stand's `client` (its HTTPS, without VictoriaMetrics' caches). */
-export const victoriaMetricsApi = (client, url) => client.prometheus(url, VICTORIAMETRICS)
+export const victoriaMetricsApi = (client, url) => client.prometheus(url, VICTORIAMETRICS);
 
 /**
  * Waits until VictoriaMetrics holds every av-exporter series up to `atSeconds` (the shards write with a
  * delay of seconds, and it hides the newest samples for its -search.latencyOffset).
  */
 export async function waitUntilWritten(api, atSeconds, timeoutMs = 90_000) {
-  const deadline = Date.now() + timeoutMs
-  let newest = null
+  const deadline = Date.now() + timeoutMs;
+  let newest = null;
   while (Date.now() < deadline) {
-    newest = await api.scalarQuery(NEWEST_SAMPLE)
-    if (newest !== null && newest >= atSeconds) return
-    await new Promise((resolve) => setTimeout(resolve, 1000))
+    newest = await api.scalarQuery(NEWEST_SAMPLE);
+    if (newest !== null && newest >= atSeconds) return;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
   }
-  throw new Error(newest === null
-    ? `VictoriaMetrics at ${api.base} has no av_nginx_log_lines_total: do the shards remote_write to it (their remote_write: in prometheus.yml)?`
-    : `VictoriaMetrics at ${api.base} has samples only up to ${new Date(newest * 1000).toISOString()}, not ${new Date(atSeconds * 1000).toISOString()}, after ${timeoutMs / 1000} s`)
+  throw new Error(
+    newest === null
+      ? `VictoriaMetrics at ${api.base} has no av_nginx_log_lines_total: do the shards remote_write to it (their remote_write: in prometheus.yml)?`
+      : `VictoriaMetrics at ${api.base} has samples only up to ${new Date(newest * 1000).toISOString()}, not ${new Date(atSeconds * 1000).toISOString()}, after ${timeoutMs / 1000} s`,
+  );
 }
 
 /** Every question's answer, and the raw counters at `windowFrom` and `evaluatedAt`, as VictoriaMetrics has them. */
@@ -32,8 +34,13 @@ export async function globalAnswers(api, { questions, rawCounters, evaluatedAt, 
     Promise.all(questions.map((question) => api.answer(question.promql, question.label, evaluatedAt))),
     api.byLabel(rawCounters, 'status', evaluatedAt),
     api.byLabel(rawCounters, 'status', windowFrom),
-  ])
-  return { url: api.base, answers: Object.fromEntries(questions.map((question, i) => [question.name, answers[i]])), end_counters: endCounters, window_start_counters: windowStartCounters }
+  ]);
+  return {
+    url: api.base,
+    answers: Object.fromEntries(questions.map((question, i) => [question.name, answers[i]])),
+    end_counters: endCounters,
+    window_start_counters: windowStartCounters,
+  };
 }
 
 /**
@@ -43,19 +50,23 @@ export async function globalAnswers(api, { questions, rawCounters, evaluatedAt, 
  * `exact` and `prometheus`: { [question name]: answer }, exact null where it is not known.
  */
 export function globalView(global, { questions, exact, prometheus }) {
-  const view = { url: global.url }
-  const vsPrometheus = {}
+  const view = { url: global.url };
+  const vsPrometheus = {};
   for (const question of questions) {
-    const answer = global.answers[question.name]
-    view[question.field] = answer
-    if (question.kind === 'by_status') view[question.exactField] = counterDelta(global.window_start_counters, global.end_counters)
+    const answer = global.answers[question.name];
+    view[question.field] = answer;
+    if (question.kind === 'by_status')
+      view[question.exactField] = counterDelta(global.window_start_counters, global.end_counters);
   }
   for (const question of questions) {
-    const answer = global.answers[question.name]
-    view[`${question.name}_relative_error`] = exact[question.name] === null ? null : question.relativeTo(answer, exact[question.name])
-    if (question.kind === 'quantile') view[`${question.name}_within_bound`] = exact[question.name] === null ? null : question.withinBound(answer, exact[question.name])
-    vsPrometheus[`${question.name}_relative`] = question.relativeTo(answer, prometheus[question.name])
+    const answer = global.answers[question.name];
+    view[`${question.name}_relative_error`] =
+      exact[question.name] === null ? null : question.relativeTo(answer, exact[question.name]);
+    if (question.kind === 'quantile')
+      view[`${question.name}_within_bound`] =
+        exact[question.name] === null ? null : question.withinBound(answer, exact[question.name]);
+    vsPrometheus[`${question.name}_relative`] = question.relativeTo(answer, prometheus[question.name]);
   }
-  view.vs_prometheus = vsPrometheus
-  return view
+  view.vs_prometheus = vsPrometheus;
+  return view;
 }

@@ -20,15 +20,28 @@ const quote = (text) => `'${text.replaceAll("'", "'\\''")}'`;
 
 export class BareMachine {
   /** `release`: trixie or bookworm; the root is a copy of the lab's cache of it, at `dir`. */
-  constructor(release, { dir = `/var/tmp/av-bare-${release}`, user = 'av-bare-user', cache = '/var/cache/av-lab' } = {}) {
+  constructor(
+    release,
+    { dir = `/var/tmp/av-bare-${release}`, user = 'av-bare-user', cache = '/var/cache/av-lab' } = {},
+  ) {
     Object.assign(this, { release, dir, user, cache, home: `/home/${user}` });
   }
 
   /** [command, args] that run `script` (bash) as root inside the machine, in a fresh mount namespace. */
   asRoot(script) {
     const inside = `env -i HOME=/root PATH=${PATH} LANG=C.UTF-8 NODE_EXTRA_CA_CERTS=${COPIED_CA} bash -c ${quote(script)}`;
-    return ['unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c',
-      `cd ${quote(this.dir)} && pivot_root . ${OLD_ROOT} && cd / && umount -l /${OLD_ROOT} && exec ${inside}`]];
+    return [
+      'unshare',
+      [
+        '--mount',
+        '--propagation',
+        'private',
+        '--',
+        'sh',
+        '-c',
+        `cd ${quote(this.dir)} && pivot_root . ${OLD_ROOT} && cd / && umount -l /${OLD_ROOT} && exec ${inside}`,
+      ],
+    ];
   }
 
   /** [command, args] that run `script` as the machine's user, in a login shell, from the user's home. */

@@ -18,12 +18,24 @@ export function dashboardExpressions(html) {
   const found = PANELS.exec(html);
   assert.ok(found, 'the dashboard page has no av-stand-panels JSON');
   const panels = JSON.parse(found[1]);
-  return panels.sections.flatMap((section) => section.graphs.flatMap((graph) => graph.exprs.map((e) => ({
-    section: section.title, graph: graph.title, expr: e.expr, name: e.name, threshold: Boolean(e.threshold),
-  }))));
+  return panels.sections.flatMap((section) =>
+    section.graphs.flatMap((graph) =>
+      graph.exprs.map((e) => ({
+        section: section.title,
+        graph: graph.title,
+        expr: e.expr,
+        name: e.name,
+        threshold: Boolean(e.threshold),
+      })),
+    ),
+  );
 }
 
-export async function checkDashboardExpressions(client, prometheusUrls, { requireData = true, lookbackSeconds = 900 } = {}) {
+export async function checkDashboardExpressions(
+  client,
+  prometheusUrls,
+  { requireData = true, lookbackSeconds = 900 } = {},
+) {
   const urls = [prometheusUrls].flat();
   const expressions = new Map();
   for (const base of urls) {
@@ -45,17 +57,28 @@ export async function checkDashboardExpressions(client, prometheusUrls, { requir
     let numbers = 0;
     for (const base of urls) {
       const url = new URL('api/v1/query_range', base);
-      for (const [key, value] of Object.entries({ query: expr, start, end, step })) url.searchParams.set(key, String(value));
+      for (const [key, value] of Object.entries({ query: expr, start, end, step }))
+        url.searchParams.set(key, String(value));
       const { status, body } = await client.getJson(url.href);
       assert.equal(status, 200, `${base}: "${e.graph}" (${e.section}): ${expr}: HTTP ${status}: ${body?.error ?? ''}`);
       assert.equal(body.status, 'success', `${base}: ${expr}: ${body.error}`);
-      numbers += body.data.result.flatMap((series) => series.values).filter(([, v]) => Number.isFinite(Number(v))).length;
+      numbers += body.data.result
+        .flatMap((series) => series.values)
+        .filter(([, v]) => Number.isFinite(Number(v))).length;
     }
     (numbers > 0 ? withData : withoutData).push(expr);
   }
   if (requireData) {
-    assert.deepEqual(withoutData.map((expr) => `"${expressions.get(expr).graph}": ${expr}`), [],
-      `dashboard expressions with no number over the last ${lookbackSeconds} s on ${urls.join(', ')}`);
+    assert.deepEqual(
+      withoutData.map((expr) => `"${expressions.get(expr).graph}": ${expr}`),
+      [],
+      `dashboard expressions with no number over the last ${lookbackSeconds} s on ${urls.join(', ')}`,
+    );
   }
-  return { expressions: expressions.size, withData, withoutData, pages: urls.map((base) => new URL(DASHBOARD_PATH, base).href) };
+  return {
+    expressions: expressions.size,
+    withData,
+    withoutData,
+    pages: urls.map((base) => new URL(DASHBOARD_PATH, base).href),
+  };
 }

@@ -10,17 +10,30 @@ import { siegeCountsAsFailed } from '../../scripts/lib/siege.mjs';
 import { checkResultsSchema } from '../support/results-schema.mjs';
 
 const REQUIRED_FIELDS = {
-  p99_seconds: 'number', exact_p99_seconds: 'number', exact_p99_sample_count: 'number', p99_relative_error: 'number',
-  requests_by_status: 'object', window_requests_by_status: 'object', exact_requests_by_status: 'object',
-  logged_requests_by_status: 'object', siege: 'object', siege_accounting: 'object',
-  window: 'object', queries: 'object', load: 'object', screenshots: 'object',
+  p99_seconds: 'number',
+  exact_p99_seconds: 'number',
+  exact_p99_sample_count: 'number',
+  p99_relative_error: 'number',
+  requests_by_status: 'object',
+  window_requests_by_status: 'object',
+  exact_requests_by_status: 'object',
+  logged_requests_by_status: 'object',
+  siege: 'object',
+  siege_accounting: 'object',
+  window: 'object',
+  queries: 'object',
+  load: 'object',
+  screenshots: 'object',
 };
 const QUERIES = {
   p99: 'histogram_quantile(0.99, sum by (le) (rate(av_nginx_http_request_duration_seconds_bucket[5m])))',
   requests_by_status: 'sum by (status) (increase(av_nginx_http_requests_total[5m]))',
 };
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-const sum = (object, keep = () => true) => Object.entries(object).filter(([key]) => keep(key)).reduce((total, [, n]) => total + n, 0);
+const sum = (object, keep = () => true) =>
+  Object.entries(object)
+    .filter(([key]) => keep(key))
+    .reduce((total, [, n]) => total + n, 0);
 
 export async function checkReport(reportDir, { nginxHosts = null } = {}) {
   const results = JSON.parse(await readFile(join(reportDir, 'results.json'), 'utf8'));
@@ -28,14 +41,23 @@ export async function checkReport(reportDir, { nginxHosts = null } = {}) {
   if (nginxHosts) checkPerHost(results, nginxHosts);
 
   for (const [field, type] of Object.entries(REQUIRED_FIELDS)) {
-    assert.equal(typeof results[field], type, `results.json: ${field} should be a ${type}, is ${JSON.stringify(results[field])}`);
+    assert.equal(
+      typeof results[field],
+      type,
+      `results.json: ${field} should be a ${type}, is ${JSON.stringify(results[field])}`,
+    );
   }
-  assert.deepEqual(results.queries, QUERIES, 'results.json: the queries are not the assignment\'s');
-  for (const key of ['start', 'end', 'evaluated_at']) assert.ok(!Number.isNaN(Date.parse(results.window[key])), `results.json: window.${key} is not a time`);
+  assert.deepEqual(results.queries, QUERIES, "results.json: the queries are not the assignment's");
+  for (const key of ['start', 'end', 'evaluated_at'])
+    assert.ok(!Number.isNaN(Date.parse(results.window[key])), `results.json: window.${key} is not a time`);
   assert.ok(Date.parse(results.window.start) < Date.parse(results.window.end), 'the window ends before it starts');
-  assert.ok(Date.parse(results.window.end) <= Date.parse(results.window.evaluated_at), 'the queries were evaluated before the run ended');
+  assert.ok(
+    Date.parse(results.window.end) <= Date.parse(results.window.evaluated_at),
+    'the queries were evaluated before the run ended',
+  );
   for (const field of ['requests_by_status', 'exact_requests_by_status']) {
-    for (const [status, n] of Object.entries(results[field])) assert.ok(/^\d{3}$/.test(status) && n >= 0, `results.json: ${field} has ${status}: ${n}`);
+    for (const [status, n] of Object.entries(results[field]))
+      assert.ok(/^\d{3}$/.test(status) && n >= 0, `results.json: ${field} has ${status}: ${n}`);
   }
   for (const field of ['transactions', 'failed_transactions', 'successful_transactions']) {
     assert.equal(typeof results.siege[field], 'number', `results.json: siege's JSON has no ${field}`);
@@ -43,7 +65,11 @@ export async function checkReport(reportDir, { nginxHosts = null } = {}) {
 
   // The run's counter delta holds exactly the run's requests: what nginx logged with the run's
   // User-Agent, status by status (the warm-up, before the start snapshot, is not in it).
-  assert.deepEqual(results.exact_requests_by_status, results.logged_requests_by_status, "the counter delta vs the run's lines in nginx's log");
+  assert.deepEqual(
+    results.exact_requests_by_status,
+    results.logged_requests_by_status,
+    "the counter delta vs the run's lines in nginx's log",
+  );
   assert.equal(results.exact_requests_total, sum(results.exact_requests_by_status));
 
   // ... and agrees with what siege sent (siege 4.0.7, which counts by class, not by status: see
@@ -57,54 +83,92 @@ export async function checkReport(reportDir, { nginxHosts = null } = {}) {
   const failed = inClass(siegeCountsAsFailed);
   const successful = inClass((s) => s < 400 || s === 401 || s === 407);
   assert.ok(siege.transactions > 100, `siege made only ${siege.transactions} transactions`);
-  assert.ok(answered >= siege.transactions, `siege counted ${siege.transactions} transactions, the counters grew by ${answered} answers other than 408, 5xx, 499`);
-  assert.ok(failed >= siege.failed_transactions, `siege counted ${siege.failed_transactions} failed transactions, the counters grew by ${failed} 408/5xx answers: requests failed without an answer`);
-  assert.ok(successful >= siege.successful_transactions && successful - siege.successful_transactions <= answered - siege.transactions,
-    `siege counted ${siege.successful_transactions} successful transactions, the counters grew by ${successful} answers below 400`);
+  assert.ok(
+    answered >= siege.transactions,
+    `siege counted ${siege.transactions} transactions, the counters grew by ${answered} answers other than 408, 5xx, 499`,
+  );
+  assert.ok(
+    failed >= siege.failed_transactions,
+    `siege counted ${siege.failed_transactions} failed transactions, the counters grew by ${failed} 408/5xx answers: requests failed without an answer`,
+  );
+  assert.ok(
+    successful >= siege.successful_transactions &&
+      successful - siege.successful_transactions <= answered - siege.transactions,
+    `siege counted ${siege.successful_transactions} successful transactions, the counters grew by ${successful} answers below 400`,
+  );
   const cutOff = results.exact_requests_total - (siege.transactions + siege.failed_transactions);
-  assert.ok(cutOff >= 0 && cutOff <= concurrency, `${cutOff} requests reached nginx that siege did not count; at most one per user (${concurrency}) may`);
+  assert.ok(
+    cutOff >= 0 && cutOff <= concurrency,
+    `${cutOff} requests reached nginx that siege did not count; at most one per user (${concurrency}) may`,
+  );
   assert.equal(cutOff, answered - siege.transactions + failed - siege.failed_transactions + (exact['499'] ?? 0));
   assert.deepEqual(reconcileWithSiege({ exact, siege, concurrency }).problems, [], 'the siege accounting');
   assert.deepEqual(results.siege_accounting.problems, [], 'the siege accounting in results.json');
 
   // The assignment's p99 against the exact one: within max(5 %, 1 ms).
   const bound = Math.max(0.05 * results.exact_p99_seconds, 0.001);
-  assert.ok(results.exact_p99_sample_count >= results.siege.transactions / 2, `the exact p99 is over only ${results.exact_p99_sample_count} log lines`);
-  assert.ok(Math.abs(results.p99_seconds - results.exact_p99_seconds) <= bound + 1e-12,
-    `PromQL p99 ${results.p99_seconds} s is more than ${bound} s from the exact ${results.exact_p99_seconds} s`);
+  assert.ok(
+    results.exact_p99_sample_count >= results.siege.transactions / 2,
+    `the exact p99 is over only ${results.exact_p99_sample_count} log lines`,
+  );
+  assert.ok(
+    Math.abs(results.p99_seconds - results.exact_p99_seconds) <= bound + 1e-12,
+    `PromQL p99 ${results.p99_seconds} s is more than ${bound} s from the exact ${results.exact_p99_seconds} s`,
+  );
   // increase() against the raw counters of its window: they differ by extrapolation only, which
   // stretches the sampled span to the window's edges (by up to one scrape interval: 5 s of 300 in the
   // lab, 15 s with Prometheus' default); a sanity check, for the statuses with enough requests
   for (const [status, n] of Object.entries(results.window_requests_by_status)) {
     if (n < 100) continue;
     const promql = results.requests_by_status[status] ?? 0;
-    assert.ok(Math.abs(promql - n) <= 0.1 * n, `status ${status}: increase() says ${promql}, the counters grew by ${n} in the window`);
+    assert.ok(
+      Math.abs(promql - n) <= 0.1 * n,
+      `status ${status}: increase() says ${promql}, the counters grew by ${n} in the window`,
+    );
   }
 
   // Both screenshots of every shard: real PNGs of a page that showed the query and the very series and
   // values of results.json, that shard's own answers (the classic UI lists series in Prometheus' order, not ours).
   // With one Prometheus, they are p99.png and status-codes.png, and its answers are the stand's.
   const shards = results.prometheus_shards;
-  const byStatus = (counts) => Object.fromEntries(Object.entries(counts).map(([status, value]) => [`{status="${status}"}`, value]));
-  const expectedKeys = shards.length === 1 ? ['p99', 'status_codes'] : shards.flatMap((shard) => [`p99-${shard.name}`, `status_codes-${shard.name}`]);
+  const byStatus = (counts) =>
+    Object.fromEntries(Object.entries(counts).map(([status, value]) => [`{status="${status}"}`, value]));
+  const expectedKeys =
+    shards.length === 1
+      ? ['p99', 'status_codes']
+      : shards.flatMap((shard) => [`p99-${shard.name}`, `status_codes-${shard.name}`]);
   assert.deepEqual(Object.keys(results.screenshots).sort(), expectedKeys.sort(), 'results.json: the screenshots taken');
   if (shards.length === 1) {
     assert.equal(shards[0].p99_seconds, results.p99_seconds, "one Prometheus: its own p99 is the stand's");
-    assert.deepEqual(shards[0].requests_by_status, results.requests_by_status, "one Prometheus: its own counts are the stand's");
+    assert.deepEqual(
+      shards[0].requests_by_status,
+      results.requests_by_status,
+      "one Prometheus: its own counts are the stand's",
+    );
   }
   const shots = {};
   for (const shot of Object.values(results.screenshots)) {
     const shard = shards.find((s) => s.name === shot.shard);
     assert.ok(shard, `a screenshot of an unknown shard ${shot.shard}`);
-    shots[shot.file] = [shot, shot.file.startsWith('p99') ? { '{}': shard.p99_seconds } : byStatus(shard.requests_by_status)];
+    shots[shot.file] = [
+      shot,
+      shot.file.startsWith('p99') ? { '{}': shard.p99_seconds } : byStatus(shard.requests_by_status),
+    ];
   }
   if (shards.length === 1) assert.deepEqual(Object.keys(shots).sort(), ['p99.png', 'status-codes.png']);
   for (const [name, [shot, expected]] of Object.entries(shots)) {
     await checkPng(reportDir, name);
-    assert.equal(shot?.queryVisible, true, `${name}: the query was not in the page when it was taken (${shot?.error ?? ''})`);
+    assert.equal(
+      shot?.queryVisible,
+      true,
+      `${name}: the query was not in the page when it was taken (${shot?.error ?? ''})`,
+    );
     const shown = shot.shownSeries ?? {};
-    const same = Object.keys(shown).sort().join() === Object.keys(expected).sort().join()
-      && Object.entries(expected).every(([series, value]) => Math.abs(shown[series] - value) <= 1e-9 * Math.max(1, Math.abs(value)));
+    const same =
+      Object.keys(shown).sort().join() === Object.keys(expected).sort().join() &&
+      Object.entries(expected).every(
+        ([series, value]) => Math.abs(shown[series] - value) <= 1e-9 * Math.max(1, Math.abs(value)),
+      );
     assert.ok(same, `${name} shows ${JSON.stringify(shown)}, results.json has ${JSON.stringify(expected)}`);
   }
 
@@ -120,7 +184,11 @@ export async function checkReport(reportDir, { nginxHosts = null } = {}) {
   const lint = spawnSync('promtool', ['check', 'metrics'], { input: metrics, encoding: 'utf8' });
   assert.equal(lint.error, undefined, `promtool: ${lint.error?.message}`);
   assert.equal(lint.status, 0, `promtool check metrics on exporter-metrics.txt:\n${lint.stdout}${lint.stderr}`);
-  assert.equal(`${lint.stdout}${lint.stderr}`.trim(), '', `promtool check metrics on exporter-metrics.txt:\n${lint.stdout}${lint.stderr}`);
+  assert.equal(
+    `${lint.stdout}${lint.stderr}`.trim(),
+    '',
+    `promtool check metrics on exporter-metrics.txt:\n${lint.stdout}${lint.stderr}`,
+  );
   return results;
 }
 
@@ -130,7 +198,10 @@ async function checkPng(reportDir, name) {
   assert.deepEqual(png.subarray(0, 8), PNG_SIGNATURE, `${name} is not a PNG`);
   assert.equal(png.toString('latin1', 12, 16), 'IHDR', `${name} has no PNG header chunk`);
   const [width, height] = [png.readUInt32BE(16), png.readUInt32BE(20)];
-  assert.ok(width >= 800 && height >= 400 && png.length > 10_000, `${name} is ${width}x${height}, ${png.length} bytes: not a real screenshot`);
+  assert.ok(
+    width >= 800 && height >= 400 && png.length > 10_000,
+    `${name} is ${width}x${height}, ${png.length} bytes: not a real screenshot`,
+  );
 }
 
 /**
@@ -142,12 +213,20 @@ async function checkPng(reportDir, name) {
 export async function checkPictures(reportDir, results, { severalHosts }) {
   const shards = results.prometheus_shards;
   const suffix = (shard) => (shards.length === 1 ? '' : `-${shard.name}`);
-  const graphs = ['p99-graph', 'status-codes-graph', ...(severalHosts ? ['p99-by-instance-graph', 'requests-by-instance-graph'] : [])];
+  const graphs = [
+    'p99-graph',
+    'status-codes-graph',
+    ...(severalHosts ? ['p99-by-instance-graph', 'requests-by-instance-graph'] : []),
+  ];
   const drawn = shards.filter((shard) => (shard.av_exporter_instances ?? []).length > 0);
   assert.ok(drawn.length > 0, 'no shard scrapes an nginx host');
   const expected = drawn.flatMap((shard) => [...graphs, 'dashboard'].map((name) => `${name}${suffix(shard)}.png`));
   const pictures = results.pictures ?? [];
-  assert.deepEqual(pictures.map((p) => p.file).sort(), [...expected].sort(), `results.json: the pictures (failures: ${results.report_failures.join('; ')})`);
+  assert.deepEqual(
+    pictures.map((p) => p.file).sort(),
+    [...expected].sort(),
+    `results.json: the pictures (failures: ${results.report_failures.join('; ')})`,
+  );
   const summary = await readFile(join(reportDir, 'summary.md'), 'utf8');
   const html = await readFile(join(reportDir, 'index.html'), 'utf8');
   const warmUp = Date.parse(results.window.warm_up_start ?? results.window.start);
@@ -156,7 +235,10 @@ export async function checkPictures(reportDir, results, { severalHosts }) {
     assert.ok(summary.includes(`](${picture.file})`), `summary.md does not show ${picture.file}`);
     assert.ok(html.includes(`<img src="${picture.file}"`), `index.html does not show ${picture.file}`);
     // the whole run: from the warm-up (or before it) to the moment the questions were asked (or after it)
-    assert.ok(Date.parse(picture.from) <= warmUp && Date.parse(picture.to) >= Date.parse(results.window.evaluated_at), `${picture.file} shows ${picture.from} to ${picture.to}, not the whole run`);
+    assert.ok(
+      Date.parse(picture.from) <= warmUp && Date.parse(picture.to) >= Date.parse(results.window.evaluated_at),
+      `${picture.file} shows ${picture.from} to ${picture.to}, not the whole run`,
+    );
     if (picture.kind === 'graph') {
       assert.equal(picture.stacked, !picture.file.startsWith('p99'), `${picture.file}: stacked`);
       const url = new URL(picture.url);
@@ -165,7 +247,8 @@ export async function checkPictures(reportDir, results, { severalHosts }) {
     }
   }
   const p99 = results.questions?.find((q) => q.name === 'p99');
-  for (const picture of pictures.filter((p) => p.file.startsWith('p99-graph'))) assert.equal(picture.promql, p99?.promql ?? QUERIES.p99, `${picture.file}: the p99 question's PromQL`);
+  for (const picture of pictures.filter((p) => p.file.startsWith('p99-graph')))
+    assert.equal(picture.promql, p99?.promql ?? QUERIES.p99, `${picture.file}: the p99 question's PromQL`);
 }
 
 /**
@@ -177,27 +260,51 @@ export async function checkPictures(reportDir, results, { severalHosts }) {
  */
 export function checkShardsAndGlobalView(results, { nginxHosts, shardNames }) {
   const shards = results.prometheus_shards;
-  assert.deepEqual(shards.map((s) => s.name), shardNames, 'results.json: prometheus_shards');
-  assert.deepEqual(shards.flatMap((s) => s.av_exporter_instances).sort(), [...nginxHosts].sort(), 'every nginx host is scraped by exactly one shard');
+  assert.deepEqual(
+    shards.map((s) => s.name),
+    shardNames,
+    'results.json: prometheus_shards',
+  );
+  assert.deepEqual(
+    shards.flatMap((s) => s.av_exporter_instances).sort(),
+    [...nginxHosts].sort(),
+    'every nginx host is scraped by exactly one shard',
+  );
   for (const shard of shards) {
-    assert.ok(shard.costs.samples_per_second > 0 && shard.costs.head_series > 0 && shard.costs.cpu_seconds_per_scrape > 0, `${shard.name}: costs ${JSON.stringify(shard.costs)}`);
+    assert.ok(
+      shard.costs.samples_per_second > 0 && shard.costs.head_series > 0 && shard.costs.cpu_seconds_per_scrape > 0,
+      `${shard.name}: costs ${JSON.stringify(shard.costs)}`,
+    );
   }
   const merged = {};
-  for (const shard of shards) for (const [status, n] of Object.entries(shard.requests_by_status)) merged[status] = (merged[status] ?? 0) + n;
-  for (const [status, n] of Object.entries(results.requests_by_status)) assert.ok(Math.abs(merged[status] - n) < 1e-6 * Math.max(1, n), `status ${status}: the shards add up to ${merged[status]}, the report says ${n}`);
+  for (const shard of shards)
+    for (const [status, n] of Object.entries(shard.requests_by_status)) merged[status] = (merged[status] ?? 0) + n;
+  for (const [status, n] of Object.entries(results.requests_by_status))
+    assert.ok(
+      Math.abs(merged[status] - n) < 1e-6 * Math.max(1, n),
+      `status ${status}: the shards add up to ${merged[status]}, the report says ${n}`,
+    );
 
   const vm = results.victoriametrics;
   assert.ok(vm && typeof vm.p99_seconds === 'number', `results.json: victoriametrics ${JSON.stringify(vm)}`);
   assert.equal(typeof vm.requests_by_status, 'object');
   const bound = Math.max(0.05 * results.exact_p99_seconds, 0.001);
-  assert.ok(Math.abs(vm.p99_seconds - results.exact_p99_seconds) <= bound + 1e-12,
-    `VictoriaMetrics' p99 ${vm.p99_seconds} s is more than ${bound} s from the exact ${results.exact_p99_seconds} s`);
+  assert.ok(
+    Math.abs(vm.p99_seconds - results.exact_p99_seconds) <= bound + 1e-12,
+    `VictoriaMetrics' p99 ${vm.p99_seconds} s is more than ${bound} s from the exact ${results.exact_p99_seconds} s`,
+  );
   for (const [status, n] of Object.entries(results.window_requests_by_status)) {
     if (n < 100) continue;
     const answer = vm.requests_by_status[status] ?? 0;
-    assert.ok(Math.abs(answer - n) <= 0.1 * n, `status ${status}: VictoriaMetrics' increase() says ${answer}, the counters grew by ${n} in the window`);
+    assert.ok(
+      Math.abs(answer - n) <= 0.1 * n,
+      `status ${status}: VictoriaMetrics' increase() says ${answer}, the counters grew by ${n} in the window`,
+    );
     const own = vm.window_requests_by_status[status] ?? 0;
-    assert.ok(Math.abs(answer - own) <= 0.01 * own, `status ${status}: VictoriaMetrics' increase() says ${answer}, its own counters grew by ${own}`);
+    assert.ok(
+      Math.abs(answer - own) <= 0.01 * own,
+      `status ${status}: VictoriaMetrics' increase() says ${answer}, its own counters grew by ${own}`,
+    );
   }
 }
 
@@ -206,15 +313,33 @@ export function checkShardsAndGlobalView(results, { nginxHosts, shardNames }) {
  * lines in its own log, the hosts add up to the stand-wide figures, its p99 is within the same bound.
  */
 function checkPerHost(results, nginxHosts) {
-  assert.deepEqual(Object.keys(results.per_host ?? {}).sort(), [...nginxHosts].sort(), 'results.json: per_host should name every nginx host');
+  assert.deepEqual(
+    Object.keys(results.per_host ?? {}).sort(),
+    [...nginxHosts].sort(),
+    'results.json: per_host should name every nginx host',
+  );
   const summed = {};
   for (const [name, host] of Object.entries(results.per_host)) {
-    assert.deepEqual(host.exact_requests_by_status, host.logged_requests_by_status, `${name}: the counter delta vs the run's lines in its log`);
+    assert.deepEqual(
+      host.exact_requests_by_status,
+      host.logged_requests_by_status,
+      `${name}: the counter delta vs the run's lines in its log`,
+    );
     const requests = sum(host.exact_requests_by_status);
-    assert.ok(requests >= results.exact_requests_total / nginxHosts.length / 2, `${name} got ${requests} of ${results.exact_requests_total} requests: the load did not spread`);
+    assert.ok(
+      requests >= results.exact_requests_total / nginxHosts.length / 2,
+      `${name} got ${requests} of ${results.exact_requests_total} requests: the load did not spread`,
+    );
     for (const [status, n] of Object.entries(host.exact_requests_by_status)) summed[status] = (summed[status] ?? 0) + n;
     const bound = Math.max(0.05 * host.exact_p99_seconds, 0.001);
-    assert.ok(Math.abs(host.p99_seconds - host.exact_p99_seconds) <= bound + 1e-12, `${name}: PromQL p99 ${host.p99_seconds} s is more than ${bound} s from the exact ${host.exact_p99_seconds} s`);
+    assert.ok(
+      Math.abs(host.p99_seconds - host.exact_p99_seconds) <= bound + 1e-12,
+      `${name}: PromQL p99 ${host.p99_seconds} s is more than ${bound} s from the exact ${host.exact_p99_seconds} s`,
+    );
   }
-  assert.deepEqual(summed, results.exact_requests_by_status, 'the hosts\' counter deltas do not add up to the stand-wide one');
+  assert.deepEqual(
+    summed,
+    results.exact_requests_by_status,
+    "the hosts' counter deltas do not add up to the stand-wide one",
+  );
 }

@@ -24,9 +24,15 @@ export async function standHosts(inventory) {
 export function checkIdempotent(output) {
   const recap = [...output.matchAll(/^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)/gm)];
   assert.ok(recap.length > 0, `no PLAY RECAP in the output:\n${output.slice(-2000)}`);
-  const offenders = recap.filter(([, , changed, unreachable, failed]) => changed !== '0' || unreachable !== '0' || failed !== '0');
+  const offenders = recap.filter(
+    ([, , changed, unreachable, failed]) => changed !== '0' || unreachable !== '0' || failed !== '0',
+  );
   const changedTasks = [...output.matchAll(/^TASK \[(.+?)\][^\n]*\n(?:changed|failed|fatal)/gm)].map((m) => m[1]);
-  assert.deepEqual(offenders.map((m) => m[0]), [], `not idempotent; tasks that changed or failed: ${changedTasks.join('; ')}`);
+  assert.deepEqual(
+    offenders.map((m) => m[0]),
+    [],
+    `not idempotent; tasks that changed or failed: ${changedTasks.join('; ')}`,
+  );
 }
 
 /** Ansible printed no warning (each one is a bug until its cause is understood and removed). */
@@ -58,14 +64,21 @@ export async function checkEveryHostProvisioned(output, inventory) {
     const ran = [...new Set([...section.matchAll(/^(?:ok|changed): \[([^\]\s]+)/gm)].map((m) => m[1]))].sort();
     if (expected.length === 0 && /^skipping: no hosts matched$/m.test(section)) continue; // an optional group the inventory lacks
     assert.ok(expected.length > 0, `the play "${play.name}" names groups with no hosts: ${play.hosts}`);
-    assert.deepEqual(ran, expected, `the play "${play.name}" (hosts: ${play.hosts}) did not run on every member of its groups`);
+    assert.deepEqual(
+      ran,
+      expected,
+      `the play "${play.name}" (hosts: ${play.hosts}) did not run on every member of its groups`,
+    );
   }
 }
 
 /** The groups a play's `hosts:` names: a plain pattern `a:b`, or site.yml's `{{ groups['x'] | default([]) }}`. */
 function playGroups(hosts) {
   const templated = [...hosts.matchAll(/\{\{\s*groups\['([^']+)'\][^}]*\}\}/g)].map((m) => m[1]);
-  const plain = hosts.replace(/\{\{.*?\}\}/g, '').split(':').filter(Boolean);
+  const plain = hosts
+    .replace(/\{\{.*?\}\}/g, '')
+    .split(':')
+    .filter(Boolean);
   return [...plain, ...templated];
 }
 
@@ -94,9 +107,20 @@ export async function checkServicesActive(inventory) {
   }
   for (const [units, hosts] of byUnits) {
     const pattern = hosts.join(':');
-    const result = await ansible(inventory, pattern, ['-m', 'ansible.builtin.command', '-a', `systemctl is-active ${units}`]);
+    const result = await ansible(inventory, pattern, [
+      '-m',
+      'ansible.builtin.command',
+      '-a',
+      `systemctl is-active ${units}`,
+    ]);
     if (result.ok) continue;
-    const journals = await ansible(inventory, pattern, ['-b', '-m', 'ansible.builtin.shell', '-a', `for u in ${units}; do systemctl is-active --quiet $u || journalctl -u $u -n 50 --no-pager; done`]);
+    const journals = await ansible(inventory, pattern, [
+      '-b',
+      '-m',
+      'ansible.builtin.shell',
+      '-a',
+      `for u in ${units}; do systemctl is-active --quiet $u || journalctl -u $u -n 50 --no-pager; done`,
+    ]);
     assert.fail(`a service is not active on ${pattern} (${units}):\n${result.output}\n${journals.output}`);
   }
 }
@@ -119,8 +143,6 @@ export async function standClientOf(inventory) {
 
 const clientInUse = () => standClientInUse ?? assert.fail("the stand's secrets are not loaded (loadStandSecrets)");
 
-
-
 /**
  * The targets the shards scrape, as the resolved stand has them (`targets`: { shard: [target] }), as
  * `job/instance` (probes: `job/host/service`), every shard's together: an every_shard one once per shard.
@@ -129,7 +151,8 @@ export function expectedTargets(hosts) {
   return Object.values(hosts.targets).flat().sort();
 }
 
-const targetKey = (t) => (t.labels.service ? `${t.labels.job}/${t.labels.host}/${t.labels.service}` : `${t.labels.job}/${t.labels.instance}`);
+const targetKey = (t) =>
+  t.labels.service ? `${t.labels.job}/${t.labels.host}/${t.labels.service}` : `${t.labels.job}/${t.labels.instance}`;
 
 /**
  * Every target of the catalogue is a target of exactly one Prometheus shard (an every_shard one, such as
@@ -143,19 +166,43 @@ export async function checkTargetsUp(inventory) {
   const deadline = Date.now() + 90_000;
   let scraped = [];
   while (Date.now() < deadline) {
-    scraped = await Promise.all(hosts.prometheus.map(async (shard) => ({ shard, targets: await clientInUse().prometheus(promUrl(shard)).activeTargets().catch(() => []) })));
+    scraped = await Promise.all(
+      hosts.prometheus.map(async (shard) => ({
+        shard,
+        targets: await clientInUse()
+          .prometheus(promUrl(shard))
+          .activeTargets()
+          .catch(() => []),
+      })),
+    );
     const all = scraped.flatMap(({ targets }) => targets);
     const names = all.map(targetKey).sort();
     if (names.join() === expected.join() && all.every((t) => t.health === 'up')) {
       for (const { shard, targets } of scraped) {
-        assert.deepEqual(targets.map(targetKey).sort(), [...hosts.targets[shard.name]].sort(), `${shard.name} scrapes other targets than its share`);
+        assert.deepEqual(
+          targets.map(targetKey).sort(),
+          [...hosts.targets[shard.name]].sort(),
+          `${shard.name} scrapes other targets than its share`,
+        );
       }
-      return Object.fromEntries(scraped.map(({ shard, targets }) => [shard.name, targets.filter((t) => t.labels.job === 'av_exporter').map((t) => t.labels.instance).sort()]));
+      return Object.fromEntries(
+        scraped.map(({ shard, targets }) => [
+          shard.name,
+          targets
+            .filter((t) => t.labels.job === 'av_exporter')
+            .map((t) => t.labels.instance)
+            .sort(),
+        ]),
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, 2000));
   }
-  const lines = scraped.flatMap(({ shard, targets }) => targets.map((t) => `${shard.name}: ${targetKey(t)} ${t.health} ${t.lastError}`));
-  assert.fail(`expected each of ${expected.length} targets on exactly one shard and up (${expected.join(', ')}), got ${lines.length}:\n${lines.join('\n')}`);
+  const lines = scraped.flatMap(({ shard, targets }) =>
+    targets.map((t) => `${shard.name}: ${targetKey(t)} ${t.health} ${t.lastError}`),
+  );
+  assert.fail(
+    `expected each of ${expected.length} targets on exactly one shard and up (${expected.join(', ')}), got ${lines.length}:\n${lines.join('\n')}`,
+  );
 }
 
 export function tcpAnswers(host, port, timeoutMs = 3000) {
@@ -178,21 +225,42 @@ export function tcpAnswers(host, port, timeoutMs = 3000) {
  */
 export async function checkFirewall(inventory) {
   const hosts = await standHosts(inventory);
-  const ports = everyHost(hosts).flatMap((host) => host.services.filter((s) => s.port !== undefined && s.clients !== 'loopback').map((s) => ({ host, service: s })));
+  const ports = everyHost(hosts).flatMap((host) =>
+    host.services.filter((s) => s.port !== undefined && s.clients !== 'loopback').map((s) => ({ host, service: s })),
+  );
   // side by side: a dropped port answers nothing until its timeout
   const answered = await Promise.all(ports.map(({ host, service }) => tcpAnswers(host.address, service.port)));
   ports.forEach(({ host, service }, i) => {
-    assert.equal(answered[i], !['scrapers', 'peers'].includes(service.clients), `${host.name}:${service.port} (${service.name}, clients: ${service.clients}) ${answered[i] ? 'answers' : 'does not answer'} this machine`);
+    assert.equal(
+      answered[i],
+      !['scrapers', 'peers'].includes(service.clients),
+      `${host.name}:${service.port} (${service.name}, clients: ${service.clients}) ${answered[i] ? 'answers' : 'does not answer'} this machine`,
+    );
   });
   // a peers port (Alertmanager's cluster) is on the Prometheus hosts, whose peers are the shards themselves
-  const fromShards = ports.filter(({ host, service }) => ['scrapers', 'allow_list'].includes(service.clients)
-    || (service.clients === 'peers' && hosts.prometheus.some((shard) => shard.name === host.name)));
+  const fromShards = ports.filter(
+    ({ host, service }) =>
+      ['scrapers', 'allow_list'].includes(service.clients) ||
+      (service.clients === 'peers' && hosts.prometheus.some((shard) => shard.name === host.name)),
+  );
   const script = `import json, socket\nfor a, p in ${JSON.stringify(fromShards.map(({ host, service }) => [host.address, service.port]))}:\n    s = socket.socket(socket.AF_INET6 if ":" in a else socket.AF_INET); s.settimeout(5)\n    print("REACH", a, p, s.connect_ex((a, p)) == 0); s.close()`;
   for (const shard of hosts.prometheus) {
-    const output = await onHosts(inventory, shard.name, `echo ${Buffer.from(script).toString('base64')} | base64 -d | python3 -`);
+    const output = await onHosts(
+      inventory,
+      shard.name,
+      `echo ${Buffer.from(script).toString('base64')} | base64 -d | python3 -`,
+    );
     const unreachable = [...output.matchAll(/REACH (\S+) (\d+) False/g)].map((m) => `${m[1]}:${m[2]}`);
-    assert.deepEqual(unreachable, [], `ports the catalogue opens to the Prometheus hosts that ${shard.name} cannot reach`);
-    assert.equal([...output.matchAll(/REACH /g)].length, fromShards.length, `${shard.name} checked every port: ${output}`);
+    assert.deepEqual(
+      unreachable,
+      [],
+      `ports the catalogue opens to the Prometheus hosts that ${shard.name} cannot reach`,
+    );
+    assert.equal(
+      [...output.matchAll(/REACH /g)].length,
+      fromShards.length,
+      `${shard.name} checked every port: ${output}`,
+    );
   }
   return ports.length;
 }
@@ -203,9 +271,17 @@ export async function promValue(prometheusHost, query) {
 
 /** Every HTTPS endpoint of the catalogue on every host: { name, host, address, port, path }. */
 export function httpsEndpoints(hosts) {
-  return everyHost(hosts).flatMap((host) => host.services
-    .filter((service) => service.https)
-    .map((service) => ({ name: `${host.name} ${service.name}`, host: host.name, address: host.address, port: service.port, path: service.scrape?.path ?? '/metrics' })));
+  return everyHost(hosts).flatMap((host) =>
+    host.services
+      .filter((service) => service.https)
+      .map((service) => ({
+        name: `${host.name} ${service.name}`,
+        host: host.name,
+        address: host.address,
+        port: service.port,
+        path: service.scrape?.path ?? '/metrics',
+      })),
+  );
 }
 
 /**
@@ -219,20 +295,41 @@ export async function checkEveryEndpointLockedDown(inventory) {
   const { prometheus } = hosts;
   const endpoints = httpsEndpoints(hosts);
   const argument = Buffer.from(JSON.stringify(endpoints)).toString('base64');
-  const result = await ansible(inventory, prometheus[0].name, ['-b', '-m', 'ansible.builtin.script', '-a', `test/e2e/probe_endpoints.py ${argument} ${prometheus[0].vars.stand_web_user}`]);
+  const result = await ansible(inventory, prometheus[0].name, [
+    '-b',
+    '-m',
+    'ansible.builtin.script',
+    '-a',
+    `test/e2e/probe_endpoints.py ${argument} ${prometheus[0].vars.stand_web_user}`,
+  ]);
   assert.ok(result.ok, `the probe failed on ${prometheus[0].name}:\n${result.output}`);
   const stdout = JSON.parse(result.output.slice(result.output.indexOf('{'))).stdout;
-  const probes = stdout.trim().split('\n').map((line) => JSON.parse(line));
-  assert.deepEqual(probes.map((p) => p.name), endpoints.map((e) => e.name), 'every endpoint probed');
+  const probes = stdout
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line));
+  assert.deepEqual(
+    probes.map((p) => p.name),
+    endpoints.map((e) => e.name),
+    'every endpoint probed',
+  );
   for (const probe of probes) {
     const verdict = JSON.stringify(probe);
     assert.doesNotMatch(probe.plain, /^HTTP\/1\.[01] 2\d\d/, `${probe.name}: plain HTTP is answered: ${verdict}`);
     assert.equal(probe.anonymous, 401, `${probe.name}: HTTPS without credentials: ${verdict}`);
     assert.equal(probe.wrong, 401, `${probe.name}: HTTPS with a wrong password: ${verdict}`);
     assert.equal(probe.right, 200, `${probe.name}: HTTPS with the stand's user: ${verdict}`);
-    assert.deepEqual(probe.names, { host: true, address: true }, `${probe.name}: the certificate for the host's name and address: ${verdict}`);
+    assert.deepEqual(
+      probe.names,
+      { host: true, address: true },
+      `${probe.name}: the certificate for the host's name and address: ${verdict}`,
+    );
     const host = endpoints.find((e) => e.name === probe.name).host;
-    assert.equal(probe.served, await certificateFingerprint(join(secretsDirOf(join(ROOT, inventory)), 'hosts', `${host}.crt`)), `${probe.name} serves another certificate than ${host}'s`);
+    assert.equal(
+      probe.served,
+      await certificateFingerprint(join(secretsDirOf(join(ROOT, inventory)), 'hosts', `${host}.crt`)),
+      `${probe.name} serves another certificate than ${host}'s`,
+    );
   }
   return probes;
 }
@@ -243,7 +340,12 @@ export async function checkEveryEndpointLockedDown(inventory) {
  * Resolves with { [host]: [port] } of what listens beyond loopback.
  */
 export async function checkNothingElseListens(inventory) {
-  const allowed = new Map(everyHost(await standHosts(inventory)).map((host) => [host.name, host.services.filter((s) => s.port !== undefined).map((s) => s.port)]));
+  const allowed = new Map(
+    everyHost(await standHosts(inventory)).map((host) => [
+      host.name,
+      host.services.filter((s) => s.port !== undefined).map((s) => s.port),
+    ]),
+  );
   const found = {};
   for (const [name, expected] of allowed) {
     const output = await onHosts(inventory, name, "ss -H -ltn | awk '{print $4}'");
@@ -252,7 +354,11 @@ export async function checkNothingElseListens(inventory) {
       .map(([, , port]) => Number(port));
     found[name] = [...new Set(listening)].sort((a, b) => a - b);
     const unexpected = found[name].filter((port) => port !== 22 && !expected.includes(port));
-    assert.deepEqual(unexpected, [], `${name} listens beyond loopback on ports the stand does not lock down: ${output}`);
+    assert.deepEqual(
+      unexpected,
+      [],
+      `${name} listens beyond loopback on ports the stand does not lock down: ${output}`,
+    );
   }
   return found;
 }
@@ -280,7 +386,11 @@ async function receivedNotifications(inventory, host, alertname, labels) {
     '            if alert["status"] == "firing": seen["generators"].append(alert.get("generatorURL", ""))',
     'print("RECEIVED" + base64.b64encode(json.dumps(seen).encode()).decode() + "END")',
   ].join('\n');
-  const output = await onHosts(inventory, host.name, `echo ${Buffer.from(script).toString('base64')} | base64 -d | python3 -`);
+  const output = await onHosts(
+    inventory,
+    host.name,
+    `echo ${Buffer.from(script).toString('base64')} | base64 -d | python3 -`,
+  );
   const match = /RECEIVED([A-Za-z0-9+/=]*)END/.exec(output);
   assert.ok(match, `the receiver's notifications on ${host.name}: ${output}`);
   return JSON.parse(Buffer.from(match[1], 'base64').toString());
@@ -288,31 +398,42 @@ async function receivedNotifications(inventory, host, alertname, labels) {
 
 /** Each receiver's notifications of one alert: [{ prom, firing, resolved, generators }], one entry per Prometheus host. */
 async function everyReceiver(inventory, prometheus, alertname, labels) {
-  return Promise.all(prometheus.map(async (prom) => ({ prom, ...(await receivedNotifications(inventory, prom, alertname, labels)) })));
+  return Promise.all(
+    prometheus.map(async (prom) => ({ prom, ...(await receivedNotifications(inventory, prom, alertname, labels)) })),
+  );
 }
 
 /** The notifications of one alert that came after `since` (s), each { prom, status, at, generator }, every receiver's. */
 async function notificationsSince(inventory, prometheus, alertname, labels, since) {
   const receivers = await everyReceiver(inventory, prometheus, alertname, labels);
-  return receivers.flatMap(({ prom, firing, resolved, generators }) => [
-    ...firing.map((at, index) => ({ prom: prom.name, status: 'firing', at, generator: generators[index] })),
-    ...resolved.map((at) => ({ prom: prom.name, status: 'resolved', at })),
-  ]).filter((n) => n.at >= since);
+  return receivers
+    .flatMap(({ prom, firing, resolved, generators }) => [
+      ...firing.map((at, index) => ({ prom: prom.name, status: 'firing', at, generator: generators[index] })),
+      ...resolved.map((at) => ({ prom: prom.name, status: 'resolved', at })),
+    ])
+    .filter((n) => n.at >= since);
 }
 
 /**
  * Waits until a notification of one alert with `status` reaches a receiver (of `onReceivers`, host names;
  * any Prometheus host's by default) after `since` (s); resolves with the first: { prom, at, generator }.
  */
-export async function waitForNotification(inventory, { alertname, labels = {}, status = 'firing', since, limitSeconds, onReceivers }) {
+export async function waitForNotification(
+  inventory,
+  { alertname, labels = {}, status = 'firing', since, limitSeconds, onReceivers },
+) {
   const { prometheus } = await standHosts(inventory);
   const watched = onReceivers ? prometheus.filter((p) => onReceivers.includes(p.name)) : prometheus;
   for (const deadline = Date.now() + limitSeconds * 1000; Date.now() < deadline;) {
-    const found = (await notificationsSince(inventory, watched, alertname, labels, since)).filter((n) => n.status === status);
+    const found = (await notificationsSince(inventory, watched, alertname, labels, since)).filter(
+      (n) => n.status === status,
+    );
     if (found.length > 0) return found.sort((a, b) => a.at - b.at)[0];
     await new Promise((resolve) => setTimeout(resolve, 2000));
   }
-  assert.fail(`no ${status} ${alertname} ${JSON.stringify(labels)} reached ${onReceivers ? `the receiver of ${onReceivers.join(', ')}` : 'a receiver'} within ${limitSeconds} s`);
+  assert.fail(
+    `no ${status} ${alertname} ${JSON.stringify(labels)} reached ${onReceivers ? `the receiver of ${onReceivers.join(', ')}` : 'a receiver'} within ${limitSeconds} s`,
+  );
 }
 
 /**
@@ -324,7 +445,20 @@ export async function waitForNotification(inventory, { alertname, labels = {}, s
  * `settleSeconds` (more than the cluster's peer timeout) after the first. Started again, the alert is
  * resolved. Resolves with { firedAfter, resolvedAfter, bound, firingNotifications }.
  */
-export async function checkAlertRoundTrip(inventory, { alertname = 'TargetDown', unit = 'av-exporter', labels = (web) => ({ instance: web.name }), nginxHost = 0, forSeconds, evaluationSeconds, scrapeSeconds, groupWaitSeconds, settleSeconds = 25 }) {
+export async function checkAlertRoundTrip(
+  inventory,
+  {
+    alertname = 'TargetDown',
+    unit = 'av-exporter',
+    labels = (web) => ({ instance: web.name }),
+    nginxHost = 0,
+    forSeconds,
+    evaluationSeconds,
+    scrapeSeconds,
+    groupWaitSeconds,
+    settleSeconds = 25,
+  },
+) {
   const { prometheus, nginx } = await standHosts(inventory);
   const web = nginx[nginxHost];
   const wanted = labels(web);
@@ -334,17 +468,37 @@ export async function checkAlertRoundTrip(inventory, { alertname = 'TargetDown',
   let first;
   let firing;
   try {
-    first = await waitForNotification(inventory, { alertname, labels: wanted, since: stoppedAt, limitSeconds: bound + 30 });
+    first = await waitForNotification(inventory, {
+      alertname,
+      labels: wanted,
+      since: stoppedAt,
+      limitSeconds: bound + 30,
+    });
     await new Promise((resolve) => setTimeout(resolve, settleSeconds * 1000));
-    firing = (await notificationsSince(inventory, prometheus, alertname, wanted, stoppedAt)).filter((n) => n.status === 'firing');
+    firing = (await notificationsSince(inventory, prometheus, alertname, wanted, stoppedAt)).filter(
+      (n) => n.status === 'firing',
+    );
   } finally {
     await onHosts(inventory, web.name, `systemctl start ${unit}`);
   }
   const startedAt = Date.now() / 1000;
   const firedAfter = first.at - stoppedAt;
-  assert.ok(firedAfter <= bound, `${alertname} ${JSON.stringify(wanted)} reached the receiver ${firedAfter.toFixed(1)} s after the stop; the bound is ${bound} s`);
-  assert.equal(firing.length, 1, `${alertname} ${JSON.stringify(wanted)} was notified ${firing.length} times, not once: ${JSON.stringify(firing)}`);
-  const resolved = await waitForNotification(inventory, { alertname, labels: wanted, status: 'resolved', since: startedAt, limitSeconds: 150 });
+  assert.ok(
+    firedAfter <= bound,
+    `${alertname} ${JSON.stringify(wanted)} reached the receiver ${firedAfter.toFixed(1)} s after the stop; the bound is ${bound} s`,
+  );
+  assert.equal(
+    firing.length,
+    1,
+    `${alertname} ${JSON.stringify(wanted)} was notified ${firing.length} times, not once: ${JSON.stringify(firing)}`,
+  );
+  const resolved = await waitForNotification(inventory, {
+    alertname,
+    labels: wanted,
+    status: 'resolved',
+    since: startedAt,
+    limitSeconds: 150,
+  });
   return { firedAfter, resolvedAfter: resolved.at - startedAt, bound, firingNotifications: firing.length };
 }
 
@@ -356,18 +510,28 @@ export async function checkAlertRoundTrip(inventory, { alertname = 'TargetDown',
 export async function checkHeartbeats(inventory, evaluators, withinSeconds) {
   const { prometheus } = await standHosts(inventory);
   const ages = {};
-  const script = (listen) => [
-    'import base64, json, re, time, urllib.request',
-    `text = urllib.request.urlopen("http://${listen}/metrics", timeout=5).read().decode()`,
-    'seen = {m.group(1): float(m.group(2)) for m in re.finditer(r\'av_alert_receiver_watchdog_last_seen_timestamp_seconds\\{prometheus="([^"]*)"\\} (\\S+)\', text)}',
-    'print("SEEN" + base64.b64encode(json.dumps({"now": time.time(), "seen": seen}).encode()).decode() + "END")',
-  ].join('\n');
+  const script = (listen) =>
+    [
+      'import base64, json, re, time, urllib.request',
+      `text = urllib.request.urlopen("http://${listen}/metrics", timeout=5).read().decode()`,
+      'seen = {m.group(1): float(m.group(2)) for m in re.finditer(r\'av_alert_receiver_watchdog_last_seen_timestamp_seconds\\{prometheus="([^"]*)"\\} (\\S+)\', text)}',
+      'print("SEEN" + base64.b64encode(json.dumps({"now": time.time(), "seen": seen}).encode()).decode() + "END")',
+    ].join('\n');
   for (const prom of prometheus) {
-    const output = await onHosts(inventory, prom.name, `echo ${Buffer.from(script(prom.vars.stand_alert_receiver_listen)).toString('base64')} | base64 -d | python3 -`);
+    const output = await onHosts(
+      inventory,
+      prom.name,
+      `echo ${Buffer.from(script(prom.vars.stand_alert_receiver_listen)).toString('base64')} | base64 -d | python3 -`,
+    );
     const { now, seen } = JSON.parse(Buffer.from(/SEEN([A-Za-z0-9+/=]*)END/.exec(output)[1], 'base64').toString());
-    ages[prom.name] = Object.fromEntries(evaluators.map((name) => [name, seen[name] > 0 ? Math.round(now - seen[name]) : null]));
+    ages[prom.name] = Object.fromEntries(
+      evaluators.map((name) => [name, seen[name] > 0 ? Math.round(now - seen[name]) : null]),
+    );
     for (const [name, age] of Object.entries(ages[prom.name])) {
-      assert.ok(age !== null && age <= withinSeconds, `${prom.name}'s receiver last heard ${name}'s Watchdog ${age === null ? 'never' : `${age} s ago`}; the bound is ${withinSeconds} s`);
+      assert.ok(
+        age !== null && age <= withinSeconds,
+        `${prom.name}'s receiver last heard ${name}'s Watchdog ${age === null ? 'never' : `${age} s ago`}; the bound is ${withinSeconds} s`,
+      );
     }
   }
   return ages;
@@ -378,7 +542,10 @@ export async function checkHeartbeats(inventory, evaluators, withinSeconds) {
  * `silent` (the evaluator whose Watchdog no longer reaches them) within `boundSeconds`; started again, each
  * reporter resolves it. Resolves with { reportedAfter: { [reporter]: s }, resolvedAfter: { [reporter]: s } }.
  */
-export async function checkDeadMansSwitch(inventory, { host, unit, silent, reporters, boundSeconds, whileStopped = async () => {} }) {
+export async function checkDeadMansSwitch(
+  inventory,
+  { host, unit, silent, reporters, boundSeconds, whileStopped = async () => {} },
+) {
   const labels = { prometheus: silent };
   const stoppedAt = Date.now() / 1000;
   await onHosts(inventory, host, `systemctl stop ${unit}`);
@@ -388,7 +555,13 @@ export async function checkDeadMansSwitch(inventory, { host, unit, silent, repor
     const [, result] = await Promise.all([
       (async () => {
         for (const reporter of reporters) {
-          const report = await waitForNotification(inventory, { alertname: 'DeadMansSwitch', labels, since: stoppedAt, limitSeconds: boundSeconds + 30, onReceivers: [reporter] });
+          const report = await waitForNotification(inventory, {
+            alertname: 'DeadMansSwitch',
+            labels,
+            since: stoppedAt,
+            limitSeconds: boundSeconds + 30,
+            onReceivers: [reporter],
+          });
           reportedAfter[reporter] = report.at - stoppedAt;
         }
       })(),
@@ -400,13 +573,23 @@ export async function checkDeadMansSwitch(inventory, { host, unit, silent, repor
   }
   const startedAt = Date.now() / 1000;
   for (const [reporter, after] of Object.entries(reportedAfter)) {
-    assert.ok(after <= boundSeconds, `${reporter}'s receiver reported ${silent} silent ${after.toFixed(1)} s after ${unit} stopped on ${host}; the bound is ${boundSeconds} s`);
+    assert.ok(
+      after <= boundSeconds,
+      `${reporter}'s receiver reported ${silent} silent ${after.toFixed(1)} s after ${unit} stopped on ${host}; the bound is ${boundSeconds} s`,
+    );
   }
   // Every reporter must resolve it before the next check begins: a receiver still counting the outage would
   // not report the next one (it is reported once per outage).
   const resolvedAfter = {};
   for (const reporter of reporters) {
-    const resolved = await waitForNotification(inventory, { alertname: 'DeadMansSwitch', labels, status: 'resolved', since: startedAt, limitSeconds: 180, onReceivers: [reporter] });
+    const resolved = await waitForNotification(inventory, {
+      alertname: 'DeadMansSwitch',
+      labels,
+      status: 'resolved',
+      since: startedAt,
+      limitSeconds: 180,
+      onReceivers: [reporter],
+    });
     resolvedAfter[reporter] = resolved.at - startedAt;
   }
   return { reportedAfter, resolvedAfter, during };
@@ -419,13 +602,19 @@ export async function checkDeadMansSwitch(inventory, { host, unit, silent, repor
 export async function checkAlertmanagerCluster(prometheus) {
   const deadline = Date.now() + 60_000;
   for (;;) {
-    const statuses = await Promise.all(prometheus.map(async (prom) => {
-      const answer = await clientInUse().get(`https://${prom.address}:${prom.vars.stand_alertmanager_port}/api/v2/status`).catch((error) => ({ status: 0, text: error.message }));
-      const cluster = answer.status === 200 ? JSON.parse(answer.text).cluster : { status: `HTTP ${answer.status} ${answer.text}` };
-      return { name: prom.name, status: cluster.status, peers: (cluster.peers ?? []).length };
-    }));
+    const statuses = await Promise.all(
+      prometheus.map(async (prom) => {
+        const answer = await clientInUse()
+          .get(`https://${prom.address}:${prom.vars.stand_alertmanager_port}/api/v2/status`)
+          .catch((error) => ({ status: 0, text: error.message }));
+        const cluster =
+          answer.status === 200 ? JSON.parse(answer.text).cluster : { status: `HTTP ${answer.status} ${answer.text}` };
+        return { name: prom.name, status: cluster.status, peers: (cluster.peers ?? []).length };
+      }),
+    );
     if (statuses.every((s) => s.status === 'ready' && s.peers === prometheus.length)) return statuses;
-    if (Date.now() > deadline) assert.fail(`the Alertmanagers are not one ready cluster of ${prometheus.length}: ${JSON.stringify(statuses)}`);
+    if (Date.now() > deadline)
+      assert.fail(`the Alertmanagers are not one ready cluster of ${prometheus.length}: ${JSON.stringify(statuses)}`);
     await new Promise((resolve) => setTimeout(resolve, 2000));
   }
 }

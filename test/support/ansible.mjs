@@ -12,10 +12,16 @@ export const EXAMPLE_INVENTORY = 'inventory/example/hosts.yml';
 /** Runs a tool from the repository root; resolves with stdout + stderr, rejects with them and the exit code. */
 export async function tool(command, args) {
   try {
-    const { stdout, stderr } = await promisify(execFile)(command, args, { cwd: ROOT, maxBuffer: 16 << 20, env: { ...process.env, NO_COLOR: '1', ANSIBLE_NOCOLOR: '1', ANSIBLE_FORCE_COLOR: '0' } });
+    const { stdout, stderr } = await promisify(execFile)(command, args, {
+      cwd: ROOT,
+      maxBuffer: 16 << 20,
+      env: { ...process.env, NO_COLOR: '1', ANSIBLE_NOCOLOR: '1', ANSIBLE_FORCE_COLOR: '0' },
+    });
     return `${stdout}${stderr}`;
   } catch (error) {
-    const failure = new Error(`${command} ${args.join(' ')} failed (exit ${error.code}):\n${error.stdout}${error.stderr}`);
+    const failure = new Error(
+      `${command} ${args.join(' ')} failed (exit ${error.code}):\n${error.stdout}${error.stderr}`,
+    );
     failure.output = `${error.stdout}${error.stderr}`;
     throw failure;
   }

@@ -25,12 +25,46 @@ export function serverCertificate(dir, { host = '127.0.0.1', ca = null } = {}) {
   const key = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
   let signer = ca;
   if (!signer) {
-    openssl(['req', '-x509', ...key, '-keyout', 'delivery-ca.key', '-out', 'delivery-ca.crt', '-days', '1', '-subj', '/CN=alert delivery test CA',
-      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign']);
+    openssl([
+      'req',
+      '-x509',
+      ...key,
+      '-keyout',
+      'delivery-ca.key',
+      '-out',
+      'delivery-ca.crt',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=alert delivery test CA',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign',
+    ]);
     signer = { cert: join(dir, 'delivery-ca.crt'), key: join(dir, 'delivery-ca.key') };
   }
-  openssl(['req', '-x509', ...key, '-keyout', 'delivery.key', '-out', 'delivery.crt', '-days', '1', '-subj', `/CN=${host}`, '-CA', signer.cert, '-CAkey', signer.key,
-    '-addext', `subjectAltName=IP:${host}`, '-addext', 'extendedKeyUsage=serverAuth']);
+  openssl([
+    'req',
+    '-x509',
+    ...key,
+    '-keyout',
+    'delivery.key',
+    '-out',
+    'delivery.crt',
+    '-days',
+    '1',
+    '-subj',
+    `/CN=${host}`,
+    '-CA',
+    signer.cert,
+    '-CAkey',
+    signer.key,
+    '-addext',
+    `subjectAltName=IP:${host}`,
+    '-addext',
+    'extendedKeyUsage=serverAuth',
+  ]);
   return { caFile: signer.cert, certFile: join(dir, 'delivery.crt'), keyFile: join(dir, 'delivery.key') };
 }
 
@@ -40,7 +74,10 @@ export async function waitFor(items, predicate, { seconds = 20, what = 'a delive
   for (;;) {
     const found = items().find(predicate);
     if (found) return found;
-    if (Date.now() > deadline) throw new Error(`no ${what} within ${seconds} s; got ${items().length}:\n${JSON.stringify(items(), null, 1).slice(0, 4000)}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `no ${what} within ${seconds} s; got ${items().length}:\n${JSON.stringify(items(), null, 1).slice(0, 4000)}`,
+      );
     await sleep(100);
   }
 }
@@ -87,21 +124,45 @@ relay.stop()
  * AUTH as `user` with `password`, before any mail. Resolves with { smarthost, messages(), stop() }; each message
  * is { from, to, starttls, auth: [mechanism, user], subject, text, html }.
  */
-export async function startSmtpRelay({ host = '127.0.0.1', port = null, certFile, keyFile, user = 'alertmanager', password }) {
-  const listen = port ?? await freePort();
-  const proc = await startProcess('SMTP relay (aiosmtpd)', '/usr/bin/python3', ['-c', SMTP_RELAY, host, String(listen), certFile, keyFile, user, password],
-    () => greets(host, listen), { seconds: 20 });
-  const messages = () => proc.output().split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line));
+export async function startSmtpRelay({
+  host = '127.0.0.1',
+  port = null,
+  certFile,
+  keyFile,
+  user = 'alertmanager',
+  password,
+}) {
+  const listen = port ?? (await freePort());
+  const proc = await startProcess(
+    'SMTP relay (aiosmtpd)',
+    '/usr/bin/python3',
+    ['-c', SMTP_RELAY, host, String(listen), certFile, keyFile, user, password],
+    () => greets(host, listen),
+    { seconds: 20 },
+  );
+  const messages = () =>
+    proc
+      .output()
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line));
   return { smarthost: `${host}:${listen}`, user, messages, ...proc };
 }
 
 /** Whether an SMTP server at host:port answers with its 220 greeting. */
-const greets = (host, port) => new Promise((resolve) => {
-  const socket = connect(port, host);
-  socket.setTimeout(2000, () => { socket.destroy(); resolve(false); });
-  socket.once('error', () => resolve(false));
-  socket.once('data', (data) => { socket.end('QUIT\r\n'); resolve(data.toString().startsWith('220')); });
-});
+const greets = (host, port) =>
+  new Promise((resolve) => {
+    const socket = connect(port, host);
+    socket.setTimeout(2000, () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', () => resolve(false));
+    socket.once('data', (data) => {
+      socket.end('QUIT\r\n');
+      resolve(data.toString().startsWith('220'));
+    });
+  });
 
 /** Whether a request's Authorization header is what `auth` asks: { basic: [user, password] } or { bearer: token }. */
 function authorized(auth, header = '') {
@@ -124,12 +185,28 @@ export async function startHttpsEndpoint({ host = '127.0.0.1', port = null, cert
     req.on('end', () => {
       const body = Buffer.concat(chunks).toString('utf8');
       let json = null;
-      try { json = JSON.parse(body); } catch { /* not JSON: recorded as it came */ }
-      const request = { method: req.method, path: req.url, headers: req.headers, body, json, at: Date.now() / 1000, from: req.socket.remoteAddress };
+      try {
+        json = JSON.parse(body);
+      } catch {
+        /* not JSON: recorded as it came */
+      }
+      const request = {
+        method: req.method,
+        path: req.url,
+        headers: req.headers,
+        body,
+        json,
+        at: Date.now() / 1000,
+        from: req.socket.remoteAddress,
+      };
       const [, route] = Object.entries(routes).find(([prefix]) => req.url.startsWith(prefix)) ?? [];
-      const answer = !route ? { status: 404, body: 'no such endpoint\n' }
-        : !authorized(route.auth, req.headers.authorization) ? { status: 401, body: 'unauthorized\n' }
-          : route.answer ? route.answer(request) : { status: 200, body: 'ok\n' };
+      const answer = !route
+        ? { status: 404, body: 'no such endpoint\n' }
+        : !authorized(route.auth, req.headers.authorization)
+          ? { status: 401, body: 'unauthorized\n' }
+          : route.answer
+            ? route.answer(request)
+            : { status: 200, body: 'ok\n' };
       request.status = answer.status;
       received.push(request);
       res.writeHead(answer.status, { 'content-type': answer.type ?? 'text/plain; charset=utf-8' }).end(answer.body);
@@ -137,17 +214,37 @@ export async function startHttpsEndpoint({ host = '127.0.0.1', port = null, cert
   });
   await new Promise((resolve, reject) => server.once('error', reject).listen(port ?? 0, host, resolve));
   const url = `https://${host}:${server.address().port}`;
-  return { url, requests: () => received, stop: () => new Promise((resolve) => { server.closeAllConnections(); server.close(resolve); }) };
+  return {
+    url,
+    requests: () => received,
+    stop: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(resolve);
+      }),
+  };
 }
 
 /** Telegram's answers: getMe (a bot), sendMessage (the message sent, in the chat it names). */
 function telegramAnswer(request) {
   const ok = (result) => ({ status: 200, type: 'application/json', body: JSON.stringify({ ok: true, result }) });
-  if (/\/getMe$/.test(request.path)) return ok({ id: 1, is_bot: true, first_name: 'av-stand', username: 'av_stand_bot' });
-  if (!/\/sendMessage$/.test(request.path)) return { status: 404, type: 'application/json', body: '{"ok":false,"error_code":404,"description":"Not Found"}' };
+  if (/\/getMe$/.test(request.path))
+    return ok({ id: 1, is_bot: true, first_name: 'av-stand', username: 'av_stand_bot' });
+  if (!/\/sendMessage$/.test(request.path))
+    return { status: 404, type: 'application/json', body: '{"ok":false,"error_code":404,"description":"Not Found"}' };
   const problems = telegramSendMessageProblems(request.json);
-  if (problems.length > 0) return { status: 400, type: 'application/json', body: JSON.stringify({ ok: false, error_code: 400, description: `Bad Request: ${problems.join('; ')}` }) };
-  return ok({ message_id: 1, date: Math.floor(Date.now() / 1000), chat: { id: Number(request.json.chat_id), type: 'group' }, text: request.json.text });
+  if (problems.length > 0)
+    return {
+      status: 400,
+      type: 'application/json',
+      body: JSON.stringify({ ok: false, error_code: 400, description: `Bad Request: ${problems.join('; ')}` }),
+    };
+  return ok({
+    message_id: 1,
+    date: Math.floor(Date.now() / 1000),
+    chat: { id: Number(request.json.chat_id), type: 'group' },
+    text: request.json.text,
+  });
 }
 
 /**
@@ -159,19 +256,43 @@ function telegramAnswer(request) {
 export async function startDeliveryServers({ dir, host = '127.0.0.1', ca = null }) {
   const tls = serverCertificate(dir, { host, ca });
   const secret = () => randomBytes(12).toString('hex');
-  const secrets = { smtpPassword: secret(), webhookPassword: secret(), webhookToken: secret(), telegramToken: `123456:${secret()}`, slackPath: `/slack/services/T0001/B0001/${secret()}` };
+  const secrets = {
+    smtpPassword: secret(),
+    webhookPassword: secret(),
+    webhookToken: secret(),
+    telegramToken: `123456:${secret()}`,
+    slackPath: `/slack/services/T0001/B0001/${secret()}`,
+  };
   const smtp = await startSmtpRelay({ host, ...tls, password: secrets.smtpPassword });
   const https = await startHttpsEndpoint({
-    host, ...tls,
+    host,
+    ...tls,
     routes: {
       '/webhook/basic': { auth: { basic: ['alertmanager', secrets.webhookPassword] } },
       '/webhook/bearer': { auth: { bearer: secrets.webhookToken } },
       // Slack answers an incoming webhook's good payload with "ok", a bad one with 400 and the reason
-      [secrets.slackPath]: { answer: (request) => { const problems = slackPayloadProblems(request.json); return problems.length ? { status: 400, body: problems.join('; ') } : { status: 200, body: 'ok' }; } },
+      [secrets.slackPath]: {
+        answer: (request) => {
+          const problems = slackPayloadProblems(request.json);
+          return problems.length ? { status: 400, body: problems.join('; ') } : { status: 200, body: 'ok' };
+        },
+      },
       [`/telegram/bot${secrets.telegramToken}/`]: { answer: telegramAnswer },
     },
-  }).catch(async (error) => { await smtp.stop(); throw error; });
-  return { ...tls, smtp, https, secrets, stop: async () => { await https.stop(); await smtp.stop(); } };
+  }).catch(async (error) => {
+    await smtp.stop();
+    throw error;
+  });
+  return {
+    ...tls,
+    smtp,
+    https,
+    secrets,
+    stop: async () => {
+      await https.stop();
+      await smtp.stop();
+    },
+  };
 }
 
 /**
@@ -181,7 +302,10 @@ export async function startDeliveryServers({ dir, host = '127.0.0.1', ca = null 
  * Alertmanager host), else given inline as a vault would; the others are inline. `caFile` is the CA as the
  * Alertmanager host has it.
  */
-export function deliveryInventoryVars(servers, { caFile = servers.caFile, secretsDir = null, chatId = -1001234567890 } = {}) {
+export function deliveryInventoryVars(
+  servers,
+  { caFile = servers.caFile, secretsDir = null, chatId = -1001234567890 } = {},
+) {
   const { smtp, https, secrets } = servers;
   const file = (name, value) => {
     writeFileSync(join(secretsDir, name), `${value}\n`, { mode: 0o600 });
@@ -191,30 +315,50 @@ export function deliveryInventoryVars(servers, { caFile = servers.caFile, secret
   const trust = { tls_config: { ca_file: caFile } };
   return {
     // auth_password inline (from a vault): Debian 12's Alertmanager 0.25 never sends a mail with auth_password_file
-    alertmanager_smtp: { from: 'alertmanager@stand.example', smarthost: smtp.smarthost, auth_username: smtp.user, auth_password: secrets.smtpPassword, require_tls: true },
+    alertmanager_smtp: {
+      from: 'alertmanager@stand.example',
+      smarthost: smtp.smarthost,
+      auth_username: smtp.user,
+      auth_password: secrets.smtpPassword,
+      require_tls: true,
+    },
     alertmanager_slack_api_url: `${https.url}${secrets.slackPath}`,
     alertmanager_receivers: [
       {
         name: 'oncall',
         email_configs: [{ to: 'oncall@team.example', ...trust }],
         webhook_configs: [
-          { url: `${https.url}/webhook/basic`, http_config: { basic_auth: { username: 'alertmanager', ...secretOf('password', 'webhook.password', secrets.webhookPassword) }, ...trust } },
-          { url: `${https.url}/webhook/bearer`, http_config: { authorization: { type: 'Bearer', ...secretOf('credentials', 'webhook.token', secrets.webhookToken) }, ...trust } },
+          {
+            url: `${https.url}/webhook/basic`,
+            http_config: {
+              basic_auth: {
+                username: 'alertmanager',
+                ...secretOf('password', 'webhook.password', secrets.webhookPassword),
+              },
+              ...trust,
+            },
+          },
+          {
+            url: `${https.url}/webhook/bearer`,
+            http_config: {
+              authorization: { type: 'Bearer', ...secretOf('credentials', 'webhook.token', secrets.webhookToken) },
+              ...trust,
+            },
+          },
         ],
       },
       {
         name: 'chat',
         slack_configs: [{ channel: '#oncall', http_config: trust }],
         // bot_token_file needs Alertmanager 0.26 (Debian 13): the token is given inline, as from a vault
-        telegram_configs: [{ api_url: `${https.url}/telegram`, bot_token: secrets.telegramToken, chat_id: chatId, http_config: trust }],
+        telegram_configs: [
+          { api_url: `${https.url}/telegram`, bot_token: secrets.telegramToken, chat_id: chatId, http_config: trust },
+        ],
       },
     ],
     alertmanager_route: {
       receiver: 'oncall',
-      routes: [
-        { receiver: 'chat', matchers: ['severity="critical"'], continue: true },
-        { receiver: 'oncall' },
-      ],
+      routes: [{ receiver: 'chat', matchers: ['severity="critical"'], continue: true }, { receiver: 'oncall' }],
     },
   };
 }
@@ -229,12 +373,16 @@ const SLACK_COLORS = /^(good|warning|danger|#[0-9a-fA-F]{6})$/;
 export function slackPayloadProblems(payload) {
   if (!payload || typeof payload !== 'object' || Array.isArray(payload)) return ['the body is not a JSON object'];
   const problems = [];
-  if (!payload.text && !Array.isArray(payload.attachments) && !Array.isArray(payload.blocks)) problems.push('neither text, attachments nor blocks');
-  if (payload.channel !== undefined && !/^[#@]?[\w.-]+$/.test(payload.channel)) problems.push(`channel ${payload.channel}`);
+  if (!payload.text && !Array.isArray(payload.attachments) && !Array.isArray(payload.blocks))
+    problems.push('neither text, attachments nor blocks');
+  if (payload.channel !== undefined && !/^[#@]?[\w.-]+$/.test(payload.channel))
+    problems.push(`channel ${payload.channel}`);
   const mrkdwn = (where, text) => {
     if (typeof text !== 'string') return problems.push(`${where} is not a string`);
     if (text.length > 40000) problems.push(`${where} is longer than 40000 characters`);
-    for (const [, inner] of text.matchAll(/<([^>]*)>/g)) if (!/^(https?:\/\/[^|\s]+(\|[^|]+)?|[!@#][\w^|-]+(\|[^|]+)?)$/.test(inner)) problems.push(`${where}: <${inner}> is no link`);
+    for (const [, inner] of text.matchAll(/<([^>]*)>/g))
+      if (!/^(https?:\/\/[^|\s]+(\|[^|]+)?|[!@#][\w^|-]+(\|[^|]+)?)$/.test(inner))
+        problems.push(`${where}: <${inner}> is no link`);
     const bare = text.replace(/<[^<>]*>/g, '');
     if (/[<>]/.test(bare)) problems.push(`${where}: an unescaped < or >`);
     if (/&(?!(amp|lt|gt);)/.test(bare)) problems.push(`${where}: an unescaped &`);
@@ -243,14 +391,34 @@ export function slackPayloadProblems(payload) {
   if (typeof payload.text === 'string') mrkdwn('text', payload.text);
   for (const [i, attachment] of (payload.attachments ?? []).entries()) {
     if (!attachment.fallback) problems.push(`attachments[${i}] has no fallback`);
-    if (attachment.color !== undefined && !SLACK_COLORS.test(attachment.color)) problems.push(`attachments[${i}].color ${attachment.color}`);
-    if (attachment.title_link !== undefined && !/^https?:\/\/\S+$/.test(attachment.title_link)) problems.push(`attachments[${i}].title_link ${attachment.title_link}`);
-    for (const field of attachment.mrkdwn_in ?? []) if (attachment[field] !== undefined) mrkdwn(`attachments[${i}].${field}`, attachment[field]);
+    if (attachment.color !== undefined && !SLACK_COLORS.test(attachment.color))
+      problems.push(`attachments[${i}].color ${attachment.color}`);
+    if (attachment.title_link !== undefined && !/^https?:\/\/\S+$/.test(attachment.title_link))
+      problems.push(`attachments[${i}].title_link ${attachment.title_link}`);
+    for (const field of attachment.mrkdwn_in ?? [])
+      if (attachment[field] !== undefined) mrkdwn(`attachments[${i}].${field}`, attachment[field]);
   }
   return problems;
 }
 
-const TELEGRAM_TAGS = new Set(['b', 'strong', 'i', 'em', 'u', 'ins', 's', 'strike', 'del', 'span', 'tg-spoiler', 'a', 'code', 'pre', 'blockquote', 'tg-emoji']);
+const TELEGRAM_TAGS = new Set([
+  'b',
+  'strong',
+  'i',
+  'em',
+  'u',
+  'ins',
+  's',
+  'strike',
+  'del',
+  'span',
+  'tg-spoiler',
+  'a',
+  'code',
+  'pre',
+  'blockquote',
+  'tg-emoji',
+]);
 
 /**
  * What Telegram's sendMessage would refuse in `params` (Bot API, "sendMessage" and "HTML style"): a chat_id,
@@ -261,14 +429,16 @@ export function telegramSendMessageProblems(params) {
   if (!params || typeof params !== 'object') return ['the body is not a JSON object'];
   const problems = [];
   if (!/^(-?\d+|@\w{5,})$/.test(String(params.chat_id ?? ''))) problems.push(`chat_id ${params.chat_id}`);
-  if (params.parse_mode !== undefined && !['HTML', 'Markdown', 'MarkdownV2'].includes(params.parse_mode)) problems.push(`parse_mode ${params.parse_mode}`);
+  if (params.parse_mode !== undefined && !['HTML', 'Markdown', 'MarkdownV2'].includes(params.parse_mode))
+    problems.push(`parse_mode ${params.parse_mode}`);
   let text = typeof params.text === 'string' ? params.text : '';
   if (params.parse_mode === 'HTML') {
     const open = [];
     for (const [tag, closing, name, attributes] of text.matchAll(/<(\/?)([\w-]+)([^>]*)>/g)) {
       if (!TELEGRAM_TAGS.has(name)) problems.push(`unsupported tag ${tag}`);
-      else if (closing) { if (open.pop() !== name) problems.push(`unbalanced ${tag}`); }
-      else {
+      else if (closing) {
+        if (open.pop() !== name) problems.push(`unbalanced ${tag}`);
+      } else {
         open.push(name);
         if (name === 'a' && !/^\s+href="[^"<>]+"$/.test(attributes)) problems.push(`${tag}: an <a> needs an href`);
       }
@@ -276,7 +446,8 @@ export function telegramSendMessageProblems(params) {
     if (open.length > 0) problems.push(`unclosed <${open.join('>, <')}>`);
     const bare = text.replace(/<[^>]*>/g, '');
     if (/[<>]/.test(bare)) problems.push('an unescaped < or >');
-    if (/&(?!(lt|gt|amp|quot|#\d+|#x[0-9a-fA-F]+);)/.test(bare)) problems.push('an unescaped &, or an entity Telegram does not know');
+    if (/&(?!(lt|gt|amp|quot|#\d+|#x[0-9a-fA-F]+);)/.test(bare))
+      problems.push('an unescaped &, or an entity Telegram does not know');
     text = bare.replace(/&(lt|gt|amp|quot|#\d+|#x[0-9a-fA-F]+);/g, '.');
   }
   if (text.trim().length === 0) problems.push('an empty text');

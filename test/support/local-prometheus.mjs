@@ -5,7 +5,16 @@
 // machine's libjs packages, the same rickshaw 1.5.1 and d3 3.5.17 as Debian 13's). Each scrapes itself and a
 // real av-exporter following a log the test writes. Every process is stopped by its pid.
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync, appendFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+  appendFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,17 +27,20 @@ const CACHE = process.env.AV_LAB_CACHE || '/var/cache/av-lab';
 const DEB_POOL = join(CACHE, 'apt-cacher-ng/debrep/pool/main/p/prometheus');
 export const AV_EXPORTER = join(ROOT, 'exporter/dist/av-exporter.js');
 
-export const freePort = () => new Promise((resolve) => {
-  const server = createServer().listen(0, '127.0.0.1', () => {
-    const { port } = server.address();
-    server.close(() => resolve(port));
+export const freePort = () =>
+  new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
   });
-});
 
 /** Debian 13's Prometheus .deb in the lab's apt cache (the newest 2.5x), or null. */
 export function trixieDeb() {
   if (!existsSync(DEB_POOL)) return null;
-  const debs = readdirSync(DEB_POOL).filter((name) => /^prometheus_2\.(5\d|[6-9]\d)\.[\d.]+\+[\w.+~-]*_amd64\.deb$/.test(name)).sort();
+  const debs = readdirSync(DEB_POOL)
+    .filter((name) => /^prometheus_2\.(5\d|[6-9]\d)\.[\d.]+\+[\w.+~-]*_amd64\.deb$/.test(name))
+    .sort();
   return debs.length === 0 ? null : join(DEB_POOL, debs.at(-1));
 }
 
@@ -39,7 +51,8 @@ export function trixieDeb() {
 export function prometheusBuilds(work) {
   const builds = [];
   const missing = [];
-  if (existsSync('/usr/bin/prometheus')) builds.push({ name: 'Debian 12 (2.42)', binary: '/usr/bin/prometheus', assets: '/usr/share/prometheus/web/' });
+  if (existsSync('/usr/bin/prometheus'))
+    builds.push({ name: 'Debian 12 (2.42)', binary: '/usr/bin/prometheus', assets: '/usr/share/prometheus/web/' });
   else missing.push('/usr/bin/prometheus (apt-get install prometheus)');
   const deb = trixieDeb();
   if (deb) {
@@ -48,11 +61,18 @@ export function prometheusBuilds(work) {
     execFileSync('dpkg-deb', ['-x', deb, root]);
     // its assets link to ../../../javascript/<package>: this machine's libjs packages
     symlinkSync('/usr/share/javascript', join(root, 'usr/share/javascript'));
-    builds.push({ name: 'Debian 13 (2.53)', binary: join(root, 'usr/bin/prometheus'), assets: join(root, 'usr/share/prometheus/web/') });
+    builds.push({
+      name: 'Debian 13 (2.53)',
+      binary: join(root, 'usr/bin/prometheus'),
+      assets: join(root, 'usr/share/prometheus/web/'),
+    });
   } else {
-    missing.push(`Debian 13's prometheus_2.5x .deb in ${DEB_POOL} (the lab's apt cache has it once a Debian 13 lab was provisioned)`);
+    missing.push(
+      `Debian 13's prometheus_2.5x .deb in ${DEB_POOL} (the lab's apt cache has it once a Debian 13 lab was provisioned)`,
+    );
   }
-  for (const build of builds) build.version = execFileSync(build.binary, ['--version'], { encoding: 'utf8' }).split(' ')[2];
+  for (const build of builds)
+    build.version = execFileSync(build.binary, ['--version'], { encoding: 'utf8' }).split(' ')[2];
   return { builds, missing };
 }
 
@@ -64,14 +84,54 @@ export function makeSecrets(dir) {
   mkdirSync(dir, { recursive: true });
   const openssl = (args) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  openssl(['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=local prometheus test CA',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
-  openssl(['req', '-x509', ...ec, '-keyout', 'server.key', '-out', 'server.crt', '-days', '1', '-subj', '/CN=127.0.0.1',
-    '-CA', 'ca.crt', '-CAkey', 'ca.key', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
-    '-addext', 'basicConstraints=critical,CA:FALSE', '-addext', 'keyUsage=critical,digitalSignature', '-addext', 'extendedKeyUsage=serverAuth']);
+  openssl([
+    'req',
+    '-x509',
+    ...ec,
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.crt',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=local prometheus test CA',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+  ]);
+  openssl([
+    'req',
+    '-x509',
+    ...ec,
+    '-keyout',
+    'server.key',
+    '-out',
+    'server.crt',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=127.0.0.1',
+    '-CA',
+    'ca.crt',
+    '-CAkey',
+    'ca.key',
+    '-addext',
+    'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    '-addext',
+    'basicConstraints=critical,CA:FALSE',
+    '-addext',
+    'keyUsage=critical,digitalSignature',
+    '-addext',
+    'extendedKeyUsage=serverAuth',
+  ]);
   const password = `pw-${process.pid}-${Date.now()}`;
   writeFileSync(join(dir, 'admin.password'), `${password}\n`, { mode: 0o600 });
-  writeFileSync(join(dir, 'web-config.yml'), `tls_server_config:\n  cert_file: ${join(dir, 'server.crt')}\n  key_file: ${join(dir, 'server.key')}\nbasic_auth_users:\n  admin: ${bcrypt.hashSync(password, 4)}\n`);
+  writeFileSync(
+    join(dir, 'web-config.yml'),
+    `tls_server_config:\n  cert_file: ${join(dir, 'server.crt')}\n  key_file: ${join(dir, 'server.key')}\nbasic_auth_users:\n  admin: ${bcrypt.hashSync(password, 4)}\n`,
+  );
   return standClient({ secretsDir: dir });
 }
 
@@ -91,7 +151,9 @@ export async function startProcess(name, command, args, ready, { seconds = 30, c
     if (await ready().catch(() => false)) return { pid: child.pid, output: () => output, stop };
     if (child.exitCode !== null || Date.now() > deadline) {
       await stop();
-      throw new Error(`${name} did not start (${child.exitCode === null ? 'not ready in time' : `exit ${child.exitCode}`}):\n${output.slice(-3000)}`);
+      throw new Error(
+        `${name} did not start (${child.exitCode === null ? 'not ready in time' : `exit ${child.exitCode}`}):\n${output.slice(-3000)}`,
+      );
     }
     await sleep(200);
   }
@@ -108,8 +170,22 @@ export async function startAvExporters(work, hosts = 2) {
     const log = join(work, `access-${i}.json.log`);
     writeFileSync(log, '');
     const port = await freePort();
-    const proc = await startProcess(`av-exporter ${i}`, process.execPath, [AV_EXPORTER, '--log-file', log, '--listen', `127.0.0.1:${port}`, '--start-at', 'beginning', '--poll-interval-ms', '100'],
-      async () => (await fetch(`http://127.0.0.1:${port}/metrics`)).ok);
+    const proc = await startProcess(
+      `av-exporter ${i}`,
+      process.execPath,
+      [
+        AV_EXPORTER,
+        '--log-file',
+        log,
+        '--listen',
+        `127.0.0.1:${port}`,
+        '--start-at',
+        'beginning',
+        '--poll-interval-ms',
+        '100',
+      ],
+      async () => (await fetch(`http://127.0.0.1:${port}/metrics`)).ok,
+    );
     exporters.push({ name: `web${i + 1}`, log, address: `127.0.0.1:${port}`, ...proc });
   }
   let sequence = 0;
@@ -120,7 +196,21 @@ export async function startAvExporters(work, hosts = 2) {
         sequence++;
         const status = sequence % 41 === 0 ? 503 : sequence % 17 === 0 ? 404 : sequence % 29 === 0 ? 500 : 200;
         const time = ((sequence * 7919) % 300) / 1000 + 0.002 + i * 0.01;
-        lines.push(JSON.stringify({ msec: Date.now() / 1000, status, body_bytes_sent: 612, request_time: time, time_iso8601: new Date().toISOString(), remote_addr: '127.0.0.1', request_method: 'GET', request_uri: '/', upstream_response_time: '', upstream_addr: '', http_user_agent: 'local-test' }));
+        lines.push(
+          JSON.stringify({
+            msec: Date.now() / 1000,
+            status,
+            body_bytes_sent: 612,
+            request_time: time,
+            time_iso8601: new Date().toISOString(),
+            remote_addr: '127.0.0.1',
+            request_method: 'GET',
+            request_uri: '/',
+            upstream_response_time: '',
+            upstream_addr: '',
+            http_user_agent: 'local-test',
+          }),
+        );
       }
       appendFileSync(exporter.log, `${lines.join('\n')}\n`);
     }
@@ -133,26 +223,66 @@ export async function startAvExporters(work, hosts = 2) {
  * HTTPS with the password) and `exporters` (plain HTTP, instance = their name) every `interval`, its console
  * templates from `consolesDir`; `scrapeConfigs` and `ruleFiles` added as they are. Resolves with { url, pid, stop() } once it is ready.
  */
-export async function startPrometheus({ build, work, secretsDir, client, exporters = [], consolesDir = null, interval = '1s', scrapeConfigs = [], ruleFiles = [] }) {
+export async function startPrometheus({
+  build,
+  work,
+  secretsDir,
+  client,
+  exporters = [],
+  consolesDir = null,
+  interval = '1s',
+  scrapeConfigs = [],
+  ruleFiles = [],
+}) {
   const port = await freePort();
   const dir = mkdtempSync(join(work, 'prometheus-'));
   const config = {
     global: { scrape_interval: interval, evaluation_interval: interval },
     rule_files: ruleFiles,
     scrape_configs: [
-      { job_name: 'prometheus', scheme: 'https', tls_config: { ca_file: join(secretsDir, 'ca.crt') }, basic_auth: { username: 'admin', password_file: join(secretsDir, 'admin.password') },
-        static_configs: [{ targets: [`127.0.0.1:${port}`], labels: { instance: 'prom1' } }] },
-      ...(exporters.length > 0 ? [{ job_name: 'av_exporter', static_configs: exporters.map((e) => ({ targets: [e.address], labels: { instance: e.name } })) }] : []),
+      {
+        job_name: 'prometheus',
+        scheme: 'https',
+        tls_config: { ca_file: join(secretsDir, 'ca.crt') },
+        basic_auth: { username: 'admin', password_file: join(secretsDir, 'admin.password') },
+        static_configs: [{ targets: [`127.0.0.1:${port}`], labels: { instance: 'prom1' } }],
+      },
+      ...(exporters.length > 0
+        ? [
+            {
+              job_name: 'av_exporter',
+              static_configs: exporters.map((e) => ({ targets: [e.address], labels: { instance: e.name } })),
+            },
+          ]
+        : []),
       ...scrapeConfigs,
     ],
   };
   writeFileSync(join(dir, 'prometheus.yml'), JSON.stringify(config)); // JSON is YAML
   const url = `https://127.0.0.1:${port}/`;
-  const args = [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`,
-    `--web.config.file=${join(secretsDir, 'web-config.yml')}`, `--web.local-assets=${build.assets}`,
-    ...(consolesDir ? [`--web.console.templates=${consolesDir}`, `--web.console.libraries=${consolesDir}`] : [])];
-  const proc = await startProcess(`Prometheus ${build.version}`, build.binary, args, async () => (await client.get(`${url}-/ready`, { timeoutMs: 2000 })).status === 200, { cwd: dir });
-  return { url, ...proc, stop: async () => { await proc.stop(); rmSync(dir, { recursive: true, force: true }); } };
+  const args = [
+    `--config.file=${join(dir, 'prometheus.yml')}`,
+    `--storage.tsdb.path=${join(dir, 'data')}`,
+    `--web.listen-address=127.0.0.1:${port}`,
+    `--web.config.file=${join(secretsDir, 'web-config.yml')}`,
+    `--web.local-assets=${build.assets}`,
+    ...(consolesDir ? [`--web.console.templates=${consolesDir}`, `--web.console.libraries=${consolesDir}`] : []),
+  ];
+  const proc = await startProcess(
+    `Prometheus ${build.version}`,
+    build.binary,
+    args,
+    async () => (await client.get(`${url}-/ready`, { timeoutMs: 2000 })).status === 200,
+    { cwd: dir },
+  );
+  return {
+    url,
+    ...proc,
+    stop: async () => {
+      await proc.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 /** Waits until `query` has a result on the Prometheus at `url` (within `seconds`). */

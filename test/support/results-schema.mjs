@@ -8,8 +8,13 @@ let validate = null;
 
 /** Throws, naming every place where `results` leaves the schema; `name` says which report it is. */
 export function checkResultsSchema(results, name = 'results.json') {
-  validate ??= new Ajv2020({ allErrors: true, strict: true, strictRequired: false, allowUnionTypes: true }).compile(JSON.parse(readFileSync(SCHEMA_FILE, 'utf8')));
+  validate ??= new Ajv2020({ allErrors: true, strict: true, strictRequired: false, allowUnionTypes: true }).compile(
+    JSON.parse(readFileSync(SCHEMA_FILE, 'utf8')),
+  );
   if (validate(results)) return;
-  const problems = validate.errors.map((e) => `${e.instancePath || '(top)'} ${e.message}${e.params && Object.keys(e.params).length ? ` ${JSON.stringify(e.params)}` : ''}`);
+  const problems = validate.errors.map(
+    (e) =>
+      `${e.instancePath || '(top)'} ${e.message}${e.params && Object.keys(e.params).length ? ` ${JSON.stringify(e.params)}` : ''}`,
+  );
   throw new Error(`${name} does not match docs/results.schema.json:\n  ${problems.join('\n  ')}`);
 }

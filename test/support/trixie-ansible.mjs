@@ -11,13 +11,18 @@ import { gunzipSync } from 'node:zlib';
 const run = promisify(execFile);
 
 async function viaProxy(proxy, url) {
-  const { stdout } = await run('curl', ['-sf', '--max-time', '120', '-x', proxy, url], { encoding: 'buffer', maxBuffer: 256 << 20 });
+  const { stdout } = await run('curl', ['-sf', '--max-time', '120', '-x', proxy, url], {
+    encoding: 'buffer',
+    maxBuffer: 256 << 20,
+  });
   return stdout;
 }
 
 /** Unpacks trixie's ansible-core; resolves with { dir, command(name) → [python3, script], env }. */
 export async function trixieAnsibleCore({ proxy, mirror }) {
-  const index = gunzipSync(await viaProxy(proxy, `${mirror}/dists/trixie/main/binary-all/Packages.gz`)).toString('utf8');
+  const index = gunzipSync(await viaProxy(proxy, `${mirror}/dists/trixie/main/binary-all/Packages.gz`)).toString(
+    'utf8',
+  );
   const stanza = index.split('\n\n').find((s) => /^Package: ansible-core$/m.test(s));
   const filename = stanza?.match(/^Filename: (.+)$/m)?.[1];
   if (!filename) throw new Error("trixie's package index has no ansible-core");
