@@ -6,7 +6,7 @@
 // Slack- and Telegram-shaped APIs checking what those services accept), and a copy to the stand's own
 // receiver (the real av-alert-receiver). Bad settings are refused by the role's preflight, which touches no host.
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

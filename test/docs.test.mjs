@@ -248,7 +248,7 @@ function playbookProblems(file, example) {
   for (const play of plays) {
     const used = new Set();
     const given = []; // [variable, where]
-    const useRole = (name, where) => {
+    const useRole = (name) => {
       const short = /^av\.stand\.([a-z_]+)$/.exec(String(name))?.[1];
       if (!short) return problem(String(name), `role ${name} is not named av.stand.<role>`);
       if (!ROLES.includes(short)) return problem(String(name), `role ${name}: there is no roles/${short}`);

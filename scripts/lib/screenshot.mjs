@@ -9,6 +9,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { chromium } from 'playwright-core';
 import { $ } from 'zx';
 
+/* global document -- the functions given to page.evaluate and page.waitForFunction run in the browser */
+
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 // A closed network: no background fetches, no update checks, no first-run pages.
 const CHROMIUM_ARGS = [
