@@ -12,11 +12,12 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { $, argv, echo, path } from 'zx';
+import { $, argv, path } from 'zx';
 import { readInventory } from './lib/inventory.mjs';
+import { sayAs } from './lib/say.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const say = (text) => echo(`bench:playbook: ${text}`);
+const say = sayAs('bench:playbook');
 const LOCAL_ACTIONS = new Set([
   'group_by',
   'ansible.builtin.group_by',

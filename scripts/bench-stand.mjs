@@ -10,13 +10,15 @@
 //   npx zx scripts/bench-stand.mjs [--inventory inventory/lab/hosts.yml] [--host web1] [--rounds 3]
 //                                  [--seconds 10] [--connections 16] [--path /]
 import { fileURLToPath } from 'node:url';
-import { $, argv, echo, path, sleep } from 'zx';
+import { $, argv, echo, path } from 'zx';
 import { accessLogPath, exporterMetrics } from './lib/nginx-hosts.mjs';
 import { standClientFor } from './lib/stand-client.mjs';
+import { sayAs } from './lib/say.mjs';
+import { pollUntil } from './lib/wait.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const GOAL_OVERHEAD = 0.03;
-const say = (text) => echo(`bench:stand: ${text}`);
+const say = sayAs('bench:stand');
 
 $.quiet = true;
 
@@ -63,13 +65,19 @@ async function exporterState(client, host) {
 
 /** Waits until av-exporter answers and has read the whole log; returns its state then. */
 async function caughtUp(client, host) {
-  for (const deadline = Date.now() + 60_000; Date.now() < deadline; await sleep(500)) {
-    const state = await exporterState(client, host).catch(() => null);
-    if (state && state.unreadBytes === 0) return state;
-  }
-  throw new Error(
-    `av-exporter on ${host.name} did not catch up with the log within 60 s: systemctl status av-exporter there`,
-  );
+  const state = async () => {
+    const now = await exporterState(client, host).catch(() => null);
+    return now?.unreadBytes === 0 ? now : null;
+  };
+  return pollUntil(state, {
+    seconds: 60,
+    intervalMs: 500,
+    onTimeout: () => {
+      throw new Error(
+        `av-exporter on ${host.name} did not catch up with the log within 60 s: systemctl status av-exporter there`,
+      );
+    },
+  });
 }
 
 async function loggedLines(client, host) {

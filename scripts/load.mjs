@@ -35,6 +35,7 @@ import {
   withBrowser,
 } from './lib/screenshot.mjs';
 import { runSiege } from './lib/siege.mjs';
+import { sayAs } from './lib/say.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const LIVE_RATE = 'sum(rate(av_nginx_http_requests_total[30s]))';
@@ -44,7 +45,7 @@ const DELAY_SECONDS = 0.2;
 
 $.quiet = true;
 
-const say = (text) => echo(`load: ${text}`);
+const say = sayAs('load');
 const clock = (s) => `${Math.floor(s / 60)}:${String(Math.floor(s % 60)).padStart(2, '0')}`;
 
 /** A step that may take a while: a spinner on a terminal, a line before it in a log; a line after it on a terminal. */

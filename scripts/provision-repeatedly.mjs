@@ -11,12 +11,13 @@
 //                                           [--victoriametrics]
 import { mkdir, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { $, argv, echo, path } from 'zx';
+import { $, argv, path } from 'zx';
 import { everyHost, readInventory } from './lib/inventory.mjs';
+import { sayAs } from './lib/say.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const RELEASES = ['trixie', 'bookworm'];
-const say = (text) => echo(`provision-repeatedly: ${text}`);
+const say = sayAs('provision-repeatedly');
 
 $.quiet = true;
 $.cwd = ROOT;

@@ -22,7 +22,8 @@ import {
   telegramSendMessageProblems,
   waitFor,
 } from './support/delivery-servers.mjs';
-import { freePort, startProcess } from './support/local-prometheus.mjs';
+import { freePort } from '../scripts/lib/ports.mjs';
+import { startProcess } from './support/local-prometheus.mjs';
 import { ROOT, renderConfigs, tool } from './support/ansible.mjs';
 
 const TEMPLATES = join(ROOT, 'roles/alertmanager/files/alertmanager-notifications.tmpl');

@@ -4,24 +4,17 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort } from '../scripts/lib/ports.mjs';
+import { pollUntil } from '../scripts/lib/wait.mjs';
 import { ROOT } from './support/ansible.mjs';
 
 const SCRIPT = join(ROOT, 'roles/alert_receiver/files/av-alert-receiver.py');
 const dir = mkdtempSync(join(tmpdir(), 'av-alert-receiver-'));
 const file = join(dir, 'notifications.jsonl');
-
-const freePort = () =>
-  new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
 
 async function startReceiver(port, into = file, args = []) {
   const child = spawn('/usr/bin/python3', [SCRIPT, '--listen', `127.0.0.1:${port}`, '--file', into, ...args], {
@@ -34,16 +27,12 @@ async function startReceiver(port, into = file, args = []) {
   child.stderr.on('data', (chunk) => {
     child.output += chunk;
   });
-  for (let i = 0; i < 50; i++) {
-    if (
-      await fetch(`http://127.0.0.1:${port}/metrics`).then(
-        () => true,
-        () => false,
-      )
-    )
-      return child;
-    await sleep(100);
-  }
+  const answers = () =>
+    fetch(`http://127.0.0.1:${port}/metrics`).then(
+      () => true,
+      () => false,
+    );
+  if (await pollUntil(answers, { seconds: 5, intervalMs: 100, onTimeout: () => false })) return child;
   child.kill();
   throw new Error('the receiver did not start');
 }
@@ -216,7 +205,7 @@ describe("the webhook receiver's dead man's switch", () => {
     // prom2 falls silent: reported once, within the bound and a tick, and not again over three bounds
     beating.delete('prom2');
     const silentFrom = Date.now();
-    while (switches().length === 0 && Date.now() - silentFrom < (BOUND + 3) * 1000) await sleep(100);
+    await pollUntil(() => switches().length > 0, { seconds: BOUND + 3, intervalMs: 100, onTimeout: () => false });
     const reportedAfter = (Date.now() - silentFrom) / 1000;
     assert.ok(reportedAfter > BOUND - 0.5 && reportedAfter < BOUND + 2, `reported after ${reportedAfter} s`);
     await sleep(3 * BOUND * 1000);

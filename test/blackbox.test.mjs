@@ -8,30 +8,24 @@
 // probe_ssl_earliest_cert_expiry; another CA, after a SIGHUP reload: failure); with the stand's kind of web
 // config it answers only HTTPS with the password. Every process is stopped by its pid.
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpsServer, get as httpsGet } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { parse as parseYaml } from 'yaml';
+import { freePort } from '../scripts/lib/ports.mjs';
+import { pollUntil } from '../scripts/lib/wait.mjs';
 import { ROOT, tool } from './support/ansible.mjs';
+import { startProcess } from './support/local-prometheus.mjs';
 
 const ROLE = join(ROOT, 'roles/blackbox_exporter');
 const ROLE_VARS = parseYaml(readFileSync(join(ROLE, 'vars/main.yml'), 'utf8'));
 const EXPORTER = ROLE_VARS._blackbox_exporter_binary; // Debian's, as the role runs it
 const work = mkdtempSync(join(tmpdir(), 'av-blackbox-'));
 const file = (name) => join(work, name);
-
-const freePort = () =>
-  new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
 
 const openssl = (args) =>
   execFileSync('openssl', args, { cwd: work, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -150,27 +144,6 @@ function roleValidate(path) {
   const [program, ...args] = command.split(' ');
   const run = spawnSync(program, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   return { ok: run.status === 0, output: `${run.stdout}${run.stderr}${run.error ?? ''}` };
-}
-
-/** Starts `command`; resolves with { child, output(), stop() } once `ready()` resolves true. */
-async function start(name, command, args, ready, stopSignal = 'SIGTERM') {
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout.on('data', (chunk) => (output += chunk));
-  child.stderr.on('data', (chunk) => (output += chunk));
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  const stop = async (signal = stopSignal) => {
-    if (child.exitCode === null && child.signalCode === null) process.kill(child.pid, signal);
-    await exited;
-  };
-  for (let i = 0; ; i++) {
-    if (await ready().catch(() => false)) return { child, output: () => output, stop };
-    if (i === 100 || child.exitCode !== null) {
-      await stop('SIGKILL');
-      throw new Error(`${name} did not start:\n${output}`);
-    }
-    await sleep(100);
-  }
 }
 
 /** The metrics of one probe, as Prometheus would ask for it: { name: value } (unlabelled series only). */
@@ -314,11 +287,12 @@ describe('the blackbox exporter role', () => {
     // run with it: the role's tcp_connect connects to a listening port, and fails on a closed one
     const [exporterPort, openPort, closedPort] = [await freePort(), await freePort(), await freePort()];
     const listening = createServer((socket) => socket.end()).listen(openPort, '127.0.0.1');
-    const exporter = await start(
+    const exporter = await startProcess(
       'the blackbox exporter',
       EXPORTER,
       [`--config.file=${file('alone-own.yml')}`, `--web.listen-address=127.0.0.1:${exporterPort}`],
       async () => (await fetch(`http://127.0.0.1:${exporterPort}/-/healthy`)).ok,
+      { seconds: 10 },
     );
     try {
       assert.equal((await probe(exporterPort, 'tcp_connect', `127.0.0.1:${openPort}`)).probe_success, 1);
@@ -396,20 +370,21 @@ http {
     );
     try {
       running.push(
-        await start(
+        await startProcess(
           'nginx',
           'nginx',
           ['-c', file('nginx.conf'), '-p', work],
           async () => (await fetch(`http://127.0.0.1:${nginxPort}/`)).ok,
-          'SIGQUIT',
+          { seconds: 10, stopSignal: 'SIGQUIT' },
         ),
       );
       await new Promise((resolve) => tls.listen(tlsPort, '127.0.0.1', resolve));
-      const exporter = await start(
+      const exporter = await startProcess(
         'the blackbox exporter',
         EXPORTER,
         [`--config.file=${configFile}`, `--web.listen-address=127.0.0.1:${exporterPort}`],
         async () => (await fetch(`http://127.0.0.1:${exporterPort}/-/healthy`)).ok,
+        { seconds: 10 },
       );
       running.push(exporter);
 
@@ -439,11 +414,12 @@ http {
 
       // the same modules with another CA, loaded by SIGHUP as Debian's unit reloads: the certificate fails
       await renderConfig(configFile, file('other-ca.crt'));
-      process.kill(exporter.child.pid, 'SIGHUP');
-      for (let i = 0; !/Reloaded config file/.test(exporter.output()); i++) {
-        assert.ok(i < 50, `no reload:\n${exporter.output()}`);
-        await sleep(100);
-      }
+      process.kill(exporter.pid, 'SIGHUP');
+      await pollUntil(() => /Reloaded config file/.test(exporter.output()), {
+        seconds: 5,
+        intervalMs: 100,
+        onTimeout: () => assert.fail(`no reload:\n${exporter.output()}`),
+      });
       const bad = await probe(exporterPort, 'tls_connect', `127.0.0.1:${tlsPort}`);
       assert.equal(bad.probe_success, 0, JSON.stringify(bad));
       assert.equal(bad.probe_ssl_earliest_cert_expiry, undefined);
@@ -476,7 +452,7 @@ http {
           response.on('end', () => resolve(response.statusCode));
         }).on('error', reject);
       });
-    const exporter = await start(
+    const exporter = await startProcess(
       'the blackbox exporter',
       EXPORTER,
       [
@@ -485,6 +461,7 @@ http {
         `--web.config.file=${file('web-config.yml')}`,
       ],
       async () => (await get('/-/healthy', 'admin:test-password')) === 200,
+      { seconds: 10 },
     );
     try {
       assert.equal(await get('/metrics'), 401);

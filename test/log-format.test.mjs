@@ -5,21 +5,13 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { parse as parseYaml } from 'yaml';
+import { freePort } from '../scripts/lib/ports.mjs';
+import { pollUntil } from '../scripts/lib/wait.mjs';
 import { EXAMPLE_INVENTORY, ROOT, renderConfigs, tool } from './support/ansible.mjs';
-
-async function freePort() {
-  const server = createServer();
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** Renders the site with these field lists, runs nginx with it, sends `requests`; resolves with the log's lines. */
 async function logLinesWith(fields, requests) {
@@ -56,25 +48,27 @@ http {
   nginx.stderr.on('data', (chunk) => (output += chunk));
   const exited = new Promise((resolve) => nginx.once('exit', resolve));
   try {
-    for (let i = 0; ; i++) {
-      const answered = await fetch(`http://127.0.0.1:${port}/`).then(
+    const answered = () =>
+      fetch(`http://127.0.0.1:${port}/`).then(
         () => true,
         () => false,
       );
-      if (answered) break;
-      if (i === 50 || nginx.exitCode !== null)
-        throw new Error(`nginx did not start:\n${output}${await readFile(temp('error.log'), 'utf8').catch(() => '')}`);
-      await sleep(100);
-    }
+    let up = false;
+    await pollUntil(async () => (up = await answered()) || nginx.exitCode !== null, {
+      seconds: 5,
+      intervalMs: 100,
+      onTimeout: () => false,
+    });
+    if (!up)
+      throw new Error(`nginx did not start:\n${output}${await readFile(temp('error.log'), 'utf8').catch(() => '')}`);
     for (const { path, headers } of requests)
       await (await fetch(`http://127.0.0.1:${port}${path}`, { headers })).arrayBuffer();
     // nginx logs a request after it has answered it: on a busy machine the last line may come a moment later
     let lines = [];
-    for (let i = 0; i < 50; i++) {
-      lines = (await readFile(temp('access.log'), 'utf8')).trimEnd().split('\n');
-      if (lines.length > requests.length) break;
-      await sleep(100);
-    }
+    await pollUntil(
+      async () => (lines = (await readFile(temp('access.log'), 'utf8')).trimEnd().split('\n')).length > requests.length,
+      { seconds: 5, intervalMs: 100, onTimeout: () => false },
+    );
     return lines.slice(1); // the first is the start-up probe
   } finally {
     nginx.kill('SIGQUIT');

@@ -19,7 +19,7 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { ROOT } from './support/ansible.mjs';
 import { examplePlaybook } from './support/readme.mjs';
 import { thisMachinesDebianSources } from '../scripts/lab/apt-sources.mjs';
-import { waitUntil } from '../scripts/lab/processes.mjs';
+import { pollUntil } from '../scripts/lib/wait.mjs';
 import { trixieAnsibleCore } from './support/trixie-ansible.mjs';
 import {
   checkAlertRoundTrip,
@@ -360,24 +360,20 @@ function standScenario(
           const [startedBefore, reloadedBefore] = [await promStarted(), await reloaded()];
           await playbook('-i', own);
           let target;
-          for (
-            const deadline = Date.now() + 60_000;
-            Date.now() < deadline && target?.health !== 'up';
-            await sleep(1000)
-          ) {
-            target = (await targets()).find((t) => t.labels.job === 'own_app');
-          }
+          await pollUntil(
+            async () => (target = (await targets()).find((t) => t.labels.job === 'own_app'))?.health === 'up',
+            { seconds: 60, intervalMs: 1000, onTimeout: () => false },
+          );
           assert.equal(target?.health, 'up', `own_app's target: ${JSON.stringify(target)}`);
           assert.equal(target.labels.team, 'test');
           assert.equal(await promStarted(), startedBefore, 'Prometheus was restarted');
           // the reload's time shows at Prometheus's next scrape of itself, which may come after own_app's first
-          let reloadedAfter = await reloaded();
-          for (
-            const deadline = Date.now() + 15_000;
-            Date.now() < deadline && reloadedAfter <= reloadedBefore;
-            await sleep(1000)
-          )
-            reloadedAfter = await reloaded();
+          let reloadedAfter;
+          await pollUntil(async () => (reloadedAfter = await reloaded()) > reloadedBefore, {
+            seconds: 15,
+            intervalMs: 1000,
+            onTimeout: () => false,
+          });
           assert.ok(
             reloadedAfter > reloadedBefore,
             `Prometheus did not reload its config (its last reload at ${reloadedAfter}, before the run ${reloadedBefore})`,
@@ -535,12 +531,14 @@ function standScenario(
       const { prometheus, ...hosts } = await standHosts(INVENTORY);
       const probed = httpsEndpoints({ prometheus, ...hosts }).length;
       let expiring = 0;
-      for (const deadline = Date.now() + 60_000; Date.now() < deadline && expiring < probed; await sleep(2000)) {
+      const allExpiring = async () => {
         const counts = await Promise.all(
           prometheus.map((prom) => promValue(prom, 'count(ALERTS{alertname="CertificateExpiresSoon"})')),
         );
         expiring = counts.reduce((sum, n) => sum + n, 0);
-      }
+        return expiring >= probed;
+      };
+      await pollUntil(allExpiring, { seconds: 60, intervalMs: 2000, onTimeout: () => false });
       assert.equal(
         expiring,
         probed,
@@ -647,10 +645,11 @@ function standScenario(
           assert.equal(response.status, 404);
         }
         let seen = before;
-        for (const deadline = Date.now() + 60_000; Date.now() < deadline && seen < before + sent;) {
-          await sleep(1000);
-          seen = await promValue(prom, query);
-        }
+        await pollUntil(async () => (seen = await promValue(prom, query)) >= before + sent, {
+          seconds: 60,
+          intervalMs: 1000,
+          onTimeout: () => false,
+        });
         assert.equal(
           seen - before,
           sent,
@@ -700,10 +699,11 @@ function standScenario(
       );
       assert.ok(sent > 50, `only ${sent} requests were sent during the restart`);
       let seen = before;
-      for (const deadline = Date.now() + 60_000; Date.now() < deadline && seen < before + sent;) {
-        await sleep(1000);
-        seen = await promValue(prom, query);
-      }
+      await pollUntil(async () => (seen = await promValue(prom, query)) >= before + sent, {
+        seconds: 60,
+        intervalMs: 1000,
+        onTimeout: () => false,
+      });
       assert.equal(
         seen - before,
         sent,
@@ -1368,7 +1368,7 @@ function ordinaryUserScenario(release) {
         "Prometheus answered without the team's user",
       );
       let targets = [];
-      await waitUntil(
+      await pollUntil(
         async () => {
           const { status, body } = await httpsGet(`${prometheusUrl}/api/v1/targets`, {
             ca,
@@ -1378,8 +1378,7 @@ function ordinaryUserScenario(release) {
           targets = JSON.parse(body).data.activeTargets;
           return targets.length === 2 && targets.every((t) => t.health === 'up');
         },
-        30_000,
-        1000,
+        { seconds: 30, intervalMs: 1000, onTimeout: () => false },
       );
       assert.deepEqual(
         targets.map((t) => [t.labels.job, t.labels.env, t.health]),
@@ -1408,7 +1407,7 @@ function ordinaryUserScenario(release) {
         '    print("STANDALONE", name, wanted in body, body[:200].replace("\\n", " "))',
       ].join('\n');
       let answers = '';
-      await waitUntil(
+      await pollUntil(
         async () => {
           answers = await onHosts(
             INVENTORY,
@@ -1417,8 +1416,7 @@ function ordinaryUserScenario(release) {
           );
           return (answers.match(/STANDALONE \S+ True/g) ?? []).length === Object.keys(standalone).length;
         },
-        30_000,
-        2000,
+        { seconds: 30, intervalMs: 2000, onTimeout: () => false },
       );
       for (const name of Object.keys(standalone))
         assert.match(
@@ -1434,7 +1432,7 @@ function ordinaryUserScenario(release) {
         const line = await onHosts(INVENTORY, name, 'tail -n 1 /var/log/nginx/access.json.log');
         assert.match(line, /"request_uri":"\/\?from=team"/, `${name}: ${line}`);
         let counted = 0;
-        await waitUntil(
+        await pollUntil(
           async () => {
             const metrics = await (await fetch(`http://${host.ansible_host}:8000/metrics`)).text();
             counted = Number(
@@ -1442,8 +1440,7 @@ function ordinaryUserScenario(release) {
             );
             return counted >= 3;
           },
-          10_000,
-          500,
+          { seconds: 10, intervalMs: 500, onTimeout: () => false },
         );
         assert.ok(counted >= 3, `${name}: av-exporter counted ${counted} of the 3 requests`);
       }

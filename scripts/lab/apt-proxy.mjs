@@ -2,7 +2,8 @@
 import fs from 'node:fs/promises';
 import { $ } from 'zx';
 import { BRIDGE_ADDRESS, PROXY_PORT, PROXY_URL, paths } from './layout.mjs';
-import { canConnect, fail, runningPid, say, startDetached, stopProcess, waitUntil } from './processes.mjs';
+import { pollUntil } from '../lib/wait.mjs';
+import { canConnect, fail, runningPid, say, startDetached, stopProcess } from './processes.mjs';
 
 const PROXY_USER = 'apt-cacher-ng';
 
@@ -22,7 +23,10 @@ export async function ensureAptProxy(sources) {
     uid,
     gid,
   });
-  const answering = await waitUntil(() => !proxyPid() || canConnect(BRIDGE_ADDRESS, PROXY_PORT), 15_000);
+  const answering = await pollUntil(() => !proxyPid() || canConnect(BRIDGE_ADDRESS, PROXY_PORT), {
+    seconds: 15,
+    onTimeout: () => false,
+  });
   if (!answering || !proxyPid())
     fail(`apt-cacher-ng (pid ${pid}) is not listening on ${BRIDGE_ADDRESS}:${PROXY_PORT}; see ${paths.proxyLogs}/`);
   say(`apt proxy: started apt-cacher-ng on ${PROXY_URL} (pid ${pid}), fetching from ${sources.archive.backend}`);

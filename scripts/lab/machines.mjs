@@ -21,9 +21,9 @@ import {
   statOrNull,
   stopProcess,
   tail,
-  waitUntil,
   writeIfChanged,
 } from './processes.mjs';
+import { pollUntil } from '../lib/wait.mjs';
 
 const SSH_TIMEOUT_S = 120;
 const STILL_BOOTING = /System is booting up|pam_nologin/;
@@ -183,8 +183,8 @@ async function stopOrphanedContainer(name) {
   if (!init) return;
   say(`${name}: its systemd-nspawn is gone but the container runs on (init pid ${init}); killing it`);
   signal(init, 'SIGKILL'); // a namespace's init ignores other signals from outside; this ends the whole namespace
-  await waitUntil(() => !containerInit(name) && !isZombie(init), 10_000);
-  await waitUntil(async () => !(await linkExists(`vb-${name}`)), 10_000);
+  await pollUntil(() => !containerInit(name) && !isZombie(init), { seconds: 10, onTimeout: () => false });
+  await pollUntil(async () => !(await linkExists(`vb-${name}`)), { seconds: 10, onTimeout: () => false });
 }
 
 /** The host's systemd as seen from here: the init of a PID namespace whose root directory is the host's root. */
@@ -212,7 +212,10 @@ function containerInit(name) {
 export async function waitForSsh(host, bootedAt) {
   const started = bootedAt ?? Date.now();
   const log = paths.consoleLog(host.name);
-  const listening = await waitUntil(() => !hostPid(host.name) || canConnect(host.address, 22), SSH_TIMEOUT_S * 1000);
+  const listening = await pollUntil(() => !hostPid(host.name) || canConnect(host.address, 22), {
+    seconds: SSH_TIMEOUT_S,
+    onTimeout: () => false,
+  });
   if (!hostPid(host.name))
     fail(`${host.name}: systemd-nspawn exited; console log ${log}:\n${tail(readText(log).split('\n--- ').at(-1))}`);
   if (!listening) fail(`${host.name} (${host.address}): no SSH after ${SSH_TIMEOUT_S} s; see its console log ${log}`);
@@ -222,17 +225,21 @@ export async function waitForSsh(host, bootedAt) {
   // still says so, or a penalty met anyway, is waited out (to the same timeout); any other refusal fails
   // after a few tries.
   const init = containerInit(host.name); // found once: looking it up walks the whole of /proc
-  if (init !== null) await waitUntil(() => !fs.existsSync(`/proc/${init}/root/run/nologin`), SSH_TIMEOUT_S * 1000, 500);
+  if (init !== null)
+    await pollUntil(() => !fs.existsSync(`/proc/${init}/root/run/nologin`), {
+      seconds: SSH_TIMEOUT_S,
+      intervalMs: 500,
+      onTimeout: () => false,
+    });
   let login = null;
   let refusals = 0;
-  const loggedIn = await waitUntil(
+  const loggedIn = await pollUntil(
     async () => {
       login = await sshAsUser(host.address, ['sudo', '-n', 'true']);
       if (login.exitCode !== 0 && !STILL_BOOTING.test(login.stderr) && !PENALISED.test(login.stderr)) refusals += 1;
       return login.exitCode === 0 || refusals >= 5;
     },
-    SSH_TIMEOUT_S * 1000,
-    1000,
+    { seconds: SSH_TIMEOUT_S, intervalMs: 1000, onTimeout: () => false },
   );
   if (!loggedIn || login.exitCode !== 0) {
     const why = login.stderr?.trim() || `exit code ${login.exitCode}`;

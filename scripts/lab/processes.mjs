@@ -4,13 +4,15 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { $, echo, sleep } from 'zx';
+import { $ } from 'zx';
+import { sayAs } from '../lib/say.mjs';
+import { pollUntil } from '../lib/wait.mjs';
 
 export class LabError extends Error {}
 export const fail = (message) => {
   throw new LabError(message);
 };
-export const say = (message) => echo(`lab: ${message}`);
+export const say = sayAs('lab');
 export const secondsSince = (started) => `${((Date.now() - started) / 1000).toFixed(1)} s`;
 
 const STOP_TIMEOUT_S = 30;
@@ -41,17 +43,18 @@ export function runningPid(pidFile, mark) {
 export async function stopProcess(pid, name, isRunning, { killInTurn = [pid] } = {}) {
   const started = Date.now();
   signal(pid, 'SIGTERM');
-  if (!(await waitUntil(() => !isRunning(), STOP_TIMEOUT_S * 1000))) {
+  const gone = () => !isRunning();
+  if (!(await pollUntil(gone, { seconds: STOP_TIMEOUT_S, onTimeout: () => false }))) {
     for (const target of killInTurn) {
       if (!isRunning()) break;
       say(`${name}: still running ${secondsSince(started)} after SIGTERM; SIGKILL to pid ${target}`);
       signal(target, 'SIGKILL');
-      await waitUntil(() => !isRunning(), 5_000);
+      await pollUntil(gone, { seconds: 5, onTimeout: () => false });
     }
     if (isRunning()) fail(`${name} (pid ${pid}) survived SIGKILL`);
   }
   // it was started detached, so PID 1 reaps it within a few seconds; `ps` lists it until then
-  await waitUntil(() => !isZombie(pid), 10_000);
+  await pollUntil(() => !isZombie(pid), { seconds: 10, onTimeout: () => false });
   say(`${name}: stopped (pid ${pid}) in ${secondsSince(started)}`);
 }
 
@@ -66,15 +69,6 @@ export function signal(pid, name) {
 export function isZombie(pid) {
   const stat = readText(`/proc/${pid}/stat`); // "pid (command) state ..."
   return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-}
-
-export async function waitUntil(condition, timeoutMs, intervalMs = 250) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await condition()) return true;
-    await sleep(intervalMs);
-  }
-  return Boolean(await condition());
 }
 
 export function canConnect(host, port, timeoutMs = 1000) {

@@ -1,6 +1,7 @@
 // The few calls to Prometheus' HTTP API the scripts and the e2e checks make (VictoriaMetrics answers the
 // same API), over a stand client's HTTPS (stand-client.mjs: its CA and user).
 // `engine`: { name, params } for another engine than Prometheus: its name in errors, extra query parameters.
+import { pollUntil } from './wait.mjs';
 
 export const PROMETHEUS = { name: 'Prometheus', params: {} };
 
@@ -74,19 +75,23 @@ export function prometheusApi(client, base, engine = PROMETHEUS) {
      * later would still show its scrape from before.
      */
     async waitForScrapeAfter(afterSeconds, timeoutMs = 90_000) {
-      const deadline = Date.now() + timeoutMs;
       let oldest = null;
-      while (Date.now() < deadline) {
+      const scrapedAfter = async () => {
         oldest = await api.scalarQuery('min(timestamp(av_nginx_log_lines_total))');
-        if (oldest !== null && oldest > afterSeconds)
-          return api.scalarQuery('max(timestamp(av_nginx_log_lines_total))');
-        await new Promise((resolve) => setTimeout(resolve, 1000));
-      }
-      throw new Error(
-        oldest === null
-          ? `Prometheus has no av_nginx_log_lines_total: it does not scrape av-exporter (check ${new URL('targets', base)})`
-          : `Prometheus did not scrape av-exporter within ${timeoutMs / 1000} s (last at ${new Date(oldest * 1000).toISOString()}; check ${new URL('targets', base)})`,
-      );
+        return oldest !== null && oldest > afterSeconds;
+      };
+      await pollUntil(scrapedAfter, {
+        seconds: timeoutMs / 1000,
+        intervalMs: 1000,
+        onTimeout: () => {
+          throw new Error(
+            oldest === null
+              ? `Prometheus has no av_nginx_log_lines_total: it does not scrape av-exporter (check ${new URL('targets', base)})`
+              : `Prometheus did not scrape av-exporter within ${timeoutMs / 1000} s (last at ${new Date(oldest * 1000).toISOString()}; check ${new URL('targets', base)})`,
+          );
+        },
+      });
+      return api.scalarQuery('max(timestamp(av_nginx_log_lines_total))');
     },
 
     /**
@@ -96,11 +101,8 @@ export function prometheusApi(client, base, engine = PROMETHEUS) {
      * so an empty list means "not yet"; past the time, the caller says what is missing.
      */
     async waitForDiscovery(timeoutMs = 60_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (Date.now() < deadline) {
-        if ((await api.activeTargets().catch(() => [])).length > 0) return;
-        await new Promise((resolve) => setTimeout(resolve, 1000));
-      }
+      const listsOne = async () => (await api.activeTargets().catch(() => [])).length > 0;
+      await pollUntil(listsOne, { seconds: timeoutMs / 1000, intervalMs: 1000, onTimeout: () => false });
     },
 
     /** Prometheus' active targets, as its /api/v1/targets lists them (scraped yet or not, with their health). */

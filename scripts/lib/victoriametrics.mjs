@@ -1,6 +1,7 @@
 // The global view: the report's questions asked of VictoriaMetrics, which every Prometheus shard
 // remote_writes to, beside the raw counters it holds at both ends of the window.
 import { counterDelta } from './exact-answers.mjs';
+import { pollUntil } from './wait.mjs';
 
 // its caches would answer from what it had before the last samples arrived
 const VICTORIAMETRICS = { name: 'VictoriaMetrics', params: { nocache: '1' } };
@@ -14,18 +15,22 @@ export const victoriaMetricsApi = (client, url) => client.prometheus(url, VICTOR
  * delay of seconds, and it hides the newest samples for its -search.latencyOffset).
  */
 export async function waitUntilWritten(api, atSeconds, timeoutMs = 90_000) {
-  const deadline = Date.now() + timeoutMs;
   let newest = null;
-  while (Date.now() < deadline) {
+  const written = async () => {
     newest = await api.scalarQuery(NEWEST_SAMPLE);
-    if (newest !== null && newest >= atSeconds) return;
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-  }
-  throw new Error(
-    newest === null
-      ? `VictoriaMetrics at ${api.base} has no av_nginx_log_lines_total: do the shards remote_write to it (their remote_write: in prometheus.yml)?`
-      : `VictoriaMetrics at ${api.base} has samples only up to ${new Date(newest * 1000).toISOString()}, not ${new Date(atSeconds * 1000).toISOString()}, after ${timeoutMs / 1000} s`,
-  );
+    return newest !== null && newest >= atSeconds;
+  };
+  await pollUntil(written, {
+    seconds: timeoutMs / 1000,
+    intervalMs: 1000,
+    onTimeout: () => {
+      throw new Error(
+        newest === null
+          ? `VictoriaMetrics at ${api.base} has no av_nginx_log_lines_total: do the shards remote_write to it (their remote_write: in prometheus.yml)?`
+          : `VictoriaMetrics at ${api.base} has samples only up to ${new Date(newest * 1000).toISOString()}, not ${new Date(atSeconds * 1000).toISOString()}, after ${timeoutMs / 1000} s`,
+      );
+    },
+  });
 }
 
 /** Every question's answer, and the raw counters at `windowFrom` and `evaluatedAt`, as VictoriaMetrics has them. */

@@ -8,6 +8,7 @@ import { join, resolve as resolvePath } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { everyHost, readInventory, standModelAsync } from '../../scripts/lib/inventory.mjs';
 import { secretsDirOf, standClientFor } from '../../scripts/lib/stand-client.mjs';
+import { pollUntil } from '../../scripts/lib/wait.mjs';
 import { ROOT, tool } from '../support/ansible.mjs';
 
 /**
@@ -163,9 +164,8 @@ const targetKey = (t) =>
 export async function checkTargetsUp(inventory) {
   const hosts = await standHosts(inventory);
   const expected = expectedTargets(hosts);
-  const deadline = Date.now() + 90_000;
   let scraped = [];
-  while (Date.now() < deadline) {
+  const allUp = async () => {
     scraped = await Promise.all(
       hosts.prometheus.map(async (shard) => ({
         shard,
@@ -177,31 +177,31 @@ export async function checkTargetsUp(inventory) {
     );
     const all = scraped.flatMap(({ targets }) => targets);
     const names = all.map(targetKey).sort();
-    if (names.join() === expected.join() && all.every((t) => t.health === 'up')) {
-      for (const { shard, targets } of scraped) {
-        assert.deepEqual(
-          targets.map(targetKey).sort(),
-          [...hosts.targets[shard.name]].sort(),
-          `${shard.name} scrapes other targets than its share`,
-        );
-      }
-      return Object.fromEntries(
-        scraped.map(({ shard, targets }) => [
-          shard.name,
-          targets
-            .filter((t) => t.labels.job === 'av_exporter')
-            .map((t) => t.labels.instance)
-            .sort(),
-        ]),
-      );
-    }
-    await new Promise((resolve) => setTimeout(resolve, 2000));
+    return names.join() === expected.join() && all.every((t) => t.health === 'up');
+  };
+  if (!(await pollUntil(allUp, { seconds: 90, intervalMs: 2000, onTimeout: () => false }))) {
+    const lines = scraped.flatMap(({ shard, targets }) =>
+      targets.map((t) => `${shard.name}: ${targetKey(t)} ${t.health} ${t.lastError}`),
+    );
+    assert.fail(
+      `expected each of ${expected.length} targets on exactly one shard and up (${expected.join(', ')}), got ${lines.length}:\n${lines.join('\n')}`,
+    );
   }
-  const lines = scraped.flatMap(({ shard, targets }) =>
-    targets.map((t) => `${shard.name}: ${targetKey(t)} ${t.health} ${t.lastError}`),
-  );
-  assert.fail(
-    `expected each of ${expected.length} targets on exactly one shard and up (${expected.join(', ')}), got ${lines.length}:\n${lines.join('\n')}`,
+  for (const { shard, targets } of scraped) {
+    assert.deepEqual(
+      targets.map(targetKey).sort(),
+      [...hosts.targets[shard.name]].sort(),
+      `${shard.name} scrapes other targets than its share`,
+    );
+  }
+  return Object.fromEntries(
+    scraped.map(({ shard, targets }) => [
+      shard.name,
+      targets
+        .filter((t) => t.labels.job === 'av_exporter')
+        .map((t) => t.labels.instance)
+        .sort(),
+    ]),
   );
 }
 
@@ -424,16 +424,20 @@ export async function waitForNotification(
 ) {
   const { prometheus } = await standHosts(inventory);
   const watched = onReceivers ? prometheus.filter((p) => onReceivers.includes(p.name)) : prometheus;
-  for (const deadline = Date.now() + limitSeconds * 1000; Date.now() < deadline;) {
+  const first = async () => {
     const found = (await notificationsSince(inventory, watched, alertname, labels, since)).filter(
       (n) => n.status === status,
     );
-    if (found.length > 0) return found.sort((a, b) => a.at - b.at)[0];
-    await new Promise((resolve) => setTimeout(resolve, 2000));
-  }
-  assert.fail(
-    `no ${status} ${alertname} ${JSON.stringify(labels)} reached ${onReceivers ? `the receiver of ${onReceivers.join(', ')}` : 'a receiver'} within ${limitSeconds} s`,
-  );
+    return found.sort((a, b) => a.at - b.at)[0];
+  };
+  return pollUntil(first, {
+    seconds: limitSeconds,
+    intervalMs: 2000,
+    onTimeout: () =>
+      assert.fail(
+        `no ${status} ${alertname} ${JSON.stringify(labels)} reached ${onReceivers ? `the receiver of ${onReceivers.join(', ')}` : 'a receiver'} within ${limitSeconds} s`,
+      ),
+  });
 }
 
 /**
@@ -600,9 +604,9 @@ export async function checkDeadMansSwitch(
  * ready and lists every Prometheus host's Alertmanager as a peer (retried for up to a minute, while they join).
  */
 export async function checkAlertmanagerCluster(prometheus) {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const statuses = await Promise.all(
+  let statuses = [];
+  const oneCluster = async () => {
+    statuses = await Promise.all(
       prometheus.map(async (prom) => {
         const answer = await clientInUse()
           .get(`https://${prom.address}:${prom.vars.stand_alertmanager_port}/api/v2/status`)
@@ -612,9 +616,13 @@ export async function checkAlertmanagerCluster(prometheus) {
         return { name: prom.name, status: cluster.status, peers: (cluster.peers ?? []).length };
       }),
     );
-    if (statuses.every((s) => s.status === 'ready' && s.peers === prometheus.length)) return statuses;
-    if (Date.now() > deadline)
-      assert.fail(`the Alertmanagers are not one ready cluster of ${prometheus.length}: ${JSON.stringify(statuses)}`);
-    await new Promise((resolve) => setTimeout(resolve, 2000));
-  }
+    return statuses.every((s) => s.status === 'ready' && s.peers === prometheus.length);
+  };
+  await pollUntil(oneCluster, {
+    seconds: 60,
+    intervalMs: 2000,
+    onTimeout: () =>
+      assert.fail(`the Alertmanagers are not one ready cluster of ${prometheus.length}: ${JSON.stringify(statuses)}`),
+  });
+  return statuses;
 }

@@ -12,8 +12,9 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:https';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { freePort, startProcess } from './local-prometheus.mjs';
+import { freePort } from '../../scripts/lib/ports.mjs';
+import { pollUntil } from '../../scripts/lib/wait.mjs';
+import { startProcess } from './local-prometheus.mjs';
 
 /**
  * A server certificate for `host` (an IP address) in `dir`, signed by `ca` ({ cert, key } files: the stand's
@@ -69,17 +70,16 @@ export function serverCertificate(dir, { host = '127.0.0.1', ca = null } = {}) {
 }
 
 /** Waits until `items()` (what a server received so far) holds one that `predicate` accepts; resolves with it. */
-export async function waitFor(items, predicate, { seconds = 20, what = 'a delivery' } = {}) {
-  const deadline = Date.now() + seconds * 1000;
-  for (;;) {
-    const found = items().find(predicate);
-    if (found) return found;
-    if (Date.now() > deadline)
+export function waitFor(items, predicate, { seconds = 20, what = 'a delivery' } = {}) {
+  return pollUntil(() => items().find(predicate), {
+    seconds,
+    intervalMs: 100,
+    onTimeout: () => {
       throw new Error(
         `no ${what} within ${seconds} s; got ${items().length}:\n${JSON.stringify(items(), null, 1).slice(0, 4000)}`,
       );
-    await sleep(100);
-  }
+    },
+  });
 }
 
 // The relay: every message as one JSON line on stdout, read by the MIME parser of Python's email package.

@@ -15,24 +15,16 @@ import {
   writeFileSync,
   appendFileSync,
 } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import bcrypt from 'bcryptjs';
+import { freePort } from '../../scripts/lib/ports.mjs';
+import { pollUntil } from '../../scripts/lib/wait.mjs';
 import { standClient } from '../../scripts/lib/stand-client.mjs';
 import { ROOT } from './ansible.mjs';
 
 const CACHE = process.env.AV_LAB_CACHE || '/var/cache/av-lab';
 const DEB_POOL = join(CACHE, 'apt-cacher-ng/debrep/pool/main/p/prometheus');
 export const AV_EXPORTER = join(ROOT, 'exporter/dist/av-exporter.js');
-
-export const freePort = () =>
-  new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
 
 /** Debian 13's Prometheus .deb in the lab's apt cache (the newest 2.5x), or null. */
 export function trixieDeb() {
@@ -134,28 +126,28 @@ export function makeSecrets(dir) {
   return standClient({ secretsDir: dir });
 }
 
-/** Starts a process; resolves with { pid, output(), stop() } once `ready()` resolves true (within `seconds`). */
-export async function startProcess(name, command, args, ready, { seconds = 30, cwd } = {}) {
+/**
+ * Starts a process; resolves with { pid, output(), stop(signal) } once `ready()` resolves true (within
+ * `seconds`). `stop` sends `stopSignal` (SIGTERM by default) or the signal it is given, and waits for the exit.
+ */
+export async function startProcess(name, command, args, ready, { seconds = 30, cwd, stopSignal = 'SIGTERM' } = {}) {
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd });
   let output = '';
   child.stdout.on('data', (chunk) => (output += chunk));
   child.stderr.on('data', (chunk) => (output += chunk));
   const exited = new Promise((resolve) => child.once('exit', resolve));
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) process.kill(child.pid, 'SIGTERM');
+  const stop = async (signal = stopSignal) => {
+    if (child.exitCode === null && child.signalCode === null) process.kill(child.pid, signal);
     await exited;
   };
-  const deadline = Date.now() + seconds * 1000;
-  for (;;) {
-    if (await ready().catch(() => false)) return { pid: child.pid, output: () => output, stop };
-    if (child.exitCode !== null || Date.now() > deadline) {
-      await stop();
-      throw new Error(
-        `${name} did not start (${child.exitCode === null ? 'not ready in time' : `exit ${child.exitCode}`}):\n${output.slice(-3000)}`,
-      );
-    }
-    await sleep(200);
-  }
+  let isReady = false;
+  const readyOrExited = async () => (isReady = Boolean(await ready().catch(() => false))) || child.exitCode !== null;
+  await pollUntil(readyOrExited, { seconds, intervalMs: 200, onTimeout: () => false });
+  if (isReady) return { pid: child.pid, output: () => output, stop };
+  await stop();
+  throw new Error(
+    `${name} did not start (${child.exitCode === null ? 'not ready in time' : `exit ${child.exitCode}`}):\n${output.slice(-3000)}`,
+  );
 }
 
 /**
@@ -286,11 +278,9 @@ export async function startPrometheus({
 
 /** Waits until `query` has a result on the Prometheus at `url` (within `seconds`). */
 export async function waitForData(client, url, query, seconds = 20) {
-  const deadline = Date.now() + seconds * 1000;
-  for (;;) {
+  const result = async () => {
     const { body } = await client.getJson(`${url}api/v1/query?query=${encodeURIComponent(query)}`);
-    if (body?.data?.result?.length > 0) return body.data.result;
-    if (Date.now() > deadline) throw new Error(`no data for ${query} at ${url} within ${seconds} s`);
-    await sleep(300);
-  }
+    return body?.data?.result?.length > 0 ? body.data.result : null;
+  };
+  return pollUntil(result, { seconds, intervalMs: 300, what: `data for ${query} at ${url}` });
 }
