@@ -252,7 +252,7 @@ async function measure({ opts, client, inventory, targets, shards, victoriametri
     },
   });
   const end = new Date();
-  timings.siege_seconds = (end - start) / 1000;
+  timings.siege_seconds = (end.getTime() - start.getTime()) / 1000;
   say(`siege done: ${siege.transactions} transactions, ${siege.failed_transactions} failed`);
 
   // The last requests reach the counters at the next scrape; every query is evaluated at a whole second

@@ -756,7 +756,7 @@ describe("Bad settings are refused by role alertmanager's preflight, each with a
     );
     for (const [host, [, expected]] of Object.entries(cases)) {
       if (expected === '') assert.equal(results[host], '', host);
-      else assert.match(results[host], expected, host);
+      else assert.match(results[host], /** @type {RegExp} */ (expected), host);
     }
     assert.ok(!output.includes('sekrit-token'), 'the bad URL is not printed: it may hold a token');
   });

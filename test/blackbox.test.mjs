@@ -378,7 +378,7 @@ http {
           { seconds: 10, stopSignal: 'SIGQUIT' },
         ),
       );
-      await new Promise((resolve) => tls.listen(tlsPort, '127.0.0.1', resolve));
+      await new Promise((resolve) => tls.listen(tlsPort, '127.0.0.1', () => resolve(null)));
       const exporter = await startProcess(
         'the blackbox exporter',
         EXPORTER,

@@ -236,7 +236,11 @@ describe('the catalogue of services', () => {
       ['db8-host', false],
     ];
     for (const [text, expected] of cases) {
-      assert.equal(await pythonFilter('plugins/filter/stand_catalogue.py', 'stand_is_address', [text]), expected, text);
+      assert.equal(
+        await pythonFilter('plugins/filter/stand_catalogue.py', 'stand_is_address', [text]),
+        expected,
+        String(text),
+      );
     }
   });
 });

@@ -16,6 +16,7 @@ import { examplePlaybook } from './support/readme.mjs';
 
 /** Runs an Ansible tool in `cwd` with only the installed collection to go by (no ansible.cfg of the checkout's). */
 async function outside(cwd, collections, command, args) {
+  /** @type {NodeJS.ProcessEnv} */
   const env = { ...process.env, ANSIBLE_COLLECTIONS_PATH: collections, ANSIBLE_NOCOLOR: '1', ANSIBLE_FORCE_COLOR: '0' };
   delete env.ANSIBLE_CONFIG;
   try {

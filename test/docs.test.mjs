@@ -171,7 +171,7 @@ function roleVariables(role) {
 function tasksFiles(role) {
   const dir = join(ROOT, 'roles', role, 'tasks');
   if (!existsSync(dir)) return [];
-  return readdirSync(dir, { recursive: true })
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
     .filter((f) => /\.ya?ml$/.test(f))
     .map((f) => `roles/${role}/tasks/${f}`);
 }

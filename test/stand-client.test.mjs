@@ -51,7 +51,7 @@ describe('the stand client', () => {
       response.end(JSON.stringify(body));
     });
     await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-    base = `http://127.0.0.1:${server.address().port}/`;
+    base = `http://127.0.0.1:${/** @type {import('node:net').AddressInfo} */ (server.address()).port}/`;
   });
   after(() => server.close());
 

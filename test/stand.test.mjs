@@ -359,6 +359,7 @@ function standScenario(
         try {
           const [startedBefore, reloadedBefore] = [await promStarted(), await reloaded()];
           await playbook('-i', own);
+          /** @type {any} its entry in the active targets */
           let target;
           await pollUntil(
             async () => (target = (await targets()).find((t) => t.labels.job === 'own_app'))?.health === 'up',
@@ -368,6 +369,7 @@ function standScenario(
           assert.equal(target.labels.team, 'test');
           assert.equal(await promStarted(), startedBefore, 'Prometheus was restarted');
           // the reload's time shows at Prometheus's next scrape of itself, which may come after own_app's first
+          /** @type {number} */
           let reloadedAfter;
           await pollUntil(async () => (reloadedAfter = await reloaded()) > reloadedBefore, {
             seconds: 15,

@@ -52,7 +52,7 @@ describe('pollUntil', () => {
       { message: 'broken' },
     );
     await assert.rejects(
-      pollUntil(() => true, {}),
+      pollUntil(() => true, /** @type {any} */ ({})),
       TypeError,
     );
   });
@@ -62,7 +62,7 @@ test('freePort gives a port that a server can listen on at once', async () => {
   const port = await freePort();
   assert.ok(Number.isInteger(port) && port > 0);
   const server = createServer();
-  await new Promise((resolve, reject) => server.once('error', reject).listen(port, '127.0.0.1', resolve));
+  await new Promise((resolve, reject) => server.once('error', reject).listen(port, '127.0.0.1', () => resolve(null)));
   await new Promise((resolve) => server.close(resolve));
 });
 

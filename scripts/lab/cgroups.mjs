@@ -34,6 +34,7 @@ export function hostCgroups(name, hierarchies = cgroupHierarchies()) {
 /**
  * systemd-nspawn with these flags, started from the host's own cgroups: the shell moves itself there, then
  * becomes nspawn (same pid), so nspawn never runs anywhere else. Returns [command, args, env].
+ * @returns {[string, string[], { AV_LAB_CGROUPS: string }]}
  */
 export function nspawnInOwnCgroup(name, flags) {
   const script =

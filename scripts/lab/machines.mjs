@@ -231,6 +231,7 @@ export async function waitForSsh(host, bootedAt) {
       intervalMs: 500,
       onTimeout: () => false,
     });
+  /** @type {any} the last try's ProcessOutput */
   let login = null;
   let refusals = 0;
   const loggedIn = await pollUntil(

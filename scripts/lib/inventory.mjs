@@ -70,7 +70,13 @@ function modelRun(file) {
   return {
     args: ['-i', path.resolve(file), MODEL_PLAYBOOK, '-e', JSON.stringify({ model_file: out })],
     // from the repository, whose ansible.cfg finds role stand and the collection's filters
-    options: { cwd: ROOT, encoding: 'utf8', env, maxBuffer: 16 << 20, stdio: ['ignore', 'pipe', 'pipe'] },
+    options: /** @type {import('node:child_process').ExecFileSyncOptionsWithStringEncoding} */ ({
+      cwd: ROOT,
+      encoding: 'utf8',
+      env,
+      maxBuffer: 16 << 20,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
     model: () => JSON.parse(readFileSync(out, 'utf8')),
     failure: (error) => {
       const said = `${error.stderr ?? ''} ${error.stdout ?? ''}`.replace(/\s+/g, ' ').trim() || error.message;

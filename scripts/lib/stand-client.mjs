@@ -57,6 +57,9 @@ export function standClient({ inventory = null, secretsDir }) {
      * `method` `url`, with `json` (a value) as its JSON body when given; resolves with { status, headers, text }.
      * https: verified against the stand's CA, with its user's credentials unless `credentials` is false. Rejects
      * on a network or TLS error, with its code.
+     * @param {string} method
+     * @param {string | URL} url
+     * @param {{ json?: unknown, timeoutMs?: number, credentials?: boolean }} [options]
      */
     request(method, url, { json, timeoutMs = 30_000, credentials = true } = {}) {
       const target = new URL(url);
@@ -110,6 +113,9 @@ export function standClient({ inventory = null, secretsDir }) {
     /**
      * `words` run on an inventory host over SSH, as Ansible logs in; `root`: through sudo where Ansible would
      * become. `input` goes to the command's standard input (scripts, and any secret, never on a command line).
+     * @param {{ ssh: string[], sudo: string[] }} host
+     * @param {string[]} words
+     * @param {{ input?: string, root?: boolean }} [options]
      */
     onHost: (host, words, { input, root = false } = {}) =>
       $({ input, quiet: true })`ssh ${host.ssh} ${root ? host.sudo : []} ${words}`,
@@ -121,6 +127,7 @@ export function standClient({ inventory = null, secretsDir }) {
  * The client of the stand an inventory file describes: the inventory read as the playbook resolves it (`model`:
  * its resolved stand, when the caller has it), the secrets beside it unless `secretsDir` says.
  */
+/** @param {{ inventoryFile: string, model?: object, secretsDir?: string }} options */
 export function standClientFor({ inventoryFile, model, secretsDir = secretsDirOf(inventoryFile) }) {
   return standClient({ inventory: readInventory(inventoryFile, model), secretsDir });
 }

@@ -30,6 +30,7 @@ const QUERIES = {
   requests_by_status: 'sum by (status) (increase(av_nginx_http_requests_total[5m]))',
 };
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+/** @type {(object: Record<string, number>, keep?: (key: string) => boolean) => number} */
 const sum = (object, keep = () => true) =>
   Object.entries(object)
     .filter(([key]) => keep(key))

@@ -417,6 +417,9 @@ async function notificationsSince(inventory, prometheus, alertname, labels, sinc
 /**
  * Waits until a notification of one alert with `status` reaches a receiver (of `onReceivers`, host names;
  * any Prometheus host's by default) after `since` (s); resolves with the first: { prom, at, generator }.
+ * @param {string} inventory
+ * @param {{ alertname: string, labels?: object, status?: string, since: number, limitSeconds: number, onReceivers?: string[] }} options
+ * @returns {Promise<{ prom: string, at: number, generator?: string }>}
  */
 export async function waitForNotification(
   inventory,

@@ -19,8 +19,8 @@ export async function tool(command, args) {
     });
     return `${stdout}${stderr}`;
   } catch (error) {
-    const failure = new Error(
-      `${command} ${args.join(' ')} failed (exit ${error.code}):\n${error.stdout}${error.stderr}`,
+    const failure = /** @type {Error & { output?: string }} */ (
+      new Error(`${command} ${args.join(' ')} failed (exit ${error.code}):\n${error.stdout}${error.stderr}`)
     );
     failure.output = `${error.stdout}${error.stderr}`;
     throw failure;

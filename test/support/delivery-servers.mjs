@@ -212,8 +212,8 @@ export async function startHttpsEndpoint({ host = '127.0.0.1', port = null, cert
       res.writeHead(answer.status, { 'content-type': answer.type ?? 'text/plain; charset=utf-8' }).end(answer.body);
     });
   });
-  await new Promise((resolve, reject) => server.once('error', reject).listen(port ?? 0, host, resolve));
-  const url = `https://${host}:${server.address().port}`;
+  await new Promise((resolve, reject) => server.once('error', reject).listen(port ?? 0, host, () => resolve(null)));
+  const url = `https://${host}:${/** @type {import('node:net').AddressInfo} */ (server.address()).port}`;
   return {
     url,
     requests: () => received,

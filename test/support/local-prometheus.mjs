@@ -40,6 +40,7 @@ export function trixieDeb() {
  * is in the lab's cache, Debian 13's unpacked into `work`; `missing` says why a build is not there.
  */
 export function prometheusBuilds(work) {
+  /** @type {{ name: string, binary: string, assets: string, version?: string }[]} */
   const builds = [];
   const missing = [];
   if (existsSync('/usr/bin/prometheus'))
@@ -129,6 +130,11 @@ export function makeSecrets(dir) {
 /**
  * Starts a process; resolves with { pid, output(), stop(signal) } once `ready()` resolves true (within
  * `seconds`). `stop` sends `stopSignal` (SIGTERM by default) or the signal it is given, and waits for the exit.
+ * @param {string} name
+ * @param {string} command
+ * @param {string[]} args
+ * @param {() => Promise<boolean>} ready
+ * @param {{ seconds?: number, cwd?: string, stopSignal?: NodeJS.Signals }} [options]
  */
 export async function startProcess(name, command, args, ready, { seconds = 30, cwd, stopSignal = 'SIGTERM' } = {}) {
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd });

@@ -1,8 +1,11 @@
 // results.json against docs/results.schema.json (JSON Schema 2020-12), with ajv: for every report the tests make.
 import { readFileSync } from 'node:fs';
-import Ajv2020 from 'ajv/dist/2020.js';
+import Ajv2020Module from 'ajv/dist/2020.js';
 
 const SCHEMA_FILE = new URL('../../docs/results.schema.json', import.meta.url);
+
+// ajv is CommonJS: its class is the module's default export's default under NodeNext's typing, the module itself at run time
+const Ajv2020 = /** @type {typeof Ajv2020Module.default} */ (/** @type {unknown} */ (Ajv2020Module));
 
 let validate = null;
 
