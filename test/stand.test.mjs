@@ -1016,14 +1016,13 @@ function shardedScenario(release) {
         assert.equal(ids.length, 2, made);
         const client = await standClientOf(INVENTORY);
         let seen = [];
-        await waitUntil(
+        await pollUntil(
           async () => {
             const { body } = await client.getJson(`${alertmanagerUrl(second)}/api/v2/silences`);
             seen = (body ?? []).filter((silence) => ids.includes(silence.id) && silence.status.state === 'active');
             return seen.length === ids.length;
           },
-          30_000,
-          1000,
+          { seconds: 30, intervalMs: 1000, onTimeout: () => false },
         );
         assert.equal(
           seen.length,
