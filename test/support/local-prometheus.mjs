@@ -218,7 +218,8 @@ export async function startAvExporters(work, hosts = 2) {
 /**
  * A Prometheus `build` on 127.0.0.1 with the web config of `secretsDir` (makeSecrets), scraping itself (over
  * HTTPS with the password) and `exporters` (plain HTTP, instance = their name) every `interval`, its console
- * templates from `consolesDir`; `scrapeConfigs` and `ruleFiles` added as they are. Resolves with { url, pid, stop() } once it is ready.
+ * templates from `consolesDir`; `scrapeConfigs`, `ruleFiles` and command-line `extraArgs` added as they are; its
+ * TSDB in `dataDir` (kept when it stops) or a directory of its own. Resolves with { url, port, dataDir, pid, stop() } once it is ready.
  */
 export async function startPrometheus({
   build,
@@ -230,9 +231,12 @@ export async function startPrometheus({
   interval = '1s',
   scrapeConfigs = [],
   ruleFiles = [],
+  extraArgs = [],
+  dataDir = null,
 }) {
   const port = await freePort();
   const dir = mkdtempSync(join(work, 'prometheus-'));
+  const tsdb = dataDir ?? join(dir, 'data');
   const config = {
     global: { scrape_interval: interval, evaluation_interval: interval },
     rule_files: ruleFiles,
@@ -259,11 +263,12 @@ export async function startPrometheus({
   const url = `https://127.0.0.1:${port}/`;
   const args = [
     `--config.file=${join(dir, 'prometheus.yml')}`,
-    `--storage.tsdb.path=${join(dir, 'data')}`,
+    `--storage.tsdb.path=${tsdb}`,
     `--web.listen-address=127.0.0.1:${port}`,
     `--web.config.file=${join(secretsDir, 'web-config.yml')}`,
     `--web.local-assets=${build.assets}`,
     ...(consolesDir ? [`--web.console.templates=${consolesDir}`, `--web.console.libraries=${consolesDir}`] : []),
+    ...extraArgs,
   ];
   const proc = await startProcess(
     `Prometheus ${build.version}`,
@@ -274,6 +279,8 @@ export async function startPrometheus({
   );
   return {
     url,
+    port,
+    dataDir: tsdb,
     ...proc,
     stop: async () => {
       await proc.stop();
