@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import https from 'node:https';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -19,6 +20,30 @@ import { freePort, makeSecrets, prometheusBuilds, startAvExporters, startProcess
 
 const ALERTMANAGER = '/usr/bin/prometheus-alertmanager';
 const HOST = 'local1';
+const VM_HOST = 'local2';
+const VM_POOL = join(process.env.AV_LAB_CACHE || '/var/cache/av-lab', 'apt-cacher-ng/debrep/pool/main/v/victoriametrics');
+
+/** A VictoriaMetrics binary: this machine's (Debian 12's 1.79), else Debian 13's from the lab's apt cache unpacked into `work`; or null. */
+function victoriaMetricsBinary(work) {
+  if (existsSync('/usr/bin/victoria-metrics')) return '/usr/bin/victoria-metrics';
+  const deb = existsSync(VM_POOL) && readdirSync(VM_POOL).filter((name) => /^victoria-metrics_.*_amd64\.deb$/.test(name)).sort().at(-1);
+  if (!deb) return null;
+  execFileSync('dpkg-deb', ['-x', join(VM_POOL, deb), join(work, 'victoria-metrics')]);
+  return join(work, 'victoria-metrics/usr/bin/victoria-metrics');
+}
+
+/** POSTs `text` to an HTTPS `url` with the stand's CA and user, as remote_write would; resolves with the status. */
+function postText(url, text, secretsDir) {
+  const password = readFileSync(join(secretsDir, 'admin.password'), 'utf8').trim();
+  return new Promise((resolve, reject) => {
+    const request = https.request(url, { method: 'POST', ca: readFileSync(join(secretsDir, 'ca.crt')), auth: `admin:${password}` }, (response) => {
+      response.resume();
+      response.on('end', () => resolve(response.statusCode));
+    });
+    request.on('error', reject);
+    request.end(text);
+  });
+}
 
 /** Bytes under a directory (du -sb). */
 const sizeOf = (path) => Number(execFileSync('du', ['-sb', path], { encoding: 'utf8' }).split('\t')[0]);
@@ -36,6 +61,26 @@ describe('backup.yml and restore.yml, on a Prometheus and an Alertmanager on loo
   const figures = {};
   let build;
   let skip = '';
+  let vmBinary = null;
+  let vm = null;
+
+  /** VictoriaMetrics on loopback on `dir`, with the stand's TLS and user, as role victoriametrics starts it. */
+  async function startVictoriaMetrics(dir) {
+    const port = await freePort();
+    const password = readFileSync(join(secretsDir, 'admin.password'), 'utf8').trim();
+    const url = `https://127.0.0.1:${port}`;
+    const proc = await startProcess('VictoriaMetrics', vmBinary, [`-storageDataPath=${dir}`, `-httpListenAddr=127.0.0.1:${port}`, '-retentionPeriod=1y', '-search.latencyOffset=0s',
+      '-tls', `-tlsCertFile=${join(secretsDir, 'server.crt')}`, `-tlsKeyFile=${join(secretsDir, 'server.key')}`, '-httpAuth.username=admin', `-httpAuth.password=${password}`],
+    async () => (await client.get(`${url}/health`, { timeoutMs: 2000 })).status === 200);
+    return { url, port, dir, ...proc };
+  }
+
+  /** VictoriaMetrics' answers over [from, to]: the same range queries. */
+  async function vmAnswers(url, from, to) {
+    const { body } = await client.getJson(`${url}/api/v1/query_range?query=${encodeURIComponent('sum by (instance, status) (backup_test_requests_total)')}&start=${from}&end=${to}&step=60&nocache=1`);
+    assert.equal(body?.status, 'success', JSON.stringify(body));
+    return body.data.result.map((r) => JSON.stringify(r)).sort();
+  }
 
   /** An Alertmanager on loopback (plain HTTP, no cluster) on `dir`, writing its state every second. */
   async function startAlertmanager(dir) {
@@ -52,7 +97,7 @@ describe('backup.yml and restore.yml, on a Prometheus and an Alertmanager on loo
     const varsFile = join(work, `vars-${Date.now()}.json`);
     writeFileSync(varsFile, JSON.stringify({
       // role vars outrank the inventory: where this "stand" keeps its data, and who owns it, as extra vars
-      _alertmanager_storage_path: amDir, _prometheus_user: 'root', _alertmanager_user: 'root', ...extraVars,
+      _alertmanager_storage_path: amDir, _prometheus_user: 'root', _alertmanager_user: 'root', _victoriametrics_user: 'root', ...extraVars,
     }));
     const started = Date.now();
     const output = await tool('ansible-playbook', ['-i', inventory, name, '-e', `@${varsFile}`, ...args]).then((out) => ({ ok: true, out }), (error) => ({ ok: false, out: error.output ?? error.message }));
@@ -92,6 +137,11 @@ describe('backup.yml and restore.yml, on a Prometheus and an Alertmanager on loo
     amDir = join(work, 'alertmanager');
     alertmanager = await startAlertmanager(amDir);
     stopped.push(() => alertmanager.stop());
+    vmBinary = victoriaMetricsBinary(work);
+    if (vmBinary) {
+      vm = await startVictoriaMetrics(join(work, 'victoria-metrics-data'));
+      stopped.push(() => vm.stop());
+    }
     inventory = join(work, 'hosts.yml');
     writeFileSync(inventory, JSON.stringify({
       all: {
@@ -107,6 +157,18 @@ describe('backup.yml and restore.yml, on a Prometheus and an Alertmanager on loo
               },
             },
           },
+          ...(vm ? {
+            victoriametrics: {
+              hosts: {
+                [VM_HOST]: {
+                  ansible_connection: 'local', ansible_python_interpreter: '/usr/bin/python3', ansible_become: false,
+                  stand_victoriametrics_port: vm.port, stand_web_ca_file: join(secretsDir, 'ca.crt'),
+                  stand_web_password_file: join(secretsDir, 'admin.password'), stand_secrets_dir: secretsDir,
+                  victoriametrics_storage_path: vm.dir,
+                },
+              },
+            },
+          } : {}),
         },
       },
     }));
@@ -118,7 +180,7 @@ describe('backup.yml and restore.yml, on a Prometheus and an Alertmanager on loo
     if (Object.keys(figures).length) console.log(`# figures: ${JSON.stringify(figures)}`);
   });
 
-  test('a backup taken while they run, restored into fresh directories, answers exactly the same', async (t) => {
+  test('a backup taken while they run, restored into fresh directories, answers exactly the same (VictoriaMetrics too, when its binary is here)', async (t) => {
     if (skip) return t.skip(skip);
     // samples for 8 seconds, and a silence
     const from = Math.floor(Date.now() / 1000);
@@ -129,6 +191,19 @@ describe('backup.yml and restore.yml, on a Prometheus and an Alertmanager on loo
       body: JSON.stringify({ matchers: [{ name: 'alertname', value: 'BackupTest', isRegex: false }], startsAt: new Date().toISOString(), endsAt: new Date(Date.now() + 3600e3).toISOString(), createdBy: 'test', comment: 'kept by the backup' }),
     })).json();
     await sleep(2500); // Alertmanager writes its state every second here (15 minutes in the stand)
+    const vmFrom = from - 3600;
+    if (vm) {
+      // an hour of a counter a minute apart, for two instances and three statuses, as remote_write would bring them
+      const lines = [];
+      for (let minute = 0; minute <= 60; minute++) {
+        for (const instance of ['web1', 'web2']) for (const [k, status] of ['200', '404', '500'].entries()) {
+          lines.push(`backup_test_requests_total{instance="${instance}",status="${status}"} ${minute * (k + 1) * 7} ${(vmFrom + minute * 60) * 1000}`);
+        }
+      }
+      const imported = await postText(`${vm.url}/api/v1/import/prometheus`, lines.join('\n'), secretsDir);
+      assert.ok(imported < 300, `import: HTTP ${imported}`);
+      await client.get(`${vm.url}/internal/force_flush`);
+    }
     const to = Math.floor(Date.now() / 1000) - 1;
 
     const backupDir = join(work, 'backups');
@@ -140,7 +215,13 @@ describe('backup.yml and restore.yml, on a Prometheus and an Alertmanager on loo
     assert.match(runs[0], /^\d{8}T\d{6}Z$/);
     const hostDir = join(backupDir, runs[0], HOST);
     assert.deepEqual(readdirSync(hostDir).sort(), ['alertmanager.json', 'alertmanager.tar.gz', 'prometheus.json', 'prometheus.tar.gz']);
-    assert.deepEqual(JSON.parse(readFileSync(join(backupDir, runs[0], 'backup.json'), 'utf8')).hosts, [HOST]);
+    if (vm) {
+      assert.deepEqual(readdirSync(join(backupDir, runs[0], VM_HOST)).sort(), ['victoriametrics.json', 'victoriametrics.tar.gz']);
+      figures.victoriametrics_archive_bytes = statSync(join(backupDir, runs[0], VM_HOST, 'victoriametrics.tar.gz')).size;
+      // the snapshot deleted again
+      assert.deepEqual(readdirSync(join(vm.dir, 'snapshots')), []);
+    }
+    assert.deepEqual(JSON.parse(readFileSync(join(backupDir, runs[0], 'backup.json'), 'utf8')).hosts, vm ? [HOST, VM_HOST] : [HOST]);
     // a backup that failed half-way, newer: not the one restore.yml takes by default
     mkdirSync(join(backupDir, '29990101T000000Z', HOST), { recursive: true });
     const manifest = JSON.parse(readFileSync(join(hostDir, 'prometheus.json'), 'utf8'));
@@ -157,7 +238,8 @@ describe('backup.yml and restore.yml, on a Prometheus and an Alertmanager on loo
     // restore into fresh directories, as onto a freshly provisioned host
     const freshTsdb = join(work, 'restored-tsdb');
     const freshAm = join(work, 'restored-alertmanager');
-    const restore = await playbook('restore.yml', { backup_dir: backupDir, _alertmanager_storage_path: freshAm, prometheus_config_flags_extra: { 'storage.tsdb.path': freshTsdb } },
+    const freshVm = join(work, 'restored-victoria-metrics');
+    const restore = await playbook('restore.yml', { backup_dir: backupDir, _alertmanager_storage_path: freshAm, prometheus_config_flags_extra: { 'storage.tsdb.path': freshTsdb }, victoriametrics_storage_path: freshVm },
       ['--skip-tags', 'backup_service_control']);
     assert.ok(restore.ok, restore.out);
     figures.restore_seconds = restore.seconds;
@@ -168,6 +250,16 @@ describe('backup.yml and restore.yml, on a Prometheus and an Alertmanager on loo
     const [original, restored] = [await answers(prometheus.url, from, to), await answers(second.url, from, to)];
     assert.ok(original.requests.length >= 4, JSON.stringify(original.requests).slice(0, 300));
     assert.deepEqual(restored, original);
+
+    if (vm) {
+      const secondVm = await startVictoriaMetrics(freshVm);
+      stopped.push(() => secondVm.stop());
+      const [originalVm, restoredVm] = [await vmAnswers(vm.url, vmFrom, vmFrom + 3600), await vmAnswers(secondVm.url, vmFrom, vmFrom + 3600)];
+      assert.equal(originalVm.length, 6, JSON.stringify(originalVm).slice(0, 300));
+      assert.deepEqual(restoredVm, originalVm);
+    } else {
+      t.diagnostic('VictoriaMetrics left out: no /usr/bin/victoria-metrics, nor its .deb in the lab\'s apt cache');
+    }
 
     const secondAm = await startAlertmanager(freshAm);
     stopped.push(() => secondAm.stop());
@@ -194,7 +286,7 @@ describe('backup.yml and restore.yml, on a Prometheus and an Alertmanager on loo
     const untouched = join(work, 'untouched');
     mkdirSync(untouched);
     writeFileSync(join(untouched, 'marker'), 'x');
-    const onto = { _alertmanager_storage_path: untouched, prometheus_config_flags_extra: { 'storage.tsdb.path': untouched } };
+    const onto = { _alertmanager_storage_path: untouched, prometheus_config_flags_extra: { 'storage.tsdb.path': untouched }, victoriametrics_storage_path: untouched };
     const restore = (vars) => playbook('restore.yml', { ...onto, ...vars }, ['--skip-tags', 'backup_service_control']);
 
     const none = await restore({ backup_dir: join(work, 'no-backups') });
