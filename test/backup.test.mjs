@@ -143,32 +143,18 @@ describe('backup.yml and restore.yml, on a Prometheus and an Alertmanager on loo
       stopped.push(() => vm.stop());
     }
     inventory = join(work, 'hosts.yml');
+    // this machine as the stand's hosts: Ansible's local connection, without become, and this "stand"'s CA and password
+    const here = {
+      ansible_connection: 'local', ansible_python_interpreter: '/usr/bin/python3', ansible_become: false,
+      stand_web_ca_file: join(secretsDir, 'ca.crt'), stand_web_password_file: join(secretsDir, 'admin.password'), stand_secrets_dir: secretsDir,
+    };
+    const prometheusHost = { ...here, stand_prometheus_port: prometheus.port, prometheus_config_flags_extra: { 'storage.tsdb.path': prometheus.dataDir } };
+    const vmHost = vm && { ...here, stand_victoriametrics_port: vm.port, victoriametrics_storage_path: vm.dir };
     writeFileSync(inventory, JSON.stringify({
       all: {
         children: {
-          prometheus: {
-            hosts: {
-              [HOST]: {
-                ansible_connection: 'local', ansible_python_interpreter: '/usr/bin/python3', ansible_become: false,
-                // this "stand"'s ports, CA, password and TSDB
-                stand_prometheus_port: prometheus.port, stand_web_ca_file: join(secretsDir, 'ca.crt'),
-                stand_web_password_file: join(secretsDir, 'admin.password'), stand_secrets_dir: secretsDir,
-                prometheus_config_flags_extra: { 'storage.tsdb.path': prometheus.dataDir },
-              },
-            },
-          },
-          ...(vm ? {
-            victoriametrics: {
-              hosts: {
-                [VM_HOST]: {
-                  ansible_connection: 'local', ansible_python_interpreter: '/usr/bin/python3', ansible_become: false,
-                  stand_victoriametrics_port: vm.port, stand_web_ca_file: join(secretsDir, 'ca.crt'),
-                  stand_web_password_file: join(secretsDir, 'admin.password'), stand_secrets_dir: secretsDir,
-                  victoriametrics_storage_path: vm.dir,
-                },
-              },
-            },
-          } : {}),
+          prometheus: { hosts: { [HOST]: prometheusHost } },
+          ...(vm ? { victoriametrics: { hosts: { [VM_HOST]: vmHost } } } : {}),
         },
       },
     }));
