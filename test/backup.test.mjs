@@ -97,7 +97,9 @@ describe('backup.yml and restore.yml, on a Prometheus and an Alertmanager on loo
     const varsFile = join(work, `vars-${Date.now()}.json`);
     writeFileSync(varsFile, JSON.stringify({
       // role vars outrank the inventory: where this "stand" keeps its data, and who owns it, as extra vars
-      _alertmanager_storage_path: amDir, _prometheus_user: 'root', _alertmanager_user: 'root', _victoriametrics_user: 'root', ...extraVars,
+      _alertmanager_storage_path: amDir, _prometheus_user: 'root', _alertmanager_user: 'root', _victoriametrics_user: 'root',
+      // where the "hosts" pack and unpack the archives: not this machine's /var/tmp
+      _backup_host_tmp: join(work, 'host-tmp'), ...extraVars,
     }));
     const started = Date.now();
     const output = await tool('ansible-playbook', ['-i', inventory, name, '-e', `@${varsFile}`, ...args]).then((out) => ({ ok: true, out }), (error) => ({ ok: false, out: error.output ?? error.message }));
@@ -219,7 +221,7 @@ describe('backup.yml and restore.yml, on a Prometheus and an Alertmanager on loo
     figures.alertmanager_archive_bytes = statSync(join(hostDir, 'alertmanager.tar.gz')).size;
     // the snapshot and the packed copy are gone from the "host"
     assert.deepEqual(readdirSync(join(prometheus.dataDir, 'snapshots')), []);
-    assert.equal(existsSync('/var/tmp/av-stand-backup/prometheus.tar.gz'), false);
+    assert.deepEqual(readdirSync(join(work, 'host-tmp')), []);
 
     // restore into fresh directories, as onto a freshly provisioned host
     const freshTsdb = join(work, 'restored-tsdb');
