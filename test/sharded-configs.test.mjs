@@ -114,7 +114,10 @@ describe('two Prometheus shards and VictoriaMetrics, rendered', () => {
 
   test('VictoriaMetrics gets its port, retention, latency offset, free-space guard (5 % of the rendered 32 GiB root), TLS and user, and its port only the shards and the control machine', async () => {
     const args = await read(rendered, 'vm1', 'victoria-metrics.default');
-    assert.match(args, /^ARGS="-httpListenAddr=:8428 -storageDataPath=\/var\/lib\/victoria-metrics -retentionPeriod=90d -search\.latencyOffset=5s -storage\.minFreeDiskSpaceBytes=1717986918 -tls -tlsCertFile=\/etc\/av-stand\/tls\/host\.crt -tlsKeyFile=\/etc\/av-stand\/tls\/host\.key -httpAuth\.username=admin -envflag\.enable"$/m);
+    assert.match(
+      args,
+      /^ARGS="-httpListenAddr=:8428 -storageDataPath=\/var\/lib\/victoria-metrics -retentionPeriod=90d -search\.latencyOffset=5s -storage\.minFreeDiskSpaceBytes=1717986918 -tls -tlsCertFile=\/etc\/av-stand\/tls\/host\.crt -tlsKeyFile=\/etc\/av-stand\/tls\/host\.key -httpAuth\.username=admin -envflag\.enable"$/m,
+    );
     // the password is in the environment (the file is 0600 on the host), never on the command line
     const password = (await readFile(join(rendered, 'secrets/admin.password'), 'utf8')).trim();
     assert.match(args, new RegExp(`^httpAuth_password=${password}$`, 'm'));

@@ -47,6 +47,7 @@ import { checkReport, checkShardsAndGlobalView } from './e2e/report-checks.mjs';
 import { deliveryInventoryVars, startDeliveryServers, waitFor } from './support/delivery-servers.mjs';
 import { BRIDGE_ADDRESS } from '../scripts/lab/layout.mjs';
 import { checkDashboardExpressions } from './e2e/dashboard-checks.mjs';
+import { checkBackupRestore } from './e2e/backup-checks.mjs';
 import { BareMachine } from './e2e/bare-machine.mjs';
 
 const INVENTORY = 'inventory/lab/hosts.yml';
@@ -1108,6 +1109,19 @@ function shardedScenario(release) {
       });
       console.log(
         `# ${first.name}'s receiver reported the silence after ${reportedAfter[first.name].toFixed(1)} s (bound ${REPORTED_AFTER_ALERTMANAGER_STOPS} s); TargetDown notified ${roundTrip.firingNotifications} time(s), ${roundTrip.firedAfter.toFixed(1)} s after the stop; resolved ${secondsByHost(resolvedAfter)} s after its start`,
+      );
+    },
+  );
+
+  // last: it stops and wipes prom2's Prometheus and VictoriaMetrics, which the alert phases above would see
+  phase(
+    label,
+    'backup.yml while the stand runs; prom2 and VictoriaMetrics wiped; restore.yml --limit them: the load run answers the same, exactly',
+    ['a 60 s load run over every nginx host: exact per host and stand-wide, the global view within the bounds'],
+    async () => {
+      const restored = await checkBackupRestore(INVENTORY, { alsoVictoriaMetrics: true });
+      console.log(
+        `# backup ${restored.backupSeconds.toFixed(1)} s, restore of ${restored.restored.join(', ')} ${restored.restoreSeconds.toFixed(1)} s; bytes: ${JSON.stringify(restored.files)}`,
       );
     },
   );

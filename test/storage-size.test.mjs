@@ -44,20 +44,29 @@ describe('the filter: the filesystem that holds a path, and a share of it', () =
     assert.deepEqual(await filter('stand_mount_size', MOUNTS, '/srv/victoria-metrics/'), { value: 100 * GiB });
   });
 
-  test('a share in whole bytes; Prometheus\' unit in whole MB (2^20), never 0', async () => {
+  test("a share in whole bytes; Prometheus' unit in whole MB (2^20), never 0", async () => {
     assert.deepEqual(await filter('stand_mount_share', MOUNTS, '/srv', 0.05), { value: Math.floor(100 * GiB * 0.05) });
-    assert.deepEqual(await filter('stand_mount_share', MOUNTS, '/var/lib/prometheus/metrics2', '0.4'), { value: Math.floor(20 * GiB * 0.4) });
+    assert.deepEqual(await filter('stand_mount_share', MOUNTS, '/var/lib/prometheus/metrics2', '0.4'), {
+      value: Math.floor(20 * GiB * 0.4),
+    });
     assert.deepEqual(await filter('prometheus_size', Math.floor(20 * GiB * 0.4)), { value: '8192MB' });
     assert.deepEqual(await filter('prometheus_size', 100e9 * 0.4), { value: '38146MB' });
     assert.deepEqual(await filter('prometheus_size', 1000), { value: '1MB' });
   });
 
   test('refuses, saying why: no filesystem holds the path, one without a size, a relative path, a share out of (0, 1)', async () => {
-    assert.match((await filter('stand_mount_size', [{ mount: '/srv', size_total: GiB }], '/var/lib/x')).error, /no filesystem in the host's facts \(ansible_mounts\) holds \/var\/lib\/x/);
-    assert.match((await filter('stand_mount_size', [{ mount: '/', size_total: 0 }], '/var/lib/x')).error, /the filesystem at \/, which holds \/var\/lib\/x, has no size/);
+    assert.match(
+      (await filter('stand_mount_size', [{ mount: '/srv', size_total: GiB }], '/var/lib/x')).error,
+      /no filesystem in the host's facts \(ansible_mounts\) holds \/var\/lib\/x/,
+    );
+    assert.match(
+      (await filter('stand_mount_size', [{ mount: '/', size_total: 0 }], '/var/lib/x')).error,
+      /the filesystem at \/, which holds \/var\/lib\/x, has no size/,
+    );
     assert.match((await filter('stand_mount_size', MOUNTS, 'var/lib/x')).error, /must be absolute/);
     assert.match((await filter('stand_mount_size', null, '/x')).error, /no filesystem/);
-    for (const share of [0, 1, 1.5, -0.1]) assert.match((await filter('stand_mount_share', MOUNTS, '/x', share)).error, /between 0 and 1/);
+    for (const share of [0, 1, 1.5, -0.1])
+      assert.match((await filter('stand_mount_share', MOUNTS, '/x', share)).error, /between 0 and 1/);
     assert.match((await filter('prometheus_size', 0)).error, /positive/);
   });
 });
@@ -65,28 +74,40 @@ describe('the filter: the filesystem that holds a path, and a share of it', () =
 describe('the flags rendered: a share of the disk by default, a size of yours as it is, "0" for none', () => {
   let dir;
   let rendered;
-  const args = async (host, file) => /^ARGS="(.*)"$/m.exec(await readFile(join(rendered, host, file), 'utf8'))[1].split(' ');
+  const args = async (host, file) =>
+    /^ARGS="(.*)"$/m.exec(await readFile(join(rendered, host, file), 'utf8'))[1].split(' ');
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'av-storage-size-'));
     const inventory = join(dir, 'hosts.yml');
-    await writeFile(inventory, JSON.stringify({
-      all: {
-        vars: { ansible_user: 'debian', ansible_become: true },
-        children: {
-          prometheus: {
-            hosts: {
-              // the TSDB on a disk of its own
-              prom1: { ansible_host: '192.0.2.10', render_mounts: [{ mount: '/', size_total: 10 * GiB }, { mount: '/var/lib/prometheus', size_total: 100e9 }] },
-              prom2: { ansible_host: '192.0.2.11', prometheus_storage_retention_size: '0' },
-              prom3: { ansible_host: '192.0.2.12', prometheus_storage_retention_size: '7GB', render_mounts: [] },
+    await writeFile(
+      inventory,
+      JSON.stringify({
+        all: {
+          vars: { ansible_user: 'debian', ansible_become: true },
+          children: {
+            prometheus: {
+              hosts: {
+                // the TSDB on a disk of its own
+                prom1: {
+                  ansible_host: '192.0.2.10',
+                  render_mounts: [
+                    { mount: '/', size_total: 10 * GiB },
+                    { mount: '/var/lib/prometheus', size_total: 100e9 },
+                  ],
+                },
+                prom2: { ansible_host: '192.0.2.11', prometheus_storage_retention_size: '0' },
+                prom3: { ansible_host: '192.0.2.12', prometheus_storage_retention_size: '7GB', render_mounts: [] },
+              },
+            },
+            nginx: { hosts: { web1: { ansible_host: '192.0.2.21' } } },
+            victoriametrics: {
+              hosts: { vm1: { ansible_host: '192.0.2.50', render_mounts: [{ mount: '/', size_total: 200e9 }] } },
             },
           },
-          nginx: { hosts: { web1: { ansible_host: '192.0.2.21' } } },
-          victoriametrics: { hosts: { vm1: { ansible_host: '192.0.2.50', render_mounts: [{ mount: '/', size_total: 200e9 }] } } },
         },
-      },
-    }));
+      }),
+    );
     rendered = await renderConfigs(inventory);
   });
   after(async () => {
@@ -96,13 +117,20 @@ describe('the flags rendered: a share of the disk by default, a size of yours as
 
   test('Prometheus: 40 % of the filesystem of /var/lib/prometheus/metrics2 in MB; yours as given; none for "0"', async () => {
     assert.ok((await args('prom1', 'prometheus.default')).includes('--storage.tsdb.retention.size=38146MB'));
-    assert.equal((await args('prom2', 'prometheus.default')).filter((a) => a.startsWith('--storage.tsdb.retention.size')).length, 0);
+    assert.equal(
+      (await args('prom2', 'prometheus.default')).filter((a) => a.startsWith('--storage.tsdb.retention.size')).length,
+      0,
+    );
     // a size of yours needs no facts (prom3 has no mounts at all)
     assert.ok((await args('prom3', 'prometheus.default')).includes('--storage.tsdb.retention.size=7GB'));
   });
 
   test('VictoriaMetrics: 5 % of the filesystem of its storage path kept free, in bytes', async () => {
-    assert.ok((await args('vm1', 'victoria-metrics.default')).includes(`-storage.minFreeDiskSpaceBytes=${Math.floor(200e9 * 0.05)}`));
+    assert.ok(
+      (await args('vm1', 'victoria-metrics.default')).includes(
+        `-storage.minFreeDiskSpaceBytes=${Math.floor(200e9 * 0.05)}`,
+      ),
+    );
   });
 });
 
@@ -121,20 +149,39 @@ describe("a share out of (0, 1) or a size VictoriaMetrics does not read is refus
       };
       await writeFile(join(dir, 'hosts.yml'), JSON.stringify({ all: { hosts } }));
       const play = (pattern, role) => ({
-        name: `Preflight of role ${role}`, hosts: pattern, gather_facts: false, connection: 'local',
-        tasks: [{ name: 'Check', 'ansible.builtin.include_role': { name: `av.stand.${role}`, tasks_from: 'preflight.yml' } }],
+        name: `Preflight of role ${role}`,
+        hosts: pattern,
+        gather_facts: false,
+        connection: 'local',
+        tasks: [
+          { name: 'Check', 'ansible.builtin.include_role': { name: `av.stand.${role}`, tasks_from: 'preflight.yml' } },
+        ],
       });
-      await writeFile(join(dir, 'preflight.yml'), JSON.stringify([play('p_*', 'prometheus'), play('v_*', 'victoriametrics')]));
-      const output = await tool('ansible-playbook', ['-i', join(dir, 'hosts.yml'), join(dir, 'preflight.yml')]).catch((error) => error.output);
-      const message = (host) => JSON.parse(new RegExp(`^fatal: \\[${host}\\]: FAILED! => (\\{.*\\})$`, 'm').exec(output)?.[1] ?? '{"msg": ""}').msg;
+      await writeFile(
+        join(dir, 'preflight.yml'),
+        JSON.stringify([play('p_*', 'prometheus'), play('v_*', 'victoriametrics')]),
+      );
+      const output = await tool('ansible-playbook', ['-i', join(dir, 'hosts.yml'), join(dir, 'preflight.yml')]).catch(
+        (error) => error.output,
+      );
+      const message = (host) =>
+        JSON.parse(new RegExp(`^fatal: \\[${host}\\]: FAILED! => (\\{.*\\})$`, 'm').exec(output)?.[1] ?? '{"msg": ""}')
+          .msg;
       assert.equal(message('p_ok'), '', output);
       assert.equal(message('v_ok'), '', output);
       for (const host of ['p_one', 'p_zero', 'p_word']) {
-        assert.match(message(host), /prometheus_storage_retention_share is the share of its filesystem the TSDB may take, a number between 0 and 1/, host);
+        assert.match(
+          message(host),
+          /prometheus_storage_retention_share is the share of its filesystem the TSDB may take, a number between 0 and 1/,
+          host,
+        );
       }
       assert.match(message('p_one'), /\(got 1\)/);
       assert.match(message('v_share'), /victoriametrics_min_free_disk_space_share is the share .* \(got 1\.5\)/);
-      assert.match(message('v_tb'), /victoriametrics_min_free_disk_space is bytes or a size such as 2GB .* \(got 1TB\)/);
+      assert.match(
+        message('v_tb'),
+        /victoriametrics_min_free_disk_space is bytes or a size such as 2GB .* \(got 1TB\)/,
+      );
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

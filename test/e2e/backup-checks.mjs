@@ -23,7 +23,11 @@ async function answersAt(inventory, client, at, queries) {
   const servers = [
     ...prometheus.map((host) => [host.name, `https://${host.address}:${host.vars.stand_prometheus_port}/`]),
     // VictoriaMetrics asked past its cache of answers, as scripts/lib/victoriametrics.mjs asks it
-    ...victoriametrics.map((host) => [host.name, `https://${host.address}:${host.vars.stand_victoriametrics_port}/`, { name: 'VictoriaMetrics', params: { nocache: '1' } }]),
+    ...victoriametrics.map((host) => [
+      host.name,
+      `https://${host.address}:${host.vars.stand_victoriametrics_port}/`,
+      { name: 'VictoriaMetrics', params: { nocache: '1' } },
+    ]),
   ];
   const answers = {};
   for (const [name, url, engine] of servers) {
@@ -42,15 +46,22 @@ async function answersAt(inventory, client, at, queries) {
  * (Unix seconds; by default 60 s before the backup, inside the load run that came before) on every Prometheus
  * and VictoriaMetrics must be exactly those before the backup, and not empty. Resolves with
  * { backupSeconds, restoreSeconds, files: { "<host>/<file>": bytes }, at, restored: [hosts] }.
+ * @param {string} inventory
+ * @param {{ wipe?: string[], alsoVictoriaMetrics?: boolean, at?: number, queries?: string[] }} [options]
  */
-export async function checkBackupRestore(inventory, { wipe, alsoVictoriaMetrics = false, at, queries = BACKUP_QUERIES } = {}) {
+export async function checkBackupRestore(
+  inventory,
+  { wipe, alsoVictoriaMetrics = false, at, queries = BACKUP_QUERIES } = {},
+) {
   const { prometheus, victoriametrics } = await standHosts(inventory);
   const client = await standClientOf(inventory);
   const when = at ?? Math.floor(Date.now() / 1000) - 60;
   const restored = wipe ?? [prometheus.at(-1).name];
   const vmHosts = alsoVictoriaMetrics ? victoriametrics.map((host) => host.name) : [];
   const before = await answersAt(inventory, client, when, queries);
-  const empty = Object.entries(before).filter(([, series]) => series.length === 0).map(([key]) => key);
+  const empty = Object.entries(before)
+    .filter(([, series]) => series.length === 0)
+    .map(([key]) => key);
   assert.deepEqual(empty, [], `no answer before the backup at ${when}: is there a load run before it?`);
 
   const backupDir = await mkdtemp(join(tmpdir(), 'av-stand-backups-'));
@@ -62,21 +73,49 @@ export async function checkBackupRestore(inventory, { wipe, alsoVictoriaMetrics 
     assert.equal(more.length, 0, `backup.yml made more than one backup in ${backupDir}`);
     const files = {};
     for (const host of await readdir(join(backupDir, run))) {
-      for (const file of await readdir(join(backupDir, run, host))) files[`${host}/${file}`] = (await stat(join(backupDir, run, host, file))).size;
+      for (const file of await readdir(join(backupDir, run, host)))
+        files[`${host}/${file}`] = (await stat(join(backupDir, run, host, file))).size;
     }
-    for (const host of [...prometheus.map((h) => h.name)]) assert.ok(files[`${host}/prometheus.tar.gz`] && files[`${host}/alertmanager.tar.gz`], `no backup of ${host}: ${JSON.stringify(files)}`);
-    for (const host of victoriametrics.map((h) => h.name)) assert.ok(files[`${host}/victoriametrics.tar.gz`], `no backup of ${host}: ${JSON.stringify(files)}`);
+    for (const host of [...prometheus.map((h) => h.name)])
+      assert.ok(
+        files[`${host}/prometheus.tar.gz`] && files[`${host}/alertmanager.tar.gz`],
+        `no backup of ${host}: ${JSON.stringify(files)}`,
+      );
+    for (const host of victoriametrics.map((h) => h.name))
+      assert.ok(files[`${host}/victoriametrics.tar.gz`], `no backup of ${host}: ${JSON.stringify(files)}`);
 
     // the host dies with its data: Prometheus stopped, its TSDB gone
-    for (const host of restored) await onHosts(inventory, host, 'systemctl stop prometheus && find /var/lib/prometheus/metrics2 -mindepth 1 -delete');
-    for (const host of vmHosts) await onHosts(inventory, host, 'systemctl stop victoria-metrics && find /var/lib/victoria-metrics -mindepth 1 -delete');
+    for (const host of restored)
+      await onHosts(
+        inventory,
+        host,
+        'systemctl stop prometheus && find /var/lib/prometheus/metrics2 -mindepth 1 -delete',
+      );
+    for (const host of vmHosts)
+      await onHosts(
+        inventory,
+        host,
+        'systemctl stop victoria-metrics && find /var/lib/victoria-metrics -mindepth 1 -delete',
+      );
 
     started = Date.now();
-    await tool('ansible-playbook', ['-i', inventory, 'restore.yml', '-e', `backup_from=${join(backupDir, run)}`, '--limit', [...restored, ...vmHosts].join(',')]);
+    await tool('ansible-playbook', [
+      '-i',
+      inventory,
+      'restore.yml',
+      '-e',
+      `backup_from=${join(backupDir, run)}`,
+      '--limit',
+      [...restored, ...vmHosts].join(','),
+    ]);
     const restoreSeconds = (Date.now() - started) / 1000;
 
     const after = await answersAt(inventory, client, when, queries);
-    assert.deepEqual(after, before, `the answers at ${when} changed after restoring ${[...restored, ...vmHosts].join(', ')}`);
+    assert.deepEqual(
+      after,
+      before,
+      `the answers at ${when} changed after restoring ${[...restored, ...vmHosts].join(', ')}`,
+    );
     return { backupSeconds, restoreSeconds, files, at: when, restored: [...restored, ...vmHosts] };
   } finally {
     await rm(backupDir, { recursive: true, force: true });
