@@ -72,7 +72,13 @@ export async function checkBackupRestore(
     const [run, ...more] = await readdir(backupDir);
     assert.equal(more.length, 0, `backup.yml made more than one backup in ${backupDir}`);
     const files = {};
-    for (const host of await readdir(join(backupDir, run))) {
+    // each host's files in a directory of its own, beside the run's backup.json (written once all are done)
+    const entries = await readdir(join(backupDir, run), { withFileTypes: true });
+    assert.ok(
+      entries.some((entry) => entry.name === 'backup.json' && entry.isFile()),
+      `no backup.json in ${run}`,
+    );
+    for (const host of entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name)) {
       for (const file of await readdir(join(backupDir, run, host)))
         files[`${host}/${file}`] = (await stat(join(backupDir, run, host, file))).size;
     }
