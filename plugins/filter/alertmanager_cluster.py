@@ -57,7 +57,4 @@ def alertmanager_cluster_timing_errors(peer_timeout, members, group_interval, ro
 
 class FilterModule:
     def filters(self):
-        return {
-            'alertmanager_duration_seconds': alertmanager_duration_seconds,
-            'alertmanager_cluster_timing_errors': alertmanager_cluster_timing_errors,
-        }
+        return {'alertmanager_cluster_timing_errors': alertmanager_cluster_timing_errors}
