@@ -16,11 +16,19 @@ const SCRIPT = join(ROOT, 'roles/alert_receiver/files/av-alert-receiver.py');
 const dir = mkdtempSync(join(tmpdir(), 'av-alert-receiver-'));
 const file = join(dir, 'notifications.jsonl');
 
+/**
+ * The receiver listening on `port`, writing to `into`, once it answers; `output` gathers what it prints.
+ * @param {number} port
+ * @param {string} [into]
+ * @param {string[]} [args]
+ */
 async function startReceiver(port, into = file, args = []) {
-  const child = spawn('/usr/bin/python3', [SCRIPT, '--listen', `127.0.0.1:${port}`, '--file', into, ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.output = '';
+  const child = Object.assign(
+    spawn('/usr/bin/python3', [SCRIPT, '--listen', `127.0.0.1:${port}`, '--file', into, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+    { output: '' },
+  );
   child.stdout.on('data', (chunk) => {
     child.output += chunk;
   });
@@ -43,7 +51,15 @@ const stop = (child) =>
     child.kill('SIGTERM');
   });
 
-// as Alertmanager's webhook_configs send it (version 4), trimmed
+/**
+ * An alert of a webhook notification, as Alertmanager posts it.
+ * @typedef {{ status: string, labels: Record<string, string>, annotations?: Record<string, string>, startsAt: string, endsAt?: string, fingerprint?: string }} Alert
+ */
+
+/**
+ * As Alertmanager's webhook_configs send it (version 4), trimmed.
+ * @param {string} status
+ */
 const notification = (status) => ({
   version: '4',
   status,
@@ -99,7 +115,11 @@ describe("the stand's webhook receiver", () => {
   });
 });
 
-// A Watchdog notification as Alertmanager sends it for one source (group_by [prometheus]); no label: unlabelled.
+/**
+ * A Watchdog notification as Alertmanager sends it for one source (group_by [prometheus]); no label: unlabelled.
+ * @param {string | undefined} source
+ * @param {string} [status]
+ */
 const watchdog = (source, status = 'firing') => {
   const labels = { alertname: 'Watchdog', severity: 'none', ...(source ? { prometheus: source } : {}) };
   return {
@@ -108,6 +128,7 @@ const watchdog = (source, status = 'firing') => {
     receiver: `watchdog-${source}`,
     groupLabels: source ? { prometheus: source } : {},
     commonLabels: labels,
+    /** @type {Alert[]} */
     alerts: [
       {
         status,

@@ -190,6 +190,7 @@ describe('siege and the counters account for each other', () => {
     assert.equal(accounting.cut_off_total, 4);
   });
 
+  /** @type {[name: string, change: { exact?: typeof exact, siege?: typeof siege }, message: RegExp][]} */
   const broken = [
     [
       'transactions the counters missed',

@@ -154,6 +154,7 @@ describe('several shards, merged as each question says', () => {
       'https://a/': new Proxy(
         { instances: ['web1'] },
         {
+          /** @param {string} query the fake client asks it for PromQL and `instances`, never a symbol */
           get: (target, query) =>
             target[query] ?? (query === requests.promql || query.startsWith('avg by') ? { 200: 3 } : { scalar: 0.1 }),
         },
@@ -308,6 +309,7 @@ describe('results.json against docs/results.schema.json', () => {
     r.requests_by_status['2xx'] = 1;
     assert.throws(
       () => checkResultsSchema(r),
+      /** @param {Error} error */
       (error) =>
         /\/siege must have required property 'transactions'/.test(error.message) &&
         /\/requests_by_status/.test(error.message),

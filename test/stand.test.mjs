@@ -57,7 +57,12 @@ const failed = new Set();
 /** [phase, error] of each phase that failed, repeated at the end: CI keeps only the tail of the output. */
 const failures = [];
 
-/** Runs a command from the repository root; resolves with its output, rejects with its tail. `onOutput` sees it live. */
+/**
+ * Runs a command from the repository root; resolves with its output, rejects with its tail. `onOutput` sees it live.
+ * @param {string} command
+ * @param {string[]} args
+ * @param {{ timeoutMs?: number, onOutput?: (output: string) => void, env?: Record<string, string> }} [options]
+ */
 function run(command, args, { timeoutMs = 20 * 60_000, onOutput, env = {} } = {}) {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, {
@@ -222,7 +227,11 @@ async function checkTeamNotified(servers, host) {
   return mail;
 }
 
-/** GET over HTTPS trusting `ca` (PEM), with basic auth ("user:password") when given: { status, body }. */
+/**
+ * GET over HTTPS trusting `ca` (PEM), with basic auth ("user:password") when given: { status, body }.
+ * @param {string} url
+ * @param {{ ca: string, auth?: string }} options
+ */
 function httpsGet(url, { ca, auth }) {
   return new Promise((resolve, reject) => {
     const request = https.get(url, { ca, auth, timeout: 10_000 }, (response) => {
@@ -592,10 +601,10 @@ function standScenario(
             nginxHost: 1,
           }),
         ]);
-        for (const [what, { firedAfter, resolvedAfter, bound }] of [
+        for (const [what, { firedAfter, resolvedAfter, bound }] of /** @type {const} */ ([
           ['av-exporter stopped: TargetDown', targetDown],
           ['nginx stopped: SiteDown', siteDown],
-        ]) {
+        ])) {
           console.log(
             `# ${release}: ${what} reached the receiver ${firedAfter.toFixed(1)} s after the stop (bound ${bound} s), resolved ${resolvedAfter.toFixed(1)} s after the start`,
           );
@@ -1177,6 +1186,7 @@ function ordinaryUserScenario(release) {
   const copy = `${home}/stand`;
   const asUserIn =
     (dir) =>
+    /** @param {string} command @param {{ timeoutMs?: number }} [options] */
     (command, { timeoutMs } = {}) =>
       run('runuser', ['-l', user, '-c', `cd ${dir} && ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 ${command}`], {
         timeoutMs,
@@ -1532,6 +1542,7 @@ function ordinaryUserScenario(release) {
  */
 const BARE_MACHINE = new BareMachine('trixie');
 
+/** @param {BareMachine} machine */
 function bareMachineScenario(machine) {
   const label = `${machine.release}, a bare control machine`;
   const inMachine = (script, options) => run(...machine.asRoot(script), options);

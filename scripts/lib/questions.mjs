@@ -15,6 +15,15 @@ export const RAW_COUNTERS = {
   byHost: `sum by (instance, status) (${REQUESTS})`,
 };
 
+/**
+ * One scope's measurements (the stand's, or one host's), which the questions' exact answers are taken from:
+ * each question reads only its own of them.
+ * @typedef {object} Scope
+ * @property {number[] | null} [requestTimes] the `$request_time`s of the access-log lines in the window (null without a log)
+ * @property {Record<string, number>} [countersAtWindowStart] the raw counters by status at the window's start
+ * @property {Record<string, number>} [countersAtEnd] the same at the window's end
+ */
+
 // How shards' answers merge: `sum` adds them up (label value by label value); `histogram_buckets` sums
 // the shards' bucket rates by `le` and takes histogram_quantile over the sum, as one Prometheus over
 // every host would.
@@ -56,7 +65,10 @@ function latencyQuantile({ name, quantile, title, caption, screenshot = null, gr
     field: `${name}_seconds`,
     exactField: `exact_${name}_seconds`,
     exactMethod: `nearest rank: the ceil(${quantile} n)-th smallest $request_time of the n access-log lines whose msec is in (promql_from, promql_to]`,
-    /** The exact answer over one scope's measurements: { requestTimes } (null without a log). */
+    /**
+     * The exact answer over one scope's measurements: { requestTimes } (null without a log).
+     * @param {Scope} scope
+     */
     exactOf: ({ requestTimes }) => (requestTimes === null ? null : exactQuantile(requestTimes, quantile)),
     /** `answer` against a reference (the exact answer, or another engine's). */
     relativeTo: (answer, reference) =>
@@ -112,7 +124,10 @@ const requestsByStatus = {
   field: 'requests_by_status',
   exactField: 'window_requests_by_status',
   exactMethod: `the raw counters (${RAW_COUNTERS.stand}) at both ends of the window: their growth in (promql_from, promql_to]`,
-  /** The exact answer over one scope's measurements: { countersAtWindowStart, countersAtEnd }. */
+  /**
+   * The exact answer over one scope's measurements: { countersAtWindowStart, countersAtEnd }.
+   * @param {Scope} scope
+   */
   exactOf: ({ countersAtWindowStart, countersAtEnd }) => counterDelta(countersAtWindowStart, countersAtEnd),
   relativeTo: (answer, reference) =>
     Object.fromEntries(Object.entries(answer).map(([status, n]) => [status, relativeError(n, reference[status] ?? 0)])),

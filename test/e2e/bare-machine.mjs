@@ -16,18 +16,31 @@ const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const CONTROL_CA = '/etc/ssl/certs/ca-certificates.crt';
 const COPIED_CA = '/etc/ssl/control-machine-ca.pem';
 
+/** @param {string} text */
 const quote = (text) => `'${text.replaceAll("'", "'\\''")}'`;
 
 export class BareMachine {
-  /** `release`: trixie or bookworm; the root is a copy of the lab's cache of it, at `dir`. */
+  /**
+   * `release`: trixie or bookworm; the root is a copy of the lab's cache of it, at `dir`.
+   * @param {string} release
+   * @param {{ dir?: string, user?: string, cache?: string }} [options] `user`: the one who may sudo; `cache`: the lab's cached roots
+   */
   constructor(
     release,
     { dir = `/var/tmp/av-bare-${release}`, user = 'av-bare-user', cache = '/var/cache/av-lab' } = {},
   ) {
-    Object.assign(this, { release, dir, user, cache, home: `/home/${user}` });
+    this.release = release;
+    this.dir = dir;
+    this.user = user;
+    this.cache = cache;
+    this.home = `/home/${user}`;
   }
 
-  /** [command, args] that run `script` (bash) as root inside the machine, in a fresh mount namespace. */
+  /**
+   * [command, args] that run `script` (bash) as root inside the machine, in a fresh mount namespace.
+   * @param {string} script
+   * @returns {[string, string[]]}
+   */
   asRoot(script) {
     const inside = `env -i HOME=/root PATH=${PATH} LANG=C.UTF-8 NODE_EXTRA_CA_CERTS=${COPIED_CA} bash -c ${quote(script)}`;
     return [
@@ -44,7 +57,10 @@ export class BareMachine {
     ];
   }
 
-  /** [command, args] that run `script` as the machine's user, in a login shell, from the user's home. */
+  /**
+   * [command, args] that run `script` as the machine's user, in a login shell, from the user's home.
+   * @param {string} script
+   */
   asUser(script) {
     return this.asRoot(`runuser -l ${this.user} -c ${quote(`NODE_EXTRA_CA_CERTS=${COPIED_CA} ${script}`)}`);
   }

@@ -451,6 +451,10 @@ export async function waitForNotification(
  * Alertmanager, and their cluster has one of them notify it, so the receivers together get it once,
  * `settleSeconds` (more than the cluster's peer timeout) after the first. Started again, the alert is
  * resolved. Resolves with { firedAfter, resolvedAfter, bound, firingNotifications }.
+ * @param {string} inventory
+ * @param {{ alertname?: string, unit?: string, labels?: (web: { name: string }) => Record<string, string>, nginxHost?: number, forSeconds: number, evaluationSeconds: number, scrapeSeconds: number, groupWaitSeconds: number, settleSeconds?: number }} options
+ *   `labels`: the alert's labels for the nginx host stopped
+ * @returns {Promise<{ firedAfter: number, resolvedAfter: number, bound: number, firingNotifications: number }>}
  */
 export async function checkAlertRoundTrip(
   inventory,
@@ -548,14 +552,19 @@ export async function checkHeartbeats(inventory, evaluators, withinSeconds) {
  * `unit` stopped on `host`: the receivers of `reporters` (host names) report a DeadMansSwitch naming
  * `silent` (the evaluator whose Watchdog no longer reaches them) within `boundSeconds`; started again, each
  * reporter resolves it. Resolves with { reportedAfter: { [reporter]: s }, resolvedAfter: { [reporter]: s } }.
+ * @template T
+ * @param {string} inventory
+ * @param {{ host: string, unit: string, silent: string, reporters: string[], boundSeconds: number, whileStopped?: () => Promise<T> }} options
+ * @returns {Promise<{ reportedAfter: Record<string, number>, resolvedAfter: Record<string, number>, during: T }>}
  */
 export async function checkDeadMansSwitch(
   inventory,
-  { host, unit, silent, reporters, boundSeconds, whileStopped = async () => {} },
+  { host, unit, silent, reporters, boundSeconds, whileStopped = async () => undefined },
 ) {
   const labels = { prometheus: silent };
   const stoppedAt = Date.now() / 1000;
   await onHosts(inventory, host, `systemctl stop ${unit}`);
+  /** @type {Record<string, number>} */
   const reportedAfter = {};
   let during;
   try {
@@ -587,6 +596,7 @@ export async function checkDeadMansSwitch(
   }
   // Every reporter must resolve it before the next check begins: a receiver still counting the outage would
   // not report the next one (it is reported once per outage).
+  /** @type {Record<string, number>} */
   const resolvedAfter = {};
   for (const reporter of reporters) {
     const resolved = await waitForNotification(inventory, {
