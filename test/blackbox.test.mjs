@@ -19,6 +19,7 @@ import { parse as parseYaml } from 'yaml';
 import { freePort } from '../scripts/lib/ports.mjs';
 import { pollUntil } from '../scripts/lib/wait.mjs';
 import { ROOT, tool } from './support/ansible.mjs';
+import { makeCa as makeTestCa, makeServerCertificate, openssl as opensslIn } from './support/certificates.mjs';
 import { startProcess } from './support/local-prometheus.mjs';
 
 const ROLE = join(ROOT, 'roles/blackbox_exporter');
@@ -27,55 +28,12 @@ const EXPORTER = ROLE_VARS._blackbox_exporter_binary; // Debian's, as the role r
 const work = mkdtempSync(join(tmpdir(), 'av-blackbox-'));
 const file = (name) => join(work, name);
 
-const openssl = (args) =>
-  execFileSync('openssl', args, { cwd: work, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+const openssl = (args) => opensslIn(work, args);
 
 /** A throw-away CA named `name` (valid 30 days), and, with `server`, a certificate for 127.0.0.1 it signs (10 days). */
 function makeCa(name, server = false) {
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  openssl([
-    'req',
-    '-x509',
-    ...ec,
-    '-keyout',
-    `${name}.key`,
-    '-out',
-    `${name}.crt`,
-    '-days',
-    '30',
-    '-subj',
-    `/CN=blackbox test ${name}`,
-    '-addext',
-    'basicConstraints=critical,CA:TRUE',
-    '-addext',
-    'keyUsage=critical,keyCertSign,cRLSign',
-  ]);
-  if (!server) return;
-  openssl([
-    'req',
-    '-x509',
-    ...ec,
-    '-keyout',
-    'server.key',
-    '-out',
-    'server.crt',
-    '-days',
-    '10',
-    '-subj',
-    '/CN=127.0.0.1',
-    '-CA',
-    `${name}.crt`,
-    '-CAkey',
-    `${name}.key`,
-    '-addext',
-    'subjectAltName=IP:127.0.0.1,DNS:localhost',
-    '-addext',
-    'basicConstraints=critical,CA:FALSE',
-    '-addext',
-    'keyUsage=critical,digitalSignature',
-    '-addext',
-    'extendedKeyUsage=serverAuth',
-  ]);
+  const ca = makeTestCa(work, { name, subject: `blackbox test ${name}`, days: 30 });
+  if (server) makeServerCertificate(work, { name: 'server', ca, days: 10 });
 }
 
 /**

@@ -6,7 +6,6 @@
 // with a certificate for that address from a throwaway CA or from the stand's own (which every host trusts
 // already, as stand_web_ca_file). The checks of what Slack and Telegram would accept are here too, for both.
 // Every process is stopped by its pid.
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:https';
@@ -14,6 +13,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { freePort } from '../../scripts/lib/ports.mjs';
 import { pollUntil } from '../../scripts/lib/wait.mjs';
+import { makeCa, makeServerCertificate } from './certificates.mjs';
 import { startProcess } from './local-prometheus.mjs';
 
 /**
@@ -22,51 +22,9 @@ import { startProcess } from './local-prometheus.mjs';
  */
 export function serverCertificate(dir, { host = '127.0.0.1', ca = null } = {}) {
   mkdirSync(dir, { recursive: true });
-  const openssl = (args) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  const key = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  let signer = ca;
-  if (!signer) {
-    openssl([
-      'req',
-      '-x509',
-      ...key,
-      '-keyout',
-      'delivery-ca.key',
-      '-out',
-      'delivery-ca.crt',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=alert delivery test CA',
-      '-addext',
-      'basicConstraints=critical,CA:TRUE',
-      '-addext',
-      'keyUsage=critical,keyCertSign',
-    ]);
-    signer = { cert: join(dir, 'delivery-ca.crt'), key: join(dir, 'delivery-ca.key') };
-  }
-  openssl([
-    'req',
-    '-x509',
-    ...key,
-    '-keyout',
-    'delivery.key',
-    '-out',
-    'delivery.crt',
-    '-days',
-    '1',
-    '-subj',
-    `/CN=${host}`,
-    '-CA',
-    signer.cert,
-    '-CAkey',
-    signer.key,
-    '-addext',
-    `subjectAltName=IP:${host}`,
-    '-addext',
-    'extendedKeyUsage=serverAuth',
-  ]);
-  return { caFile: signer.cert, certFile: join(dir, 'delivery.crt'), keyFile: join(dir, 'delivery.key') };
+  const signer = ca ?? makeCa(dir, { name: 'delivery-ca', subject: 'alert delivery test CA', days: 1 });
+  const { cert, key } = makeServerCertificate(dir, { name: 'delivery', ca: signer, days: 1, host });
+  return { caFile: signer.cert, certFile: cert, keyFile: key };
 }
 
 /** Waits until `items()` (what a server received so far) holds one that `predicate` accepts; resolves with it. */

@@ -21,6 +21,7 @@ import { freePort } from '../../scripts/lib/ports.mjs';
 import { pollUntil } from '../../scripts/lib/wait.mjs';
 import { standClient } from '../../scripts/lib/stand-client.mjs';
 import { ROOT } from './ansible.mjs';
+import { makeCa, makeServerCertificate } from './certificates.mjs';
 
 const CACHE = process.env.AV_LAB_CACHE || '/var/cache/av-lab';
 const DEB_POOL = join(CACHE, 'apt-cacher-ng/debrep/pool/main/p/prometheus');
@@ -74,50 +75,8 @@ export function prometheusBuilds(work) {
  */
 export function makeSecrets(dir) {
   mkdirSync(dir, { recursive: true });
-  const openssl = (args) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  openssl([
-    'req',
-    '-x509',
-    ...ec,
-    '-keyout',
-    'ca.key',
-    '-out',
-    'ca.crt',
-    '-days',
-    '2',
-    '-subj',
-    '/CN=local prometheus test CA',
-    '-addext',
-    'basicConstraints=critical,CA:TRUE',
-    '-addext',
-    'keyUsage=critical,keyCertSign,cRLSign',
-  ]);
-  openssl([
-    'req',
-    '-x509',
-    ...ec,
-    '-keyout',
-    'server.key',
-    '-out',
-    'server.crt',
-    '-days',
-    '1',
-    '-subj',
-    '/CN=127.0.0.1',
-    '-CA',
-    'ca.crt',
-    '-CAkey',
-    'ca.key',
-    '-addext',
-    'subjectAltName=IP:127.0.0.1,DNS:localhost',
-    '-addext',
-    'basicConstraints=critical,CA:FALSE',
-    '-addext',
-    'keyUsage=critical,digitalSignature',
-    '-addext',
-    'extendedKeyUsage=serverAuth',
-  ]);
+  const ca = makeCa(dir, { name: 'ca', subject: 'local prometheus test CA', days: 2 });
+  makeServerCertificate(dir, { name: 'server', ca, days: 1 });
   const password = `pw-${process.pid}-${Date.now()}`;
   writeFileSync(join(dir, 'admin.password'), `${password}\n`, { mode: 0o600 });
   writeFileSync(
