@@ -1,6 +1,7 @@
 # The resolved stand, computed once from the catalogue and the inventory: each host's address, kinds and
-# services with their ports (the host's own value of each port variable), the Prometheus hosts (the shards),
-# and from that, each shard's scrape configuration. The templates write its parts; nothing else re-derives it.
+# services with their ports (the host's own value of each port variable), the Prometheus hosts grouped into
+# shards (stand_prometheus_replicas consecutive hosts each, its replicas), and from that, each shard's scrape
+# configuration. The templates write its parts; nothing else re-derives it.
 import copy
 import hashlib
 import re
@@ -55,11 +56,40 @@ def _host_value(hostvars, host, name, own_values):
     raise AnsibleFilterError(f"host {host}: no value for {name}")
 
 
+def stand_replica_errors(replicas, prometheus_hosts):
+    """What is wrong with stand_prometheus_replicas for these Prometheus hosts: [] or the message that names
+    the numbers. A whole number, 1 or more, that divides the number of hosts."""
+    number = '' if isinstance(replicas, bool) else str(replicas).strip()
+    if not re.fullmatch(r'[1-9][0-9]*', number):
+        return [f"stand_prometheus_replicas must be a whole number, 1 or more (got {replicas!r})"]
+    if len(prometheus_hosts) % int(number):
+        return [f"stand_prometheus_replicas is {number}, which does not divide the {len(prometheus_hosts)} Prometheus hosts "
+                f"({', '.join(prometheus_hosts)}): each shard is {number} consecutive hosts of them"]
+    return []
+
+
+def _shards(prometheus_hosts, hostvars, own_values):
+    """The Prometheus hosts as shards of stand_prometheus_replicas consecutive hosts each, in inventory order:
+    ([{name: its first host, hosts}], replicas). Every Prometheus host must have the same value."""
+    values = {host: _host_value(hostvars, host, 'stand_prometheus_replicas', own_values) for host in prometheus_hosts}
+    if len({str(value) for value in values.values()}) > 1:
+        raise AnsibleFilterError("stand_prometheus_replicas differs between the Prometheus hosts ("
+                                 + ', '.join(f"{host}: {value}" for host, value in values.items()) + "): set it once, for all of them")
+    replicas = next(iter(values.values()), 1)
+    errors = stand_replica_errors(replicas, prometheus_hosts)
+    if errors:
+        raise AnsibleFilterError(errors[0])
+    replicas = int(replicas)
+    groups = [prometheus_hosts[start:start + replicas] for start in range(0, len(prometheus_hosts), replicas)]
+    return [{'name': hosts[0], 'hosts': hosts} for hosts in groups], replicas
+
+
 def stand_model(services, groups, stand_groups, hostvars, own_values):
     """The resolved stand:
     {hosts: {name: {address, kinds, services: [{name, unit, port?, listen?, tls, clients?, scrape?, probe?, tls_front?}]}},
-     kinds: {kind: [host]}, shards: [host], services: [name]}; hosts in inventory order, each once, services in
-    the catalogue's order, a scrape with its defaults (scheme https, path /metrics)."""
+     kinds: {kind: [host]}, shards: [{name, hosts}], replicas, services: [name]}; hosts in inventory order, each
+    once, services in the catalogue's order, a scrape with its defaults (scheme https, path /metrics). A shard is
+    named after its first host, and its hosts (its replicas) scrape the same targets."""
     kinds = {kind: [] for kind in KINDS}
     for kind, group in stand_groups.items():
         for host in groups.get(group, []):
@@ -85,7 +115,8 @@ def stand_model(services, groups, stand_groups, hostvars, own_values):
                     entry['listen'] = str(_host_value(hostvars, host, service['listen'], own_values))
                 resolved.append(entry)
             hosts[host] = {'address': str(hostvars[host].get('ansible_host', host)), 'kinds': host_kinds, 'services': resolved}
-    return {'hosts': hosts, 'kinds': kinds, 'shards': kinds['prometheus'], 'services': [s['name'] for s in services]}
+    shards, replicas = _shards(kinds['prometheus'], hostvars, own_values)
+    return {'hosts': hosts, 'kinds': kinds, 'shards': shards, 'replicas': replicas, 'services': [s['name'] for s in services]}
 
 
 def _endpoint(model, host, service_name):
@@ -106,37 +137,48 @@ def _hosts_of(model, service_name):
     return [host for host, facts in model['hosts'].items() if any(s['name'] == service_name for s in facts['services'])]
 
 
+def stand_shard_of(model, this_host):
+    """A Prometheus host's shard: {name, index, count, hosts: its replicas}; alone (no stand), itself."""
+    for index, shard in enumerate(model['shards']):
+        if this_host in shard['hosts']:
+            return {**shard, 'index': index, 'count': len(model['shards'])}
+    return {'name': this_host, 'hosts': [this_host], 'index': 0, 'count': 1}
+
+
 class _Shard:
-    """One Prometheus host's share of the stand: its own host, and the targets whose host hashes to its index."""
+    """One Prometheus host's share of the stand, which every replica of its shard scrapes alike: the shard's
+    own hosts, and the targets whose host hashes to its index."""
 
     def __init__(self, model, this_host):
         self.model = model
-        self.this = this_host
+        shard = stand_shard_of(model, this_host)
+        self.hosts = shard['hosts']
         self.count = len(model['shards'])
-        self.index = model['shards'].index(this_host) if this_host in model['shards'] else 0
+        self.index = shard['index']
         self.sharded = self.count > 1
 
     def scraped_hosts(self, service_name, every_shard):
         """The hosts this shard scrapes a service on: all of them for an every_shard service (Prometheus,
-        Alertmanager: a live one sees a dead one), else its own host and every host that is not a shard."""
+        Alertmanager: a live one sees a dead one), else its own hosts and every host that is not a Prometheus host."""
         hosts = _hosts_of(self.model, service_name)
         if every_shard:
             return hosts
-        return ([self.this] if self.this in hosts else []) + [h for h in hosts if h not in self.model['shards']]
+        return [h for h in self.hosts if h in hosts] + [h for h in hosts if h not in self.model['kinds']['prometheus']]
 
     def keeps(self, host):
-        """Whether this shard keeps a target of this host, as its relabelling has Prometheus decide: its own
-        host, or one whose name hashes to its index (hashmod: the MD5's last 8 bytes, modulo the shard count)."""
+        """Whether this shard keeps a target of this host, as its relabelling has Prometheus decide: one of its
+        own hosts, or one whose name hashes to its index (hashmod: the MD5's last 8 bytes, modulo the shard count)."""
         digest = hashlib.md5(str(host).encode()).digest()
-        return not self.sharded or host == self.this or int.from_bytes(digest[8:], 'big') % self.count == self.index
+        return not self.sharded or host in self.hosts or int.from_bytes(digest[8:], 'big') % self.count == self.index
 
     def relabelling(self, source):
-        """Keep this shard's hashmod share of the targets, by their host (source); its own host always."""
+        """Keep this shard's hashmod share of the targets, by their host (source); its own hosts always."""
         if not self.sharded:
             return []
         return [
             {'source_labels': [source], 'modulus': self.count, 'target_label': '__tmp_shard', 'action': 'hashmod'},
-            {'source_labels': [source], 'regex': re.escape(self.this), 'target_label': '__tmp_shard', 'replacement': str(self.index)},
+            {'source_labels': [source], 'regex': '|'.join(re.escape(host) for host in self.hosts), 'target_label': '__tmp_shard',
+             'replacement': str(self.index)},
             {'source_labels': ['__tmp_shard'], 'regex': str(self.index), 'action': 'keep'},
         ]
 
@@ -193,10 +235,11 @@ def stand_scrape_configs(model, this_host, client):
 
 
 def stand_shard_targets(model):
-    """{shard: [target]}: what each Prometheus host scrapes of the stand, read off its own scrape configs as
-    Prometheus keeps them: 'job/instance' for a scrape job, 'job/host/service' for a blackbox probe."""
+    """{host: [target]}: what each Prometheus host scrapes of the stand (its shard's share: every replica of a
+    shard the same), read off its own scrape configs as Prometheus keeps them: 'job/instance' for a scrape job,
+    'job/host/service' for a blackbox probe."""
     targets = {}
-    for this_host in model['shards']:
+    for this_host in model['kinds']['prometheus']:
         shard = _Shard(model, this_host)
         kept = []
         for job in stand_scrape_configs(model, this_host, {}):
@@ -270,7 +313,7 @@ def prometheus_user_jobs(targets, target_settings, scrape_configs, file_sd_dir, 
     node, is scraped in a config of its own, '<job> (prometheus_targets)', whose targets still get that job
     label, and never with the stand's credentials), then prometheus_scrape_configs; with several shards each
     is dealt by hashmod of the target's address."""
-    shard = _Shard(model, this_host) if this_host in model['shards'] else None
+    shard = _Shard(model, this_host) if this_host in model['kinds']['prometheus'] else None
     jobs = []
     for job in targets:
         config = {'job_name': job if job not in stand_jobs else f"{job} (prometheus_targets)"}
@@ -292,8 +335,11 @@ def stand_alertmanagers(model):
 
 
 def stand_remote_writes(model, client):
-    """A remote_write to each VictoriaMetrics host, over HTTPS with the stand's CA and user."""
-    return [{'url': f"https://{_endpoint(model, host, 'victoriametrics')}/api/v1/write", 'name': host, **copy.deepcopy(client)}
+    """A remote_write to each VictoriaMetrics host, over HTTPS with the stand's CA and user. With replicas, the
+    `replica` label is dropped on the way (Prometheus adds the external labels before write_relabel_configs),
+    so that the replicas of a shard write the same series, which VictoriaMetrics deduplicates."""
+    drop = {'write_relabel_configs': [{'action': 'labeldrop', 'regex': 'replica'}]} if model.get('replicas', 1) > 1 else {}
+    return [{'url': f"https://{_endpoint(model, host, 'victoriametrics')}/api/v1/write", 'name': host, **copy.deepcopy(client), **drop}
             for host in model['kinds']['victoriametrics']]
 
 
@@ -309,6 +355,8 @@ class FilterModule:
             'prometheus_user_jobs': prometheus_user_jobs,
             'stand_alertmanagers': stand_alertmanagers,
             'stand_remote_writes': stand_remote_writes,
+            'stand_replica_errors': stand_replica_errors,
+            'stand_shard_of': stand_shard_of,
             'stand_service_hosts_of': stand_service_hosts_of,
             'stand_tls_units': stand_tls_units,
             'stand_guarded_ports': stand_guarded_ports,
