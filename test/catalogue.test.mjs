@@ -202,6 +202,34 @@ describe('the catalogue of services', () => {
     );
   });
 
+  test("the replicas' check names the numbers: a whole number, 1 or more, that divides the Prometheus hosts", async () => {
+    const four = ['prom1', 'prom2', 'prom3', 'prom4'];
+    const cases = [
+      [1, four, []],
+      [2, four, []],
+      ['4', four, []],
+      [1, [], []],
+      [
+        3,
+        four,
+        [
+          'stand_prometheus_replicas is 3, which does not divide the 4 Prometheus hosts (prom1, prom2, prom3, prom4): each shard is 3 consecutive hosts of them',
+        ],
+      ],
+      [0, four, ['stand_prometheus_replicas must be a whole number, 1 or more (got 0)']],
+      [-2, four, ['stand_prometheus_replicas must be a whole number, 1 or more (got -2)']],
+      [1.5, four, ['stand_prometheus_replicas must be a whole number, 1 or more (got 1.5)']],
+      ['two', four, ["stand_prometheus_replicas must be a whole number, 1 or more (got 'two')"]],
+      [true, four, ['stand_prometheus_replicas must be a whole number, 1 or more (got True)']],
+    ];
+    for (const [replicas, hosts, errors] of cases)
+      assert.deepEqual(
+        await pythonFilter('plugins/filter/stand_model.py', 'stand_replica_errors', [replicas, hosts]),
+        errors,
+        JSON.stringify(replicas),
+      );
+  });
+
   test('host:port is written with an IPv6 address in brackets, and the host alone without a port', async () => {
     const cases = [
       [['192.0.2.10', 9090], '192.0.2.10:9090'],

@@ -249,3 +249,169 @@ describe('two Prometheus shards and VictoriaMetrics, rendered', () => {
     );
   });
 });
+
+// Four Prometheus hosts as two shards of two replicas each (stand_prometheus_replicas: 2): prom1 and prom2 are
+// the shard prom1, prom3 and prom4 the shard prom3.
+const REPLICATED = INVENTORY.replace(
+  'prom2: { ansible_host: 192.0.2.11 } } }',
+  'prom2: { ansible_host: 192.0.2.11 }, prom3: { ansible_host: 192.0.2.12 }, prom4: { ansible_host: 192.0.2.13 } } }',
+).replace('ansible_become: true }', 'ansible_become: true, stand_prometheus_replicas: 2 }');
+const SHARDS_OF_REPLICAS = { prom1: ['prom1', 'prom2'], prom3: ['prom3', 'prom4'] };
+
+describe('four Prometheus hosts as two shards of two replicas, rendered', () => {
+  let inventoryDir;
+  let rendered;
+  const config = async (host) => parseYaml(await readFile(join(rendered, host, 'prometheus.yml'), 'utf8'));
+
+  before(async () => {
+    inventoryDir = await mkdtemp(join(tmpdir(), 'av-replicas-'));
+    await writeFile(join(inventoryDir, 'hosts.yml'), REPLICATED);
+    rendered = await renderConfigs(join(inventoryDir, 'hosts.yml'));
+  });
+  after(() => Promise.all([inventoryDir, rendered].map((dir) => rm(dir, { recursive: true, force: true }))));
+
+  test("every replica keeps exactly its shard's targets, its fellow replicas' hosts included; every target is kept by one shard", async () => {
+    const hosts = readInventory(join(inventoryDir, 'hosts.yml'));
+    assert.deepEqual(hosts.model.shards, [
+      { name: 'prom1', hosts: SHARDS_OF_REPLICAS.prom1 },
+      { name: 'prom3', hosts: SHARDS_OF_REPLICAS.prom3 },
+    ]);
+    const kept = {};
+    for (const [shard, replicas] of Object.entries(SHARDS_OF_REPLICAS)) {
+      for (const replica of replicas) {
+        await tool('promtool', ['check', 'config', '--syntax-only', join(rendered, replica, 'prometheus.yml')]);
+        kept[replica] = keptTargets(await config(replica)).sort();
+        assert.deepEqual(kept[replica], [...hosts.targets[replica]].sort(), `${replica}: the resolved stand's share`);
+      }
+      const [first, second] = replicas;
+      assert.deepEqual(kept[second], kept[first], `the replicas of ${shard} scrape alike`);
+      for (const host of replicas)
+        assert.ok(
+          kept[first].includes(`node/${host}`) && kept[first].includes(`blackbox/${host}`),
+          `${shard}: ${host}`,
+        );
+    }
+    // one replica of each shard: every target once, as two shards without replicas would have it
+    assert.deepEqual(
+      [...kept.prom1, ...kept.prom3].sort(),
+      expectedTargets({ targets: { prom1: kept.prom1, prom3: kept.prom3 } }),
+    );
+    const scrapedBy = (target) => Object.keys(SHARDS_OF_REPLICAS).filter((shard) => kept[shard].includes(target));
+    for (const web of NGINX) assert.equal(scrapedBy(`node/${web}`).length, 1, web);
+    assert.equal(scrapedBy('victoriametrics/vm1').length, 1);
+  });
+
+  test('a replica labels its samples with its shard and itself, drops both from alerts and itself from the remote_write; VictoriaMetrics deduplicates at the scrape interval', async () => {
+    for (const [shard, replicas] of Object.entries(SHARDS_OF_REPLICAS)) {
+      for (const replica of replicas) {
+        const { global, alerting, remote_write: remoteWrite } = await config(replica);
+        assert.deepEqual(global.external_labels, { shard, replica });
+        assert.equal(global.scrape_interval, '5s');
+        assert.deepEqual(alerting.alert_relabel_configs, [{ action: 'labeldrop', regex: 'shard|replica' }]);
+        assert.deepEqual(
+          remoteWrite.map((write) => write.write_relabel_configs),
+          [[{ action: 'labeldrop', regex: 'replica' }]],
+        );
+      }
+    }
+    assert.match(
+      await readFile(join(rendered, 'vm1', 'victoria-metrics.default'), 'utf8'),
+      /^ARGS="[^"]* -storage\.minFreeDiskSpaceBytes=\d+ -dedup\.minScrapeInterval=5s -tls /m,
+    );
+  });
+});
+
+describe('replicas that are not a whole number of 1 or more, or do not divide the Prometheus hosts, are refused before any host changes', () => {
+  let dir;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'av-replicas-preflight-'));
+    await writeFile(
+      join(dir, 'preflight.yml'),
+      JSON.stringify([
+        {
+          name: "site.yml's first play: role prometheus' preflight, connecting to nothing",
+          hosts: 'all',
+          gather_facts: false,
+          connection: 'local',
+          roles: ['av.stand.stand'],
+          tasks: [
+            {
+              name: 'Check the Prometheus settings',
+              'ansible.builtin.include_role': { name: 'av.stand.prometheus', tasks_from: 'preflight.yml' },
+              when: "'prometheus' in group_names",
+            },
+          ],
+        },
+      ]),
+    );
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  /** The inventory of four Prometheus hosts with these values for all; its file. */
+  const inventoryWith = async (name, text) => {
+    const file = join(dir, `${name}.yml`);
+    await writeFile(file, text);
+    return file;
+  };
+  /** The preflight's message for the first Prometheus host, or '' when it passes. */
+  const preflight = async (file) => {
+    const output = await tool('ansible-playbook', ['-i', file, join(dir, 'preflight.yml')]).catch(
+      (error) => error.output,
+    );
+    const failed = /^fatal: \[prom1\]: FAILED! => (\{.*\})$/m.exec(output);
+    assert.ok(failed || /^prom1\s+: ok=\d+ .*failed=0/m.test(output), output);
+    return failed ? JSON.parse(failed[1]).msg : '';
+  };
+
+  test('the preflight names the numbers; a good count passes', async () => {
+    const cases = {
+      good: ['2', ''],
+      three: [
+        '3',
+        /^stand_prometheus_replicas is 3, which does not divide the 4 Prometheus hosts \(prom1, prom2, prom3, prom4\)/,
+      ],
+      zero: ['0', /^stand_prometheus_replicas must be a whole number, 1 or more \(got 0\)$/],
+      words: ['two', /^stand_prometheus_replicas must be a whole number, 1 or more \(got 'two'\)$/],
+      slower: [
+        '2, prometheus_scrape_interval: 10s',
+        /^with replicas, prometheus_scrape_interval \(10s\) must be stand_scrape_interval \(5s\)/,
+      ],
+    };
+    const results = await Promise.all(
+      Object.entries(cases).map(async ([name, [value]]) =>
+        preflight(
+          await inventoryWith(
+            name,
+            REPLICATED.replace('stand_prometheus_replicas: 2', `stand_prometheus_replicas: ${value}`),
+          ),
+        ),
+      ),
+    );
+    Object.entries(cases).forEach(([name, [, expected]], i) => {
+      if (expected === '') assert.equal(results[i], '', name);
+      else assert.match(results[i], /** @type {RegExp} */ (expected), name);
+    });
+  });
+
+  test('the resolved stand refuses them too, and Prometheus hosts that disagree on the count', async () => {
+    const three = await inventoryWith(
+      'model-three',
+      REPLICATED.replace('stand_prometheus_replicas: 2', 'stand_prometheus_replicas: 3'),
+    );
+    assert.throws(
+      () => readInventory(three),
+      /stand_prometheus_replicas is 3, which does not divide the 4 Prometheus hosts/,
+    );
+    const disagree = await inventoryWith(
+      'model-disagree',
+      REPLICATED.replace(
+        'prom3: { ansible_host: 192.0.2.12 }',
+        'prom3: { ansible_host: 192.0.2.12, stand_prometheus_replicas: 4 }',
+      ),
+    );
+    assert.throws(
+      () => readInventory(disagree),
+      /stand_prometheus_replicas differs between the Prometheus hosts \(prom1: 2, prom2: 2, prom3: 4, prom4: 2\)/,
+    );
+  });
+});

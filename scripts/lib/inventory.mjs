@@ -79,7 +79,9 @@ function modelRun(file) {
     }),
     model: () => JSON.parse(readFileSync(out, 'utf8')),
     failure: (error) => {
-      const said = `${error.stderr ?? ''} ${error.stdout ?? ''}`.replace(/\s+/g, ' ').trim() || error.message;
+      const output = `${error.stderr ?? ''} ${error.stdout ?? ''}`;
+      // a task's failure says what is wrong (a bad stand_prometheus_replicas, say): its message alone
+      const said = failedTaskMessage(output) ?? (output.replace(/\s+/g, ' ').trim() || error.message);
       const why =
         error.code === 'ENOENT'
           ? 'ansible-playbook not found (bash scripts/prereqs.sh installs it)'
@@ -90,6 +92,16 @@ function modelRun(file) {
     },
     clean: () => rmSync(dir, { recursive: true, force: true }),
   };
+}
+
+/** The message of the first task that failed in an ansible-playbook output, or null. */
+function failedTaskMessage(output) {
+  const failed = /FAILED! => (\{.*\})$/m.exec(output);
+  try {
+    return failed ? (JSON.parse(failed[1]).msg ?? null) : null;
+  } catch {
+    return null;
+  }
 }
 
 /** What the model of an inventory depends on: its path, and the content of its files (a directory's, or the file and the group_vars/ and host_vars/ beside it). */
