@@ -11,7 +11,8 @@
 //
 // With no arguments it targets the lab (its inventory). Writes report/<UTC time>/ and points report/latest at it.
 // With several Prometheus shards, each question is asked of every shard and the answers merged
-// (scripts/lib/shards.mjs); with VictoriaMetrics, it is asked there too (scripts/lib/victoriametrics.mjs).
+// (scripts/lib/shards.mjs); a shard of several replicas is asked through one that was up for the whole run.
+// With VictoriaMetrics, it is asked there too (scripts/lib/victoriametrics.mjs).
 import { mkdir, mkdtemp, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -23,7 +24,7 @@ import { parseOptions, readUrlList, UsageError, USAGE } from './lib/options.mjs'
 import { QUESTIONS, RAW_COUNTERS } from './lib/questions.mjs';
 import { writeReportFiles } from './lib/render.mjs';
 import { assembleResults } from './lib/results.mjs';
-import { eachShardsView, shardedPrometheus } from './lib/shards.mjs';
+import { chooseReplicas, eachShardsView, replicasAsked, shardedPrometheus } from './lib/shards.mjs';
 import { secretsDirOf, standClient } from './lib/stand-client.mjs';
 import { globalAnswers, victoriaMetricsApi, waitUntilWritten } from './lib/victoriametrics.mjs';
 import {
@@ -115,7 +116,7 @@ async function checkReachable(client, targets, shards, victoriametrics) {
       );
     });
   };
-  for (const { url } of shards)
+  for (const { url } of shards.flatMap((shard) => shard.replicas ?? [shard]))
     await answersOk(new URL('-/ready', url), `Prometheus is not ready at ${url}`, 'prometheus');
   if (victoriametrics)
     await answersOk(
@@ -216,7 +217,12 @@ async function main() {
  * VictoriaMetrics), the raw counters at the run's and the window's ends, nginx's logs. What assembleResults takes.
  */
 async function measure({ opts, client, inventory, targets, shards, victoriametrics, urls, work }) {
-  const stand = shardedPrometheus(client, shards);
+  // during the run, each shard through its first replica; every replica must have scraped the warm-up
+  const live = shardedPrometheus(client, shards);
+  const everyReplica = shardedPrometheus(
+    client,
+    shards.flatMap((shard) => shard.replicas ?? [shard]),
+  );
   const userAgent = `av-load/${new Date().toISOString().replace(/[-:.]/g, '')}-${process.pid}`; // marks this run's lines in nginx's log
   const timings = {};
   const began = Date.now();
@@ -225,13 +231,8 @@ async function measure({ opts, client, inventory, targets, shards, victoriametri
   );
   const startScrape = await step(`warming up: every URL once, then the next scrape`, async () => {
     await warmUp(urls);
-    return stand.waitForScrapeAfter(Date.now() / 1000 + 1);
+    return everyReplica.waitForScrapeAfter(Date.now() / 1000 + 1);
   });
-  // the run's counter delta starts here: after the warm-up's lines are in Prometheus, before siege's first request
-  const [startCounters, startByHost] = await Promise.all([
-    stand.byLabel(RAW_COUNTERS.stand, 'status', startScrape),
-    stand.byInstanceAndLabel(RAW_COUNTERS.byHost, 'status', startScrape),
-  ]);
   timings.warm_up_seconds = (Date.now() - began) / 1000;
 
   const start = new Date();
@@ -245,7 +246,7 @@ async function measure({ opts, client, inventory, targets, shards, victoriametri
     userAgent,
     onTick: async (seconds) => {
       const elapsed = Math.round(seconds);
-      const rate = await stand.sum(LIVE_RATE).catch(() => null);
+      const rate = await live.sum(LIVE_RATE).catch(() => null);
       say(
         `siege: ${clock(elapsed)} of ${clock(opts.duration.seconds)}, ${clock(Math.max(0, opts.duration.seconds - elapsed))} left; nginx answers ${rate === null ? '?' : rate.toFixed(1)} requests/s (Prometheus)`,
       );
@@ -254,6 +255,17 @@ async function measure({ opts, client, inventory, targets, shards, victoriametri
   const end = new Date();
   timings.siege_seconds = (end.getTime() - start.getTime()) / 1000;
   say(`siege done: ${siege.transactions} transactions, ${siege.failed_transactions} failed`);
+
+  // each shard asked once from here on, through a replica up since the window's start (or the run's, if earlier)
+  const asked = await chooseReplicas(client, shards, Math.min(began / 1000, end.getTime() / 1000 - WINDOW_SECONDS));
+  const said = replicasAsked(asked);
+  if (said) say(said);
+  const stand = shardedPrometheus(client, asked);
+  // the run's counter delta starts at the warm-up's scrape: after its lines are in Prometheus, before siege's first request
+  const [startCounters, startByHost] = await Promise.all([
+    stand.byLabel(RAW_COUNTERS.stand, 'status', startScrape),
+    stand.byInstanceAndLabel(RAW_COUNTERS.byHost, 'status', startScrape),
+  ]);
 
   // The last requests reach the counters at the next scrape; every query is evaluated at a whole second
   // after it (the console page takes its moment in whole seconds, and the screenshots must show the very
@@ -272,7 +284,7 @@ async function measure({ opts, client, inventory, targets, shards, victoriametri
       stand.byLabel(RAW_COUNTERS.stand, 'status', windowFrom),
       stand.byInstanceAndLabel(RAW_COUNTERS.byHost, 'status', evaluatedAt),
       stand.byInstanceAndLabel(RAW_COUNTERS.byHost, 'status', windowFrom),
-      eachShardsView(client, shards, QUESTIONS, evaluatedAt),
+      eachShardsView(client, asked, QUESTIONS, evaluatedAt),
     ]);
   const byName = (values) => Object.fromEntries(QUESTIONS.map((question, i) => [question.name, values[i]]));
   const unanswered = QUESTIONS.filter((question, i) => answers[i] === null);
@@ -313,7 +325,7 @@ async function measure({ opts, client, inventory, targets, shards, victoriametri
   return {
     began,
     timings,
-    stand: { targets, prometheus: shards },
+    stand: { targets, prometheus: asked },
     load: { duration: opts.duration, concurrency: opts.concurrency, delaySeconds: DELAY_SECONDS, urls, userAgent },
     window: { start, end, evaluatedAt, windowFrom },
     answers: byName(answers),

@@ -19,8 +19,8 @@ const models = new Map();
 
 /**
  * The resolved stand of the inventory `file`, as ansible/model.yml writes it: { hosts: { name: { name, address,
- * kinds, roles, services, vars } }, kinds: { kind: [host] }, shards: [host], groups: { kind: group }, catalogue,
- * targets: { shard: [target] }, inventory_hosts: [host] }. INI, YAML, group_vars/ and host_vars/ all count, and
+ * kinds, roles, services, vars } }, kinds: { kind: [host] }, shards: [{ name, hosts }], replicas, groups: { kind: group },
+ * catalogue, targets: { Prometheus host: [target] }, inventory_hosts: [host] }. INI, YAML, group_vars/ and host_vars/ all count, and
  * role stand's defaults are under the inventory's values as in site.yml. Computed once per inventory.
  */
 export function standModel(file) {
@@ -159,17 +159,26 @@ export function everyHost(inventory) {
 
 /**
  * The stand's URLs: nginx on every nginx host (`targets`, in inventory order; its demo site is plain HTTP),
- * every Prometheus shard (`prometheus`: [{ name, url }]) and VictoriaMetrics on its host (null without
- * one), both HTTPS with the stand's CA and user.
+ * every Prometheus shard (`prometheus`: [{ name, url }]; a shard of several replicas, stand_prometheus_replicas,
+ * named after its first, with `replicas`: [{ name, url }] too, url its first's) and VictoriaMetrics on its host
+ * (null without one), both HTTPS with the stand's CA and user.
  */
 export function standUrls(inventory) {
   const [victoriametrics] = inventory.victoriametrics ?? [];
+  const prometheus = new Map(
+    inventory.prometheus.map((host) => [
+      host.name,
+      { name: host.name, url: `https://${urlHost(host.address)}:${Number(host.vars.stand_prometheus_port)}/` },
+    ]),
+  );
+  const shards =
+    inventory.model?.shards ?? inventory.prometheus.map((host) => ({ name: host.name, hosts: [host.name] }));
   return {
     targets: inventory.nginx.map(nginxUrl),
-    prometheus: inventory.prometheus.map((host) => ({
-      name: host.name,
-      url: `https://${urlHost(host.address)}:${Number(host.vars.stand_prometheus_port)}/`,
-    })),
+    prometheus: shards.map(({ name, hosts }) => {
+      const replicas = hosts.map((host) => prometheus.get(host));
+      return replicas.length === 1 ? replicas[0] : { name, url: replicas[0].url, replicas };
+    }),
     victoriametrics: victoriametrics
       ? `https://${urlHost(victoriametrics.address)}:${Number(victoriametrics.vars.stand_victoriametrics_port)}/`
       : null,

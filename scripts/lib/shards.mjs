@@ -114,6 +114,64 @@ export async function eachShardsView(client, shards, questions, evaluatedAt) {
   );
 }
 
+/**
+ * The replica each shard is asked through, once the run is over. `shards`: standUrls' [{ name, url, replicas? }];
+ * a shard without replicas is asked as it is. Of a shard's replicas ([{ name, url }], in inventory order), the
+ * first that was up for the whole run: it answers now, and its process started before `sinceSeconds` (Unix
+ * time; /api/v1/status/runtimeinfo's startTime), so it holds every sample of the run. Failing that, the one up
+ * the longest that answers, said in `why`. Resolves with [{ name, url, replica?, why? }]: `replica` the
+ * replica's name, `why` what was wrong with those passed over.
+ */
+export async function chooseReplicas(client, shards, sinceSeconds) {
+  return Promise.all(
+    shards.map(async (shard) => {
+      if (!shard.replicas) return { name: shard.name, url: shard.url };
+      const found = await Promise.all(shard.replicas.map((replica) => startedAt(client, replica.url)));
+      const passedOver = [];
+      for (const [i, replica] of shard.replicas.entries()) {
+        if (typeof found[i] === 'number' && found[i] <= sinceSeconds)
+          return { name: shard.name, url: replica.url, replica: replica.name, why: passedOver.join('; ') };
+        passedOver.push(
+          `${replica.name} ${typeof found[i] === 'number' ? `started at ${new Date(found[i] * 1000).toISOString()}, after the run began` : `does not answer (${found[i]})`}`,
+        );
+      }
+      const answering = shard.replicas
+        .map((replica, i) => ({ replica, started: found[i] }))
+        .filter(({ started }) => typeof started === 'number')
+        .sort((a, b) => a.started - b.started);
+      if (answering.length === 0)
+        throw new Error(`no replica of the shard ${shard.name} answers: ${passedOver.join('; ')}`);
+      const { replica } = answering[0];
+      return {
+        name: shard.name,
+        url: replica.url,
+        replica: replica.name,
+        why: `none was up for the whole run (${passedOver.join('; ')}): its answers may miss samples`,
+      };
+    }),
+  );
+}
+
+/** When the Prometheus at `url` started (Unix seconds), or why it does not say. */
+async function startedAt(client, url) {
+  try {
+    const { status, body } = await client.getJson(new URL('api/v1/status/runtimeinfo', url).href, {
+      timeoutMs: 5_000,
+    });
+    const time = Date.parse(body?.data?.startTime ?? '');
+    return status === 200 && Number.isFinite(time) ? time / 1000 : `HTTP ${status}`;
+  } catch (error) {
+    return error.code ?? error.message;
+  }
+}
+
+/** One line: which replica each shard with replicas was asked through, and why others were passed over. */
+export function replicasAsked(chosen) {
+  const replicated = chosen.filter((shard) => shard.replica !== undefined);
+  if (replicated.length === 0) return null;
+  return `replicas asked: ${replicated.map((shard) => `shard ${shard.name} through ${shard.replica}${shard.why ? ` (${shard.why})` : ''}`).join(', ')}`;
+}
+
 /** { key: number } objects added up key by key. */
 export function addUp(answers) {
   const total = {};
