@@ -33,31 +33,13 @@ import {
   startAvExporters,
   startProcess,
   startPrometheus,
+  victoriaMetricsBinary,
   waitForData,
 } from './support/local-prometheus.mjs';
 
 const ALERTMANAGER = '/usr/bin/prometheus-alertmanager';
 const HOST = 'local1';
 const VM_HOST = 'local2';
-const VM_POOL = join(
-  process.env.AV_LAB_CACHE || '/var/cache/av-lab',
-  'apt-cacher-ng/debrep/pool/main/v/victoriametrics',
-);
-
-/** A VictoriaMetrics binary: this machine's (Debian 12's 1.79), else Debian 13's from the lab's apt cache unpacked into `work`; or null. */
-function victoriaMetricsBinary(work) {
-  if (existsSync('/usr/bin/victoria-metrics')) return '/usr/bin/victoria-metrics';
-  const deb =
-    existsSync(VM_POOL) &&
-    readdirSync(VM_POOL)
-      .filter((name) => /^victoria-metrics_.*_amd64\.deb$/.test(name))
-      .sort()
-      .at(-1);
-  if (!deb) return null;
-  execFileSync('dpkg-deb', ['-x', join(VM_POOL, deb), join(work, 'victoria-metrics')]);
-  return join(work, 'victoria-metrics/usr/bin/victoria-metrics');
-}
-
 /** POSTs `text` to an HTTPS `url` with the stand's CA and user, as remote_write would; resolves with the status. */
 function postText(url, text, secretsDir) {
   const password = readFileSync(join(secretsDir, 'admin.password'), 'utf8').trim();

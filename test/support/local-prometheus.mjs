@@ -27,6 +27,22 @@ const CACHE = process.env.AV_LAB_CACHE || '/var/cache/av-lab';
 const DEB_POOL = join(CACHE, 'apt-cacher-ng/debrep/pool/main/p/prometheus');
 export const AV_EXPORTER = join(ROOT, 'exporter/dist/av-exporter.js');
 
+const VM_POOL = join(CACHE, 'apt-cacher-ng/debrep/pool/main/v/victoriametrics');
+
+/** A VictoriaMetrics binary: this machine's (Debian 12's 1.79), else Debian 13's from the lab's apt cache unpacked into `work`; or null. */
+export function victoriaMetricsBinary(work) {
+  if (existsSync('/usr/bin/victoria-metrics')) return '/usr/bin/victoria-metrics';
+  const deb =
+    existsSync(VM_POOL) &&
+    readdirSync(VM_POOL)
+      .filter((name) => /^victoria-metrics_.*_amd64\.deb$/.test(name))
+      .sort()
+      .at(-1);
+  if (!deb) return null;
+  execFileSync('dpkg-deb', ['-x', join(VM_POOL, deb), join(work, 'victoria-metrics')]);
+  return join(work, 'victoria-metrics/usr/bin/victoria-metrics');
+}
+
 /** Debian 13's Prometheus .deb in the lab's apt cache (the newest 2.5x), or null. */
 export function trixieDeb() {
   if (!existsSync(DEB_POOL)) return null;
