@@ -160,96 +160,99 @@ describe("the stand's Prometheus URLs with replicas (standUrls)", () => {
   });
 });
 
-describe("two replicas' remote_write into VictoriaMetrics, on loopback", () => {
+describe("two replicas' remote_write into VictoriaMetrics, on loopback, with each Prometheus build here", () => {
   // what role prometheus renders with replicas (test/sharded-configs.test.mjs checks it is this)
   const DROP_REPLICA = [{ action: 'labeldrop', regex: 'replica' }];
   const INTERVAL = 2;
-  let work;
-  const running = [];
-  let skip = '';
-  let deduplicated;
-  let plain;
+  const work = mkdtempSync(join(tmpdir(), 'av-replicas-write-'));
+  const { builds, missing } = prometheusBuilds(work);
+  const vm = victoriaMetricsBinary(work);
+  after(() => rmSync(work, { recursive: true, force: true }));
 
-  /** A process on a free port of loopback, ready when `path` answers 200; its URL. */
-  async function start(name, command, args, port, path) {
-    const url = `http://127.0.0.1:${port}/`;
-    const ready = async () => (await fetch(new URL(path, url)).catch(() => null))?.status === 200;
-    running.push(await startProcess(name, command, args, ready, { cwd: work }));
-    return url;
+  /** Two VictoriaMetrics (with and without deduplication) and two replicas of `build` writing to both; their URLs and a stop(). */
+  async function replicasWriting(build, dir) {
+    const running = [];
+    const start = async (name, command, args, port, path) => {
+      const url = `http://127.0.0.1:${port}/`;
+      const ready = async () => (await fetch(new URL(path, url)).catch(() => null))?.status === 200;
+      running.push(await startProcess(name, command, args, ready, { cwd: dir }));
+      return url;
+    };
+    const stop = async () => {
+      for (const proc of running.reverse()) await proc.stop();
+    };
+    try {
+      const victoriaMetrics = async (name, extra) => {
+        const port = await freePort();
+        const args = [
+          `-storageDataPath=${join(dir, name)}`,
+          `-httpListenAddr=127.0.0.1:${port}`,
+          '-search.latencyOffset=0s',
+        ];
+        return start(name, vm, [...args, ...extra], port, 'health');
+      };
+      const deduplicated = await victoriaMetrics('vm-dedup', [`-dedup.minScrapeInterval=${INTERVAL}s`]);
+      const plain = await victoriaMetrics('vm-plain', []);
+      for (const replica of ['prom1', 'prom2']) {
+        const port = await freePort();
+        const config = {
+          global: { scrape_interval: `${INTERVAL}s`, external_labels: { shard: 'prom1', replica } },
+          scrape_configs: [
+            {
+              job_name: 'victoriametrics',
+              static_configs: [{ targets: [new URL(plain).host], labels: { instance: 'vm1' } }],
+            },
+          ],
+          remote_write: [deduplicated, plain].map((url) => ({
+            url: new URL('api/v1/write', url).href,
+            write_relabel_configs: DROP_REPLICA,
+          })),
+        };
+        writeFileSync(join(dir, `${replica}.yml`), JSON.stringify(config));
+        const args = [
+          `--config.file=${join(dir, `${replica}.yml`)}`,
+          `--storage.tsdb.path=${join(dir, replica)}`,
+          `--web.listen-address=127.0.0.1:${port}`,
+        ];
+        await start(`Prometheus ${build.version} ${replica}`, build.binary, args, port, '-/ready');
+      }
+      return { deduplicated, plain, stop };
+    } catch (error) {
+      await stop();
+      throw error;
+    }
   }
 
-  before(async () => {
-    work = mkdtempSync(join(tmpdir(), 'av-replicas-write-'));
-    const vm = victoriaMetricsBinary(work);
-    if (!vm || !prometheusBuilds(work).builds.some((b) => b.binary === '/usr/bin/prometheus')) {
-      skip = 'no VictoriaMetrics binary (nor its .deb in the lab cache), or no /usr/bin/prometheus';
-      return;
-    }
-    const victoriaMetrics = async (name, extra) => {
-      const port = await freePort();
-      const args = [
-        `-storageDataPath=${join(work, name)}`,
-        `-httpListenAddr=127.0.0.1:${port}`,
-        '-search.latencyOffset=0s',
-      ];
-      return start(name, vm, [...args, ...extra], port, 'health');
-    };
-    deduplicated = await victoriaMetrics('vm-dedup', [`-dedup.minScrapeInterval=${INTERVAL}s`]);
-    plain = await victoriaMetrics('vm-plain', []);
-    for (const replica of ['prom1', 'prom2']) {
-      const port = await freePort();
-      const config = {
-        global: { scrape_interval: `${INTERVAL}s`, external_labels: { shard: 'prom1', replica } },
-        scrape_configs: [
-          {
-            job_name: 'victoriametrics',
-            static_configs: [{ targets: [new URL(plain).host], labels: { instance: 'vm1' } }],
-          },
-        ],
-        remote_write: [deduplicated, plain].map((url) => ({
-          url: new URL('api/v1/write', url).href,
-          write_relabel_configs: DROP_REPLICA,
-        })),
-      };
-      writeFileSync(join(work, `${replica}.yml`), JSON.stringify(config));
-      await start(
-        `Prometheus ${replica}`,
-        '/usr/bin/prometheus',
-        [
-          `--config.file=${join(work, `${replica}.yml`)}`,
-          `--storage.tsdb.path=${join(work, replica)}`,
-          `--web.listen-address=127.0.0.1:${port}`,
-        ],
-        port,
-        '-/ready',
-      );
-    }
-  });
-  after(async () => {
-    for (const proc of running.reverse()) await proc.stop();
-    rmSync(work, { recursive: true, force: true });
-  });
-
-  test("the replica label is dropped on the way (write_relabel_configs sees the external labels), and -dedup.minScrapeInterval keeps one replica's sample per interval", async (t) => {
-    if (skip) return t.skip(skip);
-    await sleep(8 * INTERVAL * 1000 + 3000); // eight intervals of both replicas' scrapes, and their delivery
-    const query = async (url, promql) => {
-      // a few seconds back: what both replicas have delivered by now
-      const time = Date.now() / 1000 - 2 * INTERVAL;
-      const response = await fetch(`${url}api/v1/query?nocache=1&time=${time}&query=${encodeURIComponent(promql)}`);
-      return (await response.json()).data.result;
-    };
-    const samples = `count_over_time(up{job="victoriametrics"}[${6 * INTERVAL}s])`;
-    for (const url of [deduplicated, plain]) {
-      assert.deepEqual(await query(url, 'count({replica!=""})'), [], `${url}: a series with a replica label`);
-      const [series, ...more] = await query(url, samples);
-      assert.deepEqual(more, [], 'the replicas write one series');
-      assert.deepEqual(series.metric, { job: 'victoriametrics', instance: 'vm1', shard: 'prom1' });
-    }
-    const [kept] = await query(deduplicated, samples);
-    const [both] = await query(plain, samples);
-    // six intervals: one sample each kept (one fewer or more at the window's edges); about twice that without
-    const [n, twice] = [Number(kept.value[1]), Number(both.value[1])];
-    assert.ok(n >= 5 && n <= 7 && twice >= 1.6 * n, `deduplicated: ${n} samples; without deduplication: ${twice}`);
+  for (const build of builds) {
+    test(`${build.name}: the replica label is dropped on the way (write_relabel_configs sees the external labels), and -dedup.minScrapeInterval keeps one replica's sample per interval`, async (t) => {
+      if (!vm) return t.skip('no VictoriaMetrics binary here, nor its .deb in the lab cache');
+      const { deduplicated, plain, stop } = await replicasWriting(build, mkdtempSync(join(work, 'run-')));
+      try {
+        await sleep(12 * INTERVAL * 1000 + 3000); // twelve intervals of both replicas' scrapes, and their delivery
+        const query = async (url, promql) => {
+          // seconds back: what both replicas have delivered by now (remote_write sends every 5 s at the least)
+          const time = Date.now() / 1000 - 8;
+          const response = await fetch(`${url}api/v1/query?nocache=1&time=${time}&query=${encodeURIComponent(promql)}`);
+          return (await response.json()).data.result;
+        };
+        const samples = `count_over_time(up{job="victoriametrics"}[${6 * INTERVAL}s])`;
+        for (const url of [deduplicated, plain]) {
+          assert.deepEqual(await query(url, 'count({replica!=""})'), [], `${url}: a series with a replica label`);
+          const [series, ...more] = await query(url, samples);
+          assert.deepEqual(more, [], 'the replicas write one series');
+          assert.deepEqual(series.metric, { job: 'victoriametrics', instance: 'vm1', shard: 'prom1' });
+        }
+        const [kept] = await query(deduplicated, samples);
+        const [both] = await query(plain, samples);
+        // six intervals: one sample each kept (one fewer or more at the window's edges); about twice that without
+        const [n, twice] = [Number(kept.value[1]), Number(both.value[1])];
+        assert.ok(n >= 5 && n <= 7 && twice >= 1.6 * n, `deduplicated: ${n} samples; without deduplication: ${twice}`);
+      } finally {
+        await stop();
+      }
+    });
+  }
+  test('every Prometheus build is here', (t) => {
+    if (missing.length > 0) t.skip(missing.join('; '));
   });
 });
