@@ -21,12 +21,12 @@ import { sameCounts } from './lib/exact-answers.mjs';
 import { readInventory, standUrls } from './lib/inventory.mjs';
 import { accessLogPath, accessLogsSince, checkNginxHosts, exporterMetrics } from './lib/nginx-hosts.mjs';
 import { parseOptions, readUrlList, UsageError, USAGE } from './lib/options.mjs';
-import { QUESTIONS, RAW_COUNTERS } from './lib/questions.mjs';
+import { QUESTIONS, RAW_COUNTERS, standCountersOf } from './lib/questions.mjs';
 import { writeReportFiles } from './lib/render.mjs';
 import { assembleResults } from './lib/results.mjs';
 import { chooseReplicas, eachShardsView, replicasAsked, shardedPrometheus } from './lib/shards.mjs';
 import { secretsDirOf, standClient } from './lib/stand-client.mjs';
-import { globalAnswers, victoriaMetricsApi, waitUntilWritten } from './lib/victoriametrics.mjs';
+import { currentShards, globalAnswers, victoriaMetricsApi, waitUntilWritten } from './lib/victoriametrics.mjs';
 import {
   DASHBOARD_PATH,
   findGraphPage,
@@ -295,8 +295,12 @@ async function measure({ opts, client, inventory, targets, shards, victoriametri
   const global = victoriametrics
     ? await step('waiting for VictoriaMetrics to hold the run, then asking it the same questions', async () => {
         const api = victoriaMetricsApi(client, victoriametrics);
-        await waitUntilWritten(api, evaluatedAt);
-        return globalAnswers(api, { questions: QUESTIONS, rawCounters: RAW_COUNTERS.stand, evaluatedAt, windowFrom });
+        const shardNames = asked.map((shard) => shard.name);
+        await waitUntilWritten(api, evaluatedAt, shardNames);
+        // the raw counters of the shards as they are now (the questions' windows hold an older layout's series
+        // only when they span the change: docs/extending.md)
+        const rawCounters = standCountersOf(currentShards(shardNames));
+        return globalAnswers(api, { questions: QUESTIONS, rawCounters, evaluatedAt, windowFrom });
       })
     : null;
 

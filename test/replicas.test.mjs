@@ -12,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { standUrls } from '../scripts/lib/inventory.mjs';
 import { freePort } from '../scripts/lib/ports.mjs';
 import { chooseReplicas, replicasAsked } from '../scripts/lib/shards.mjs';
+import { currentShards } from '../scripts/lib/victoriametrics.mjs';
 import { writeFileSync } from 'node:fs';
 import {
   makeSecrets,
@@ -157,6 +158,13 @@ describe("the stand's Prometheus URLs with replicas (standUrls)", () => {
       standUrls(inventory(prometheus.map((h) => ({ name: h.name, hosts: [h.name] })))).prometheus,
       [10, 11, 12, 13].map((n, i) => ({ name: `prom${i + 1}`, url: url(n) })),
     );
+  });
+});
+
+describe("VictoriaMetrics' series of the shards as they are now (currentShards)", () => {
+  test("the shards' names, escaped for PromQL's regex in a string, and no label at all", () => {
+    assert.equal(currentShards(['prom1', 'prom3']), '{shard=~"prom1|prom3|"}');
+    assert.equal(currentShards(['mon.example']), '{shard=~"mon\\\\.example|"}');
   });
 });
 

@@ -49,6 +49,12 @@ import { BRIDGE_ADDRESS } from '../scripts/lab/layout.mjs';
 import { checkDashboardExpressions } from './e2e/dashboard-checks.mjs';
 import { checkBackupRestore } from './e2e/backup-checks.mjs';
 import { BareMachine } from './e2e/bare-machine.mjs';
+import {
+  checkReplicasScrapeAlike,
+  checkReportAskedAround,
+  checkVictoriaMetricsCountsOnce,
+  stopReplicaDuring,
+} from './e2e/replica-checks.mjs';
 
 const INVENTORY = 'inventory/lab/hosts.yml';
 const NGINX_HOSTS = 2;
@@ -253,20 +259,28 @@ const REPORTED_AFTER_ALERTMANAGER_STOPS = 4 * HEARTBEAT + 10;
 // the same rules, routes and receivers, 40 s less waiting in each of the five phases that stop a target. The
 // defaults' own timing is checked by promtool's rule tests (roles/alert_rules/files/tests).
 const E2E_DOWN_FOR = '20s';
-const E2E_GROUP_VARS = `${ROOT}inventory/lab/group_vars/all/e2e-alert-timing.yml`;
+const E2E_GROUP_VARS_DIR = `${ROOT}inventory/lab/group_vars`;
 const TARGET_DOWN = { forSeconds: 20, evaluationSeconds: 5, scrapeSeconds: 5, groupWaitSeconds: 1 };
 
-/** Group vars beside the lab's inventory for the rest of a scenario: its alerts' shorter `for`. */
-async function useE2eAlertTiming() {
-  await mkdir(dirname(E2E_GROUP_VARS), { recursive: true });
+/** Group vars beside the lab's inventory for the rest of a scenario (`name`: its file, e2e-<name>.yml). */
+async function useE2eGroupVars(name, vars) {
+  const file = `${E2E_GROUP_VARS_DIR}/all/e2e-${name}.yml`;
+  await mkdir(dirname(file), { recursive: true });
   await writeFile(
-    E2E_GROUP_VARS,
-    `# written by test/stand.test.mjs for its scenario; removed with the lab\nalert_rules_target_down_for: ${E2E_DOWN_FOR}\nalert_rules_site_down_for: ${E2E_DOWN_FOR}\n`,
+    file,
+    `# written by test/stand.test.mjs for its scenario; removed with the lab\n${stringifyYaml(vars)}`,
   );
 }
 
-async function dropE2eAlertTiming() {
-  await rm(`${ROOT}inventory/lab/group_vars`, { recursive: true, force: true });
+/** The scenario's alerts fire after E2E_DOWN_FOR. */
+const useE2eAlertTiming = () =>
+  useE2eGroupVars('alert-timing', {
+    alert_rules_target_down_for: E2E_DOWN_FOR,
+    alert_rules_site_down_for: E2E_DOWN_FOR,
+  });
+
+async function dropE2eGroupVars() {
+  await rm(E2E_GROUP_VARS_DIR, { recursive: true, force: true });
 }
 
 /** { host: seconds } as JSON, to one decimal, for the test's log. */
@@ -870,7 +884,7 @@ function standScenario(
   }
 
   phase(release, 'lab down leaves nothing behind', ['lab up with fresh hosts'], async () => {
-    await dropE2eAlertTiming();
+    await dropE2eGroupVars();
     await run('npx', ['zx', 'scripts/lab.mjs', 'down']);
     assert.equal(existsSync(`${ROOT}${INVENTORY}`), false, 'the lab inventory is still there');
     const links = await run('ip', ['-o', 'link', 'show']);
@@ -1019,6 +1033,19 @@ function shardedScenario(release) {
     },
   );
 
+  // from here on, the same hosts as one shard of two replicas: the alert phases below run on it (an alert both
+  // replicas raise is notified once), and its load run, last, comes after VictoriaMetrics' 5 min look-back
+  // has passed over the shards' old series (docs/extending.md)
+  const replicated =
+    'stand_prometheus_replicas: 2 makes prom1 and prom2 one shard of two replicas, which scrape every target alike, up';
+  let replicatedAt = 0;
+  phase(label, replicated, ['second provisioning changes nothing'], async () => {
+    await useE2eGroupVars('replicas', { stand_prometheus_replicas: 2 });
+    await playbook();
+    replicatedAt = Date.now();
+    console.log(`# replicas: targets per shard ${JSON.stringify(await checkReplicasScrapeAlike(INVENTORY))}`);
+  });
+
   phase(
     label,
     "an alert every Prometheus sends to every Alertmanager is notified once, to the stand's receivers and the team's; a host's maintenance silence made at one Alertmanager holds at the other",
@@ -1159,8 +1186,31 @@ function shardedScenario(release) {
     },
   );
 
+  phase(
+    label,
+    'a 40 s load run with prom2 stopped 20 s into it: the report asks its fellow replica, complete and exact, and VictoriaMetrics counts every request once',
+    [replicated],
+    async () => {
+      const { nginx } = await standHosts(INVENTORY);
+      // the run's 5 min window starts after the change to replicas (its 40 s and the warm-up included)
+      await sleep(Math.max(0, replicatedAt + 270_000 - Date.now()));
+      const stopped = await stopReplicaDuring(
+        INVENTORY,
+        'prom2',
+        () => run('npx', ['zx', 'scripts/load.mjs', '--duration', '40s']),
+        { afterMs: 20_000 },
+      );
+      const results = await checkReport(`${ROOT}report/latest`, { nginxHosts: nginx.map((h) => h.name) });
+      await checkReportAskedAround(results, stopped, INVENTORY);
+      await checkVictoriaMetricsCountsOnce(INVENTORY, results);
+      console.log(
+        `# replicas: prom2 stopped 20 s into the run; the report asked ${results.prometheus}; requests in the window ${JSON.stringify(results.window_requests_by_status)}, the same in VictoriaMetrics`,
+      );
+    },
+  );
+
   phase(label, 'lab down', ['lab up with fresh hosts'], async () => {
-    await dropE2eAlertTiming();
+    await dropE2eGroupVars();
     await run('npx', ['zx', 'scripts/lab.mjs', 'down']);
   });
 }
@@ -1592,7 +1642,7 @@ describe('the stand, end to end on the local lab', { timeout: 85 * 60_000 }, () 
   after(async () => {
     // always leave the machine as it was; the last phase checks that this really removes everything
     if (!process.env.AV_KEEP_LAB) {
-      await dropE2eAlertTiming();
+      await dropE2eGroupVars();
       await run('npx', ['zx', 'scripts/lab.mjs', 'down']).catch((error) => console.error(error.message));
     }
     await removeOrdinaryUser().catch((error) => console.error(error.message));

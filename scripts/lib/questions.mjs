@@ -15,6 +15,9 @@ export const RAW_COUNTERS = {
   byHost: `sum by (instance, status) (${REQUESTS})`,
 };
 
+/** RAW_COUNTERS.stand of the series whose labels match `selector` (e.g. `{shard=~"prom1|"}`). */
+export const standCountersOf = (selector) => `sum by (status) (${REQUESTS}${selector})`;
+
 /**
  * One scope's measurements (the stand's, or one host's), which the questions' exact answers are taken from:
  * each question reads only its own of them.

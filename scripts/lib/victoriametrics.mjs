@@ -5,19 +5,27 @@ import { pollUntil } from './wait.mjs';
 
 // its caches would answer from what it had before the last samples arrived
 const VICTORIAMETRICS = { name: 'VictoriaMetrics', params: { nocache: '1' } };
-const NEWEST_SAMPLE = 'min(timestamp(av_nginx_log_lines_total))';
+/**
+ * A selector of the series of the shards named `shardNames`, as they are now: after the shards or replicas
+ * change, VictoriaMetrics still answers the old `shard` labels' series, their last samples from before the
+ * change, until they leave its 5 min look-back. A series without the label (a Prometheus that writes none)
+ * is selected too.
+ */
+export const currentShards = (shardNames) =>
+  `{shard=~"${[...shardNames.map((name) => name.replace(/[\\.^$|?*+()[\]{}]/g, '\\\\$&')), ''].join('|')}"}`;
 
 /** VictoriaMetrics' API at `url`, through the stand's `client` (its HTTPS, without VictoriaMetrics' caches). */
 export const victoriaMetricsApi = (client, url) => client.prometheus(url, VICTORIAMETRICS);
 
 /**
- * Waits until VictoriaMetrics holds every av-exporter series up to `atSeconds` (the shards write with a
- * delay of seconds, and it hides the newest samples for its -search.latencyOffset).
+ * Waits until VictoriaMetrics holds every av-exporter series of the shards named `shardNames` up to
+ * `atSeconds` (the shards write with a delay of seconds, and it hides the newest samples for its
+ * -search.latencyOffset).
  */
-export async function waitUntilWritten(api, atSeconds, timeoutMs = 90_000) {
+export async function waitUntilWritten(api, atSeconds, shardNames, timeoutMs = 90_000) {
   let newest = null;
   const written = async () => {
-    newest = await api.scalarQuery(NEWEST_SAMPLE);
+    newest = await api.scalarQuery(`min(timestamp(av_nginx_log_lines_total${currentShards(shardNames)}))`);
     return newest !== null && newest >= atSeconds;
   };
   await pollUntil(written, {
