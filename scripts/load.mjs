@@ -24,7 +24,7 @@ import { parseOptions, readUrlList, UsageError, USAGE } from './lib/options.mjs'
 import { QUESTIONS, RAW_COUNTERS, standCountersOf } from './lib/questions.mjs';
 import { writeReportFiles } from './lib/render.mjs';
 import { assembleResults } from './lib/results.mjs';
-import { chooseReplicas, eachShardsView, replicasAsked, shardedPrometheus } from './lib/shards.mjs';
+import { chooseReplicas, eachShardsView, everyReplica, replicasAsked, shardedPrometheus } from './lib/shards.mjs';
 import { secretsDirOf, standClient } from './lib/stand-client.mjs';
 import { currentShards, globalAnswers, victoriaMetricsApi, waitUntilWritten } from './lib/victoriametrics.mjs';
 import {
@@ -116,7 +116,7 @@ async function checkReachable(client, targets, shards, victoriametrics) {
       );
     });
   };
-  for (const { url } of shards.flatMap((shard) => shard.replicas ?? [shard]))
+  for (const { url } of everyReplica(shards))
     await answersOk(new URL('-/ready', url), `Prometheus is not ready at ${url}`, 'prometheus');
   if (victoriametrics)
     await answersOk(
@@ -219,10 +219,7 @@ async function main() {
 async function measure({ opts, client, inventory, targets, shards, victoriametrics, urls, work }) {
   // during the run, each shard through its first replica; every replica must have scraped the warm-up
   const live = shardedPrometheus(client, shards);
-  const everyReplica = shardedPrometheus(
-    client,
-    shards.flatMap((shard) => shard.replicas ?? [shard]),
-  );
+  const replicas = shardedPrometheus(client, everyReplica(shards));
   const userAgent = `av-load/${new Date().toISOString().replace(/[-:.]/g, '')}-${process.pid}`; // marks this run's lines in nginx's log
   const timings = {};
   const began = Date.now();
@@ -231,7 +228,7 @@ async function measure({ opts, client, inventory, targets, shards, victoriametri
   );
   const startScrape = await step(`warming up: every URL once, then the next scrape`, async () => {
     await warmUp(urls);
-    return everyReplica.waitForScrapeAfter(Date.now() / 1000 + 1);
+    return replicas.waitForScrapeAfter(Date.now() / 1000 + 1);
   });
   timings.warm_up_seconds = (Date.now() - began) / 1000;
 
@@ -295,11 +292,11 @@ async function measure({ opts, client, inventory, targets, shards, victoriametri
   const global = victoriametrics
     ? await step('waiting for VictoriaMetrics to hold the run, then asking it the same questions', async () => {
         const api = victoriaMetricsApi(client, victoriametrics);
-        const shardNames = asked.map((shard) => shard.name);
-        await waitUntilWritten(api, evaluatedAt, shardNames);
-        // the raw counters of the shards as they are now (the questions' windows hold an older layout's series
-        // only when they span the change: docs/extending.md)
-        const rawCounters = standCountersOf(currentShards(shardNames));
+        // the series of the shards as they are now (the questions' windows hold an older layout's series only
+        // when they span the change: docs/extending.md)
+        const selector = currentShards(asked.map((shard) => shard.name));
+        await waitUntilWritten(api, evaluatedAt, selector);
+        const rawCounters = standCountersOf(selector);
         return globalAnswers(api, { questions: QUESTIONS, rawCounters, evaluatedAt, windowFrom });
       })
     : null;

@@ -10,13 +10,13 @@ const REQUESTS = 'av_nginx_http_requests_total';
 const WINDOW = '5m';
 
 /** The raw request counters by status, read at two instants for the exact counts (and the run's own delta). */
-export const RAW_COUNTERS = {
-  stand: `sum by (status) (${REQUESTS})`,
-  byHost: `sum by (instance, status) (${REQUESTS})`,
-};
-
 /** RAW_COUNTERS.stand of the series whose labels match `selector` (e.g. `{shard=~"prom1|"}`). */
 export const standCountersOf = (selector) => `sum by (status) (${REQUESTS}${selector})`;
+
+export const RAW_COUNTERS = {
+  stand: standCountersOf(''),
+  byHost: `sum by (instance, status) (${REQUESTS})`,
+};
 
 /**
  * One scope's measurements (the stand's, or one host's), which the questions' exact answers are taken from:

@@ -65,6 +65,9 @@ export function shardedPrometheus(client, shards) {
   return stand;
 }
 
+/** Every Prometheus of `shards` (standUrls' entries): a shard's replicas, or the shard itself. */
+export const everyReplica = (shards) => shards.flatMap((shard) => shard.replicas ?? [shard]);
+
 /**
  * Each shard's own view, at `evaluatedAt`: the av-exporter instances it scrapes, its answers to every
  * question over them (what its screenshots show), and what it costs: samples ingested per second, head

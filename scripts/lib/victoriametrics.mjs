@@ -18,14 +18,14 @@ export const currentShards = (shardNames) =>
 export const victoriaMetricsApi = (client, url) => client.prometheus(url, VICTORIAMETRICS);
 
 /**
- * Waits until VictoriaMetrics holds every av-exporter series of the shards named `shardNames` up to
+ * Waits until VictoriaMetrics holds every av-exporter series that `selector` (currentShards) picks up to
  * `atSeconds` (the shards write with a delay of seconds, and it hides the newest samples for its
  * -search.latencyOffset).
  */
-export async function waitUntilWritten(api, atSeconds, shardNames, timeoutMs = 90_000) {
+export async function waitUntilWritten(api, atSeconds, selector, timeoutMs = 90_000) {
   let newest = null;
   const written = async () => {
-    newest = await api.scalarQuery(`min(timestamp(av_nginx_log_lines_total${currentShards(shardNames)}))`);
+    newest = await api.scalarQuery(`min(timestamp(av_nginx_log_lines_total${selector}))`);
     return newest !== null && newest >= atSeconds;
   };
   await pollUntil(written, {
