@@ -1,9 +1,10 @@
 // apt-cacher-ng on the bridge address: the lab hosts' only way to Debian, fetching only from this machine's mirror.
 import fs from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { $ } from 'zx';
 import { BRIDGE_ADDRESS, PROXY_PORT, PROXY_URL, paths } from './layout.mjs';
 import { pollUntil } from '../lib/wait.mjs';
-import { canConnect, fail, runningPid, say, startDetached, stopProcess } from './processes.mjs';
+import { fail, listensOn, readText, runningPid, say, startDetached, stopProcess } from './processes.mjs';
 
 const PROXY_USER = 'apt-cacher-ng';
 
@@ -17,19 +18,39 @@ export async function ensureAptProxy(sources) {
     await fs.mkdir(dir, { recursive: true });
     await $`chown -R ${uid}:${gid} ${dir}`;
   }
+  for (let attempt = 1; ; attempt++) {
+    const problem = await startProxy(uid, gid);
+    if (!problem) break;
+    if (attempt === START_ATTEMPTS) fail(problem);
+    // CI saw it exit twice right after another lab's `down`, cause unknown; shown here so the next one is on record
+    say(`apt proxy: ${problem}`);
+    say(`apt proxy: starting it again (attempt ${attempt + 1} of ${START_ATTEMPTS})`);
+    await sleep(2000);
+  }
+  say(`apt proxy: started apt-cacher-ng on ${PROXY_URL} (pid ${proxyPid()}), fetching from ${sources.archive.backend}`);
+}
+
+const START_ATTEMPTS = 3;
+
+/** Starts apt-cacher-ng and waits for it to listen; null when it does, else what went wrong, with its logs. */
+async function startProxy(uid, gid) {
   const pid = startDetached('apt-cacher-ng', ['-c', paths.proxyConfig], {
     pidFile: paths.proxyPid,
     logFile: `${paths.proxyLogs}/console.log`,
     uid,
     gid,
   });
-  const answering = await pollUntil(() => !proxyPid() || canConnect(BRIDGE_ADDRESS, PROXY_PORT), {
+  const listening = await pollUntil(() => !proxyPid() || listensOn(pid, BRIDGE_ADDRESS, PROXY_PORT), {
     seconds: 15,
     onTimeout: () => false,
   });
-  if (!answering || !proxyPid())
-    fail(`apt-cacher-ng (pid ${pid}) is not listening on ${BRIDGE_ADDRESS}:${PROXY_PORT}; see ${paths.proxyLogs}/`);
-  say(`apt proxy: started apt-cacher-ng on ${PROXY_URL} (pid ${pid}), fetching from ${sources.archive.backend}`);
+  if (listening && proxyPid()) return null;
+  const state = proxyPid() ? 'is running but not listening' : 'exited before listening';
+  const problem =
+    `apt-cacher-ng (pid ${pid}) ${state} on ${BRIDGE_ADDRESS}:${PROXY_PORT}; ` +
+    `the end of its logs in ${paths.proxyLogs}/:\n${logTails() || '(all empty)'}`;
+  await stopAptProxy(); // one that runs without listening (its bind failed) would never listen
+  return problem;
 }
 
 export async function stopAptProxy() {
@@ -39,7 +60,18 @@ export async function stopAptProxy() {
 
 export async function proxyIsAnswering() {
   const pid = proxyPid();
-  return { pid, answering: Boolean(pid) && (await canConnect(BRIDGE_ADDRESS, PROXY_PORT)) };
+  return { pid, answering: Boolean(pid) && (await listensOn(pid, BRIDGE_ADDRESS, PROXY_PORT)) };
+}
+
+/** The last lines of the proxy's own logs: the lab's `down` removes them, so a failure must carry them. */
+function logTails(lines = 15) {
+  return ['console.log', 'apt-cacher.err', 'apt-cacher.log']
+    .map((name) => {
+      const text = readText(`${paths.proxyLogs}/${name}`).trimEnd();
+      return text && `${name}:\n${text.split('\n').slice(-lines).join('\n')}`;
+    })
+    .filter(Boolean)
+    .join('\n');
 }
 
 function proxyPid() {

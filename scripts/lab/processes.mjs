@@ -71,6 +71,12 @@ export function isZombie(pid) {
   return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
 }
 
+/** Whether the process pid itself listens on address:port: a connection would be answered by any program there. */
+export async function listensOn(pid, address, port) {
+  const { stdout } = await $`ss -Hltnp ${`src ${address}:${port}`}`.nothrow();
+  return stdout.includes(`pid=${pid},`);
+}
+
 export function canConnect(host, port, timeoutMs = 1000) {
   return new Promise((resolve) => {
     const socket = net.connect({ host, port });
