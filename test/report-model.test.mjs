@@ -32,8 +32,8 @@ describe('the questions', () => {
     );
     assert.equal(requests.promqlByHost, 'sum by (instance, status) (increase(av_nginx_http_requests_total[5m]))');
     assert.deepEqual(RAW_COUNTERS, {
-      stand: 'sum by (status) (av_nginx_http_requests_total)',
-      byHost: 'sum by (instance, status) (av_nginx_http_requests_total)',
+      stand: 'sum by (status) (last_over_time(av_nginx_http_requests_total[5m]))',
+      byHost: 'sum by (instance, status) (last_over_time(av_nginx_http_requests_total[5m]))',
     });
     assert.deepEqual(assignmentQueries(), example().queries, "the example report's queries");
   });

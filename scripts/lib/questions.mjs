@@ -9,13 +9,20 @@ const LATENCY_BUCKETS = 'av_nginx_http_request_duration_seconds_bucket';
 const REQUESTS = 'av_nginx_http_requests_total';
 const WINDOW = '5m';
 
-/** The raw request counters by status, read at two instants for the exact counts (and the run's own delta). */
-/** RAW_COUNTERS.stand of the series whose labels match `selector` (e.g. `{shard=~"prom1|"}`). */
-export const standCountersOf = (selector) => `sum by (status) (${REQUESTS}${selector})`;
+/**
+ * Each request counter's value at an instant: its last sample at or before it. Not the bare selector: an
+ * exporter that was down at that instant (its scrapes failing, its series marked stale) would be left out, and
+ * its whole count would then pass for growth since.
+ */
+const lastCounts = (selector) => `last_over_time(${REQUESTS}${selector}[${WINDOW}])`;
 
+/** RAW_COUNTERS.stand of the series whose labels match `selector` (e.g. `{shard=~"prom1|"}`). */
+export const standCountersOf = (selector) => `sum by (status) (${lastCounts(selector)})`;
+
+/** The raw request counters by status, read at two instants for the exact counts (and the run's own delta). */
 export const RAW_COUNTERS = {
   stand: standCountersOf(''),
-  byHost: `sum by (instance, status) (${REQUESTS})`,
+  byHost: `sum by (instance, status) (${lastCounts('')})`,
 };
 
 /**

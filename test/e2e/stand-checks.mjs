@@ -450,11 +450,12 @@ export async function waitForNotification(
  * that notices it and Alertmanager's group_wait; and it is notified once: every Prometheus sends it to every
  * Alertmanager, and their cluster has one of them notify it, so the receivers together get it once,
  * `settleSeconds` (more than the cluster's peer timeout) after the first. Started again, the alert is
- * resolved. Resolves with { firedAfter, resolvedAfter, bound, firingNotifications }.
+ * resolved. Resolves with { firedAfter, resolvedAfter, bound, firingNotifications, stopped } (stopped: the
+ * host, the unit, and when, in seconds since the epoch, it was stopped and started again).
  * @param {string} inventory
  * @param {{ alertname?: string, unit?: string, labels?: (web: { name: string }) => Record<string, string>, nginxHost?: number, forSeconds: number, evaluationSeconds: number, scrapeSeconds: number, groupWaitSeconds: number, settleSeconds?: number }} options
  *   `labels`: the alert's labels for the nginx host stopped
- * @returns {Promise<{ firedAfter: number, resolvedAfter: number, bound: number, firingNotifications: number }>}
+ * @returns {Promise<{ firedAfter: number, resolvedAfter: number, bound: number, firingNotifications: number, stopped: { host: string, unit: string, from: number, to: number } }>}
  */
 export async function checkAlertRoundTrip(
   inventory,
@@ -510,7 +511,13 @@ export async function checkAlertRoundTrip(
     since: startedAt,
     limitSeconds: 150,
   });
-  return { firedAfter, resolvedAfter: resolved.at - startedAt, bound, firingNotifications: firing.length };
+  return {
+    firedAfter,
+    resolvedAfter: resolved.at - startedAt,
+    bound,
+    firingNotifications: firing.length,
+    stopped: { host: web.name, unit, from: stoppedAt, to: startedAt },
+  };
 }
 
 /**
