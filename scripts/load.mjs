@@ -24,7 +24,14 @@ import { parseOptions, readUrlList, UsageError, USAGE } from './lib/options.mjs'
 import { QUESTIONS, RAW_COUNTERS, standCountersOf } from './lib/questions.mjs';
 import { writeReportFiles } from './lib/render.mjs';
 import { assembleResults } from './lib/results.mjs';
-import { chooseReplicas, eachShardsView, everyReplica, replicasAsked, shardedPrometheus } from './lib/shards.mjs';
+import {
+  chooseReplicas,
+  eachShardsView,
+  everyReplica,
+  replicasAsked,
+  shardedPrometheus,
+  sumThroughAnswering,
+} from './lib/shards.mjs';
 import { secretsDirOf, standClient } from './lib/stand-client.mjs';
 import { currentShards, globalAnswers, victoriaMetricsApi, waitUntilWritten } from './lib/victoriametrics.mjs';
 import {
@@ -217,8 +224,7 @@ async function main() {
  * VictoriaMetrics), the raw counters at the run's and the window's ends, nginx's logs. What assembleResults takes.
  */
 async function measure({ opts, client, inventory, targets, shards, victoriametrics, urls, work }) {
-  // during the run, each shard through its first replica; every replica must have scraped the warm-up
-  const live = shardedPrometheus(client, shards);
+  // every replica must have scraped the warm-up; the live line asks each shard through a replica that answers
   const replicas = shardedPrometheus(client, everyReplica(shards));
   const userAgent = `av-load/${new Date().toISOString().replace(/[-:.]/g, '')}-${process.pid}`; // marks this run's lines in nginx's log
   const timings = {};
@@ -243,7 +249,7 @@ async function measure({ opts, client, inventory, targets, shards, victoriametri
     userAgent,
     onTick: async (seconds) => {
       const elapsed = Math.round(seconds);
-      const rate = await live.sum(LIVE_RATE).catch(() => null);
+      const rate = await sumThroughAnswering(client, shards, LIVE_RATE);
       say(
         `siege: ${clock(elapsed)} of ${clock(opts.duration.seconds)}, ${clock(Math.max(0, opts.duration.seconds - elapsed))} left; nginx answers ${rate === null ? '?' : rate.toFixed(1)} requests/s (Prometheus)`,
       );

@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { standUrls } from '../scripts/lib/inventory.mjs';
 import { freePort } from '../scripts/lib/ports.mjs';
-import { chooseReplicas, replicasAsked } from '../scripts/lib/shards.mjs';
+import { chooseReplicas, replicasAsked, sumThroughAnswering } from '../scripts/lib/shards.mjs';
 import { currentShards } from '../scripts/lib/victoriametrics.mjs';
 import { writeFileSync } from 'node:fs';
 import {
@@ -22,7 +22,7 @@ import {
   victoriaMetricsBinary,
 } from './support/local-prometheus.mjs';
 
-describe("the replica each shard is asked through (scripts/lib/shards.mjs' chooseReplicas)", () => {
+describe("the replica each shard is asked through (scripts/lib/shards.mjs' chooseReplicas, sumThroughAnswering)", () => {
   let work;
   let client;
   let early;
@@ -114,6 +114,23 @@ describe("the replica each shard is asked through (scripts/lib/shards.mjs' choos
       chooseReplicas(client, [{ name: 'prom1', url: dead, replicas: [{ name: 'prom1', url: dead }] }], between),
       /^Error: no replica of the shard prom1 answers: prom1 does not answer \(ECONNREFUSED\)$/,
     );
+  });
+
+  test('a shard whose first replica is stopped is asked through the next; one with none answering makes it unknown', async (t) => {
+    if (skip) return t.skip(skip);
+    const replicated = (first, second) => ({
+      name: 'prom1',
+      url: first,
+      replicas: [
+        { name: 'prom1', url: first },
+        { name: 'prom2', url: second },
+      ],
+    });
+    const alone = { name: 'prom3', url: early.url };
+    assert.equal(await sumThroughAnswering(client, [replicated(dead, early.url), alone], 'sum(vector(2))'), 4);
+    assert.equal(await sumThroughAnswering(client, [replicated(early.url, dead)], 'sum(vector(3))'), 3);
+    assert.equal(await sumThroughAnswering(client, [replicated(dead, dead), alone], 'sum(vector(2))'), null);
+    assert.equal(await sumThroughAnswering(client, [alone], 'sum(absent_series_of_no_one)'), null, 'no value anywhere');
   });
 });
 

@@ -156,6 +156,30 @@ export async function chooseReplicas(client, shards, sinceSeconds) {
 }
 
 /** When the Prometheus at `url` started (Unix seconds), or why it does not say. */
+/**
+ * The single value of a `sum(...)` query now, summed over the shards, each asked through the first of its
+ * replicas that answers: the live line of a run, which a replica stopping mid-run must not blank. Null when
+ * some shard has no replica answering, or none has a value.
+ */
+export async function sumThroughAnswering(client, shards, query) {
+  const NO_ANSWER = Symbol('no answer');
+  const perShard = await Promise.all(
+    shards.map(async (shard) => {
+      for (const { url } of shard.replicas ?? [shard]) {
+        const value = await client
+          .prometheus(url)
+          .scalarQuery(query)
+          .catch(() => NO_ANSWER);
+        if (value !== NO_ANSWER) return value;
+      }
+      return NO_ANSWER;
+    }),
+  );
+  if (perShard.includes(NO_ANSWER)) return null;
+  const values = perShard.filter((value) => value !== null);
+  return values.length === 0 ? null : values.reduce((a, b) => a + b, 0);
+}
+
 async function startedAt(client, url) {
   try {
     const { status, body } = await client.getJson(new URL('api/v1/status/runtimeinfo', url).href, {
