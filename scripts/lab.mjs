@@ -4,6 +4,7 @@
 //
 //   npx zx scripts/lab.mjs up [--release trixie|bookworm] [--nginx N] [--prometheus N] [--victoriametrics]
 //   npx zx scripts/lab.mjs status
+//   npx zx scripts/lab.mjs replace NAME...
 //   npx zx scripts/lab.mjs down [--purge]
 //
 // The modules in scripts/lab/ do the work: apt sources, network, apt proxy, machines, processes, inventory.
@@ -49,7 +50,7 @@ import {
 import { bridgeIsUp, ensureBridge, ensureFirewall, removeBridge, removeFirewall } from './lab/network.mjs';
 import { LabError, canConnect, fail, removeTree, say, secondsSince } from './lab/processes.mjs';
 
-const USAGE = `usage: npx zx scripts/lab.mjs up [--release trixie|bookworm] [--nginx N] [--prometheus N] [--victoriametrics] | status | down [--purge]
+const USAGE = `usage: npx zx scripts/lab.mjs up [--release trixie|bookworm] [--nginx N] [--prometheus N] [--victoriametrics] | status | replace NAME... | down [--purge]
   up        make the lab (or complete it): hosts prom1[, prom2 ...], web1[, web2 ...] [and vm1] on bridge ${BRIDGE}, set up like
             Debian cloud VMs (user ${SSH_USER} with sudo, no root login, logrotate and cron)
             --release: the hosts' Debian, trixie (13, default for a new lab) or bookworm (12); a lab of
@@ -61,6 +62,8 @@ const USAGE = `usage: npx zx scripts/lab.mjs up [--release trixie|bookworm] [--n
                        drops it (default: as the lab has, none for a new lab)
   status    one line per host (with the catalogue's units once the stand is provisioned), the bridge and the apt
             proxy; exit code 0 only if the whole lab is up
+  replace   these hosts lose their disk: each is removed and made anew, fresh, at its address (a replaced VM);
+            site.yml provisions it again, restore.yml (docs/backup.md) brings its data back
   down      stop and remove everything up made; keeps the caches unless --purge
 environment: AV_LAB_DIR (state, default /var/lib/av-lab), AV_LAB_CACHE (caches, default /var/cache/av-lab);
              up marks both as its own, and down removes nothing it did not mark`;
@@ -223,7 +226,18 @@ async function down() {
   say(`down in ${secondsSince(started)}`);
 }
 
-const commands = { up, status, down };
+/** Hosts whose disk is lost: removed, then made anew from the cached root by `up`, the lab's shape kept. */
+async function replace() {
+  const names = argv._.slice(1).map(String);
+  const known = recordedHostNames();
+  if (names.length === 0) fail(`replace takes the names of the lab's hosts: ${known.join(', ') || 'it has none'}`);
+  const unknown = names.filter((name) => !known.includes(name));
+  if (unknown.length > 0) fail(`${unknown.join(', ')}: not a host of the lab, which has ${known.join(', ') || 'none'}`);
+  for (const name of names) await removeHost(name);
+  await up();
+}
+
+const commands = { up, status, replace, down };
 const command = argv._[0];
 if (argv.help || argv.h) {
   echo(USAGE);

@@ -2,7 +2,7 @@
 // to write into or remove a directory that `up` did not make. No host is started here.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -183,8 +183,8 @@ describe("each lab host's own cgroup tree", () => {
 });
 
 describe('the lab refuses directories it did not make', () => {
-  const lab = (command, env) =>
-    spawnSync('npx', ['zx', 'scripts/lab.mjs', command], {
+  const lab = (command, env, ...args) =>
+    spawnSync('npx', ['zx', 'scripts/lab.mjs', command, ...args], {
       cwd: ROOT,
       encoding: 'utf8',
       env: { ...process.env, ...env },
@@ -200,6 +200,22 @@ describe('the lab refuses directories it did not make', () => {
       assert.equal(readFileSync(join(dir, 'precious.txt'), 'utf8'), 'keep me');
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('replace: only hosts the lab has, named; otherwise an error before anything is made', () => {
+    const base = mkdtempSync(join(tmpdir(), 'lab-replace-'));
+    const env = { AV_LAB_DIR: join(base, 'state'), AV_LAB_CACHE: join(base, 'cache') };
+    try {
+      const none = lab('replace', env);
+      assert.equal(none.status, 1, none.stdout + none.stderr);
+      assert.match(none.stderr, /replace takes the names of the lab's hosts: it has none/);
+      const unknown = lab('replace', env, 'vm1', 'web1');
+      assert.equal(unknown.status, 1, unknown.stdout + unknown.stderr);
+      assert.match(unknown.stderr, /vm1, web1: not a host of the lab, which has none/);
+      assert.deepEqual(readdirSync(base), [], 'replace made something');
+    } finally {
+      rmSync(base, { recursive: true, force: true });
     }
   });
 

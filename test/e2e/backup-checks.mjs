@@ -41,23 +41,24 @@ async function answersAt(inventory, client, at, queries) {
 
 /**
  * backup.yml, then `wipe` (by default the last Prometheus host) loses its data: Prometheus stopped and its TSDB
- * emptied (with `alsoVictoriaMetrics`, VictoriaMetrics' host the same: stopped, its storage emptied), then
- * restore.yml --limit those hosts, from that backup. The answers of BACKUP_QUERIES (or `queries`) at `at`
+ * emptied. With `replaceVictoriaMetrics` (a lab only), VictoriaMetrics' host is lost with its disk: made anew,
+ * fresh, by `lab.mjs replace`, and provisioned by site.yml, as docs/backup.md says. Then restore.yml --limit
+ * those hosts, from that backup. The answers of BACKUP_QUERIES (or `queries`) at `at`
  * (Unix seconds; by default 60 s before the backup, inside the load run that came before) on every Prometheus
  * and VictoriaMetrics must be exactly those before the backup, and not empty. Resolves with
- * { backupSeconds, restoreSeconds, files: { "<host>/<file>": bytes }, at, restored: [hosts] }.
+ * { backupSeconds, replaceSeconds, restoreSeconds, files: { "<host>/<file>": bytes }, at, restored: [hosts] }.
  * @param {string} inventory
- * @param {{ wipe?: string[], alsoVictoriaMetrics?: boolean, at?: number, queries?: string[] }} [options]
+ * @param {{ wipe?: string[], replaceVictoriaMetrics?: boolean, at?: number, queries?: string[] }} [options]
  */
 export async function checkBackupRestore(
   inventory,
-  { wipe, alsoVictoriaMetrics = false, at, queries = BACKUP_QUERIES } = {},
+  { wipe, replaceVictoriaMetrics = false, at, queries = BACKUP_QUERIES } = {},
 ) {
   const { prometheus, victoriametrics } = await standHosts(inventory);
   const client = await standClientOf(inventory);
   const when = at ?? Math.floor(Date.now() / 1000) - 60;
   const restored = wipe ?? [prometheus.at(-1).name];
-  const vmHosts = alsoVictoriaMetrics ? victoriametrics.map((host) => host.name) : [];
+  const vmHosts = replaceVictoriaMetrics ? victoriametrics.map((host) => host.name) : [];
   const before = await answersAt(inventory, client, when, queries);
   const empty = Object.entries(before)
     .filter(([, series]) => series.length === 0)
@@ -97,12 +98,13 @@ export async function checkBackupRestore(
         host,
         'systemctl stop prometheus && find /var/lib/prometheus/metrics2 -mindepth 1 -delete',
       );
-    for (const host of vmHosts)
-      await onHosts(
-        inventory,
-        host,
-        'systemctl stop victoria-metrics && find /var/lib/victoria-metrics -mindepth 1 -delete',
-      );
+    // VictoriaMetrics' host dies with its disk: a new one in its place, provisioned as any fresh host
+    started = Date.now();
+    if (vmHosts.length > 0) {
+      await tool('npx', ['zx', 'scripts/lab.mjs', 'replace', ...vmHosts]);
+      await tool('ansible-playbook', ['-i', inventory, 'site.yml']);
+    }
+    const replaceSeconds = (Date.now() - started) / 1000;
 
     started = Date.now();
     await tool('ansible-playbook', [
@@ -122,7 +124,7 @@ export async function checkBackupRestore(
       before,
       `the answers at ${when} changed after restoring ${[...restored, ...vmHosts].join(', ')}`,
     );
-    return { backupSeconds, restoreSeconds, files, at: when, restored: [...restored, ...vmHosts] };
+    return { backupSeconds, replaceSeconds, restoreSeconds, files, at: when, restored: [...restored, ...vmHosts] };
   } finally {
     await rm(backupDir, { recursive: true, force: true });
   }
