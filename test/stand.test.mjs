@@ -898,7 +898,8 @@ function standScenario(
 
 /** Where a report's window began against the times an alert phase had a unit stopped: inside one, or after the last. */
 function windowStartAgainst(results, stops) {
-  const from = Date.parse(results.promql_from) / 1000;
+  const from = Date.parse(results.window.promql_from) / 1000;
+  assert.ok(Number.isFinite(from), `results.json's window.promql_from: ${results.window.promql_from}`);
   const inside = stops.find((stop) => stop.from <= from && from <= stop.to);
   if (inside)
     return `while ${inside.unit} on ${inside.host} was stopped (${(from - inside.from).toFixed(1)} s into its ${(inside.to - inside.from).toFixed(1)} s)`;

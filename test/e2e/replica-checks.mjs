@@ -66,21 +66,32 @@ export async function checkReplicasScrapeAlike(inventory) {
 
 /**
  * Stops Prometheus on the replica `host` once `afterMs` of `run` (a promise-returning function: load.mjs) has
- * passed, lets the run finish, then starts it again. Resolves with { host, url, shard, result: run's answer }.
+ * passed, lets the run finish, then starts it again and waits until it is ready (it answers 503 while it
+ * replays its WAL), as the phases after it expect. Resolves with { host, url, shard, result: run's answer }.
  */
 export async function stopReplicaDuring(inventory, host, run, { afterMs = 30_000 } = {}) {
   const shard = (await replicatedShards(inventory)).find((s) => s.replicas.some((r) => r.name === host));
   assert.ok(shard, `${host} is not a replica of a shard of several`);
+  const { url } = shard.replicas.find((r) => r.name === host);
   const running = run();
   const stopping = new Promise((resolve) => setTimeout(resolve, afterMs)).then(() =>
     onHosts(inventory, host, 'systemctl stop prometheus'),
   );
   try {
     const [result] = await Promise.all([running, stopping]);
-    return { host, url: shard.replicas.find((r) => r.name === host).url, shard: shard.name, result };
+    return { host, url, shard: shard.name, result };
   } finally {
     await stopping.catch(() => null);
     await onHosts(inventory, host, 'systemctl start prometheus');
+    const client = await standClientOf(inventory);
+    await pollUntil(
+      async () => (await client.get(`${url}-/ready`, { timeoutMs: 2000 }).catch(() => null))?.status === 200,
+      {
+        seconds: 120,
+        intervalMs: 500,
+        what: `${host}'s Prometheus ready again (${url}-/ready)`,
+      },
+    );
   }
 }
 
