@@ -155,7 +155,6 @@ export async function chooseReplicas(client, shards, sinceSeconds) {
   );
 }
 
-/** When the Prometheus at `url` started (Unix seconds), or why it does not say. */
 /**
  * The single value of a `sum(...)` query now, summed over the shards, each asked through the first of its
  * replicas that answers: the live line of a run, which a replica stopping mid-run must not blank. Null when
@@ -180,6 +179,7 @@ export async function sumThroughAnswering(client, shards, query) {
   return values.length === 0 ? null : values.reduce((a, b) => a + b, 0);
 }
 
+/** When the Prometheus at `url` started (Unix seconds), or why it does not say. */
 async function startedAt(client, url) {
   try {
     const { status, body } = await client.getJson(new URL('api/v1/status/runtimeinfo', url).href, {
