@@ -22,10 +22,7 @@ export function shardedPrometheus(client, shards) {
       return merged;
     },
     /** The single value of a `sum(...)` query, summed over the shards; null when no shard has one. */
-    sum: async (query, time) => {
-      const values = (await each((api) => api.scalarQuery(query, time))).filter((v) => v !== null);
-      return values.length === 0 ? null : values.reduce((a, b) => a + b, 0);
-    },
+    sum: async (query, time) => sumOfValues(await each((api) => api.scalarQuery(query, time))),
     /**
      * A question's answer (questions.mjs): its own query with one shard; with several, the shards' answers
      * merged as the question says. A quantile is merged from the question's own bucket query, summed across
@@ -174,9 +171,13 @@ export async function sumThroughAnswering(client, shards, query) {
       return NO_ANSWER;
     }),
   );
-  if (perShard.includes(NO_ANSWER)) return null;
-  const values = perShard.filter((value) => value !== null);
-  return values.length === 0 ? null : values.reduce((a, b) => a + b, 0);
+  return perShard.includes(NO_ANSWER) ? null : sumOfValues(perShard);
+}
+
+/** The sum of the shards' values of a `sum(...)` query, those without one (null) left out; null when none has one. */
+function sumOfValues(values) {
+  const present = values.filter((value) => value !== null);
+  return present.length === 0 ? null : present.reduce((a, b) => a + b, 0);
 }
 
 /** When the Prometheus at `url` started (Unix seconds), or why it does not say. */
