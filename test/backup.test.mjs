@@ -28,8 +28,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { tool } from './support/ansible.mjs';
 import { freePort } from '../scripts/lib/ports.mjs';
 import {
+  debian12Build,
+  DEBIAN12_MISSING,
   makeSecrets,
-  prometheusBuilds,
   startAvExporters,
   startProcess,
   startPrometheus,
@@ -179,10 +180,9 @@ describe('backup.yml and restore.yml, on a Prometheus and an Alertmanager on loo
       return;
     }
     work = mkdtempSync(join(tmpdir(), 'av-backup-'));
-    const { builds, missing } = prometheusBuilds(work);
-    build = builds.find((b) => b.binary === '/usr/bin/prometheus');
+    build = debian12Build();
     if (!build) {
-      skip = missing.join('; ');
+      skip = DEBIAN12_MISSING;
       return;
     }
     secretsDir = join(work, 'secrets');

@@ -12,8 +12,9 @@ import { RAW_COUNTERS } from '../scripts/lib/questions.mjs';
 import { shardedPrometheus } from '../scripts/lib/shards.mjs';
 import { pollUntil } from '../scripts/lib/wait.mjs';
 import {
+  debian12Build,
+  DEBIAN12_MISSING,
   makeSecrets,
-  prometheusBuilds,
   startAvExporters,
   startPrometheus,
   waitForData,
@@ -32,10 +33,9 @@ describe('the raw request counters at an instant when an av-exporter is down', (
 
   before(async () => {
     work = mkdtempSync(join(tmpdir(), 'av-raw-counters-'));
-    const { builds, missing } = prometheusBuilds(work);
-    const build = builds.find((b) => b.binary === '/usr/bin/prometheus');
+    const build = debian12Build();
     if (!build) {
-      skip = missing.join('; ');
+      skip = DEBIAN12_MISSING;
       return;
     }
     const secretsDir = join(work, 'secrets');

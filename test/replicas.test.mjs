@@ -15,6 +15,8 @@ import { chooseReplicas, replicasAsked, sumThroughAnswering } from '../scripts/l
 import { currentShards } from '../scripts/lib/victoriametrics.mjs';
 import { writeFileSync } from 'node:fs';
 import {
+  debian12Build,
+  DEBIAN12_MISSING,
   makeSecrets,
   prometheusBuilds,
   startPrometheus,
@@ -33,10 +35,9 @@ describe("the replica each shard is asked through (scripts/lib/shards.mjs' choos
 
   before(async () => {
     work = mkdtempSync(join(tmpdir(), 'av-replicas-'));
-    const { builds, missing } = prometheusBuilds(work);
-    const [build] = builds.filter((b) => b.binary === '/usr/bin/prometheus');
+    const build = debian12Build();
     if (!build) {
-      skip = missing.join('; ');
+      skip = DEBIAN12_MISSING;
       return;
     }
     const secretsDir = join(work, 'secrets');

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { standUrls } from '../../scripts/lib/inventory.mjs';
 import { pollUntil } from '../../scripts/lib/wait.mjs';
+import { isReady } from '../support/local-prometheus.mjs';
 import { onHosts, standClientOf, standHosts } from './stand-checks.mjs';
 
 const targetKey = (t) =>
@@ -84,14 +85,11 @@ export async function stopReplicaDuring(inventory, host, run, { afterMs = 30_000
     await stopping.catch(() => null);
     await onHosts(inventory, host, 'systemctl start prometheus');
     const client = await standClientOf(inventory);
-    await pollUntil(
-      async () => (await client.get(`${url}-/ready`, { timeoutMs: 2000 }).catch(() => null))?.status === 200,
-      {
-        seconds: 120,
-        intervalMs: 500,
-        what: `${host}'s Prometheus ready again (${url}-/ready)`,
-      },
-    );
+    await pollUntil(() => isReady(client, url), {
+      seconds: 120,
+      intervalMs: 500,
+      what: `${host}'s Prometheus ready again (${url}-/ready)`,
+    });
   }
 }
 

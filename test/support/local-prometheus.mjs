@@ -60,9 +60,9 @@ export function prometheusBuilds(work) {
   /** @type {{ name: string, binary: string, assets: string, version?: string }[]} */
   const builds = [];
   const missing = [];
-  if (existsSync('/usr/bin/prometheus'))
-    builds.push({ name: 'Debian 12 (2.42)', binary: '/usr/bin/prometheus', assets: '/usr/share/prometheus/web/' });
-  else missing.push('/usr/bin/prometheus (apt-get install prometheus)');
+  const debian12 = debian12Build();
+  if (debian12) builds.push(debian12);
+  else missing.push(DEBIAN12_MISSING);
   const deb = trixieDeb();
   if (deb) {
     const root = join(work, 'prometheus-trixie');
@@ -80,10 +80,27 @@ export function prometheusBuilds(work) {
       `Debian 13's prometheus_2.5x .deb in ${DEB_POOL} (the lab's apt cache has it once a Debian 13 lab was provisioned)`,
     );
   }
-  for (const build of builds)
-    build.version = execFileSync(build.binary, ['--version'], { encoding: 'utf8' }).split(' ')[2];
+  for (const build of builds) build.version ??= versionOf(build.binary);
   return { builds, missing };
 }
+
+export const DEBIAN12_MISSING = '/usr/bin/prometheus (apt-get install prometheus)';
+
+/**
+ * This machine's Prometheus alone (Debian 12's), as prometheusBuilds gives it, for tests that need no other
+ * build (nothing unpacked); null when it is not installed (DEBIAN12_MISSING says so).
+ */
+export function debian12Build() {
+  if (!existsSync('/usr/bin/prometheus')) return null;
+  const binary = '/usr/bin/prometheus';
+  return { name: 'Debian 12 (2.42)', binary, assets: '/usr/share/prometheus/web/', version: versionOf(binary) };
+}
+
+const versionOf = (binary) => execFileSync(binary, ['--version'], { encoding: 'utf8' }).split(' ')[2];
+
+/** Whether the Prometheus at `url` (ending in /) answers its readiness check: 503 while it replays its WAL. */
+export const isReady = async (client, url) =>
+  (await client.get(`${url}-/ready`, { timeoutMs: 2000 }).catch(() => null))?.status === 200;
 
 /**
  * The stand's kind of secrets in `dir`: a throw-away CA (ca.crt) and a certificate of 127.0.0.1 it signs,
@@ -245,13 +262,9 @@ export async function startPrometheus({
     ...(consolesDir ? [`--web.console.templates=${consolesDir}`, `--web.console.libraries=${consolesDir}`] : []),
     ...extraArgs,
   ];
-  const proc = await startProcess(
-    `Prometheus ${build.version}`,
-    build.binary,
-    args,
-    async () => (await client.get(`${url}-/ready`, { timeoutMs: 2000 })).status === 200,
-    { cwd: dir },
-  );
+  const proc = await startProcess(`Prometheus ${build.version}`, build.binary, args, () => isReady(client, url), {
+    cwd: dir,
+  });
   return {
     url,
     port,
