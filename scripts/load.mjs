@@ -180,6 +180,14 @@ async function main() {
     await pointLatestAt(opts.out, stamp);
 
     const reportBegan = Date.now();
+    // asked while the screenshots wait for the run's last minute
+    const exporterText =
+      inventory || opts.exporterUrl
+        ? exporterMetrics(client, inventory?.nginx ?? [], opts.exporterUrl).then(
+            (text) => ({ text, error: null }),
+            (error) => ({ text: '', error }),
+          )
+        : null;
     const shots = await step(
       'screenshots of Prometheus: the questions, graphs of the run (once its last minute is over), the dashboard',
       () =>
@@ -196,11 +204,10 @@ async function main() {
       if (shot.error) results.report_failures.push(`the screenshot ${name}: ${shot.error}`);
     }
     results.report_failures.push(...shots.failures);
-    if (inventory || opts.exporterUrl) {
-      await exporterMetrics(client, inventory?.nginx ?? [], opts.exporterUrl).then(
-        (text) => writeFile(`${dir}/exporter-metrics.txt`, text),
-        (error) => results.report_failures.push(`exporter-metrics.txt: ${error.message}`),
-      );
+    if (exporterText) {
+      const { text, error } = await exporterText;
+      if (error) results.report_failures.push(`exporter-metrics.txt: ${error.message}`);
+      else await writeFile(`${dir}/exporter-metrics.txt`, text);
     } else {
       results.not_checked.push({ what: "exporter-metrics.txt, av-exporter's metrics", why: NO_INVENTORY });
     }
@@ -471,8 +478,33 @@ async function takeScreenshots(client, shards, { evaluatedAt, from, severalHosts
       taken[key] ??= { shard: shard.name, file, error: firstLine(error.message) };
     failures.push(`the graphs and the dashboard of ${shard.name}: ${firstLine(error.message)}`);
   };
+  /** The dashboard over the run, taken before the graphs (they wait for the run's last minute; it does not). */
+  const dashboardOf = async (browser, shard) => {
+    const file = `dashboard${suffix(shard)}.png`;
+    try {
+      const shown = await screenshotDashboard(client, browser, shard.url, { from, to: evaluatedAt }, `${dir}/${file}`);
+      if (shown.failed.length > 0) failures.push(`the dashboard ${file}: graphs not drawn: ${shown.failed.join('; ')}`);
+      return {
+        file,
+        kind: 'dashboard',
+        caption: ofShard(
+          shard,
+          `the live dashboard (${DASHBOARD_PATH}) over the run: ${shown.drawn} of ${shown.graphs} graphs with data`,
+        ),
+        shard: shard.name,
+        from: shown.from,
+        to: shown.to,
+        url: shown.url,
+      };
+    } catch (error) {
+      failures.push(`the dashboard ${file}: ${firstLine(error.message)}`);
+      return null;
+    }
+  };
   try {
     await withBrowser(client, async (browser) => {
+      // what does not wait first, for every shard; then the graphs, which wait for the run's last minute
+      const drawable = [];
       for (const shard of shards) {
         let graphPage;
         try {
@@ -489,6 +521,9 @@ async function takeScreenshots(client, shards, { evaluatedAt, from, severalHosts
         }
         // a shard that scrapes no nginx host (its share of the hosts is empty) has no run to draw
         if ((shard.av_exporter_instances ?? []).length === 0) continue;
+        drawable.push({ shard, graphPage, dashboard: await dashboardOf(browser, shard) });
+      }
+      for (const { shard, graphPage, dashboard } of drawable) {
         for (const graph of graphs(shard)) {
           try {
             const shown = await screenshotGraph(
@@ -513,32 +548,7 @@ async function takeScreenshots(client, shards, { evaluatedAt, from, severalHosts
             failures.push(`the graph ${graph.file}: ${firstLine(error.message)}`);
           }
         }
-        const file = `dashboard${suffix(shard)}.png`;
-        try {
-          const shown = await screenshotDashboard(
-            client,
-            browser,
-            shard.url,
-            { from, to: evaluatedAt },
-            `${dir}/${file}`,
-          );
-          if (shown.failed.length > 0)
-            failures.push(`the dashboard ${file}: graphs not drawn: ${shown.failed.join('; ')}`);
-          pictures.push({
-            file,
-            kind: 'dashboard',
-            caption: ofShard(
-              shard,
-              `the live dashboard (${DASHBOARD_PATH}) over the run: ${shown.drawn} of ${shown.graphs} graphs with data`,
-            ),
-            shard: shard.name,
-            from: shown.from,
-            to: shown.to,
-            url: shown.url,
-          });
-        } catch (error) {
-          failures.push(`the dashboard ${file}: ${firstLine(error.message)}`);
-        }
+        if (dashboard) pictures.push(dashboard);
       }
     });
   } catch (error) {
