@@ -290,9 +290,10 @@ const secondsByHost = (seconds) =>
 function standScenario(
   release,
   {
+    alsoCheckOnFreshHosts = false,
     alsoTrixieControl = false,
     alsoWithoutInventory = false,
-    alsoDeadMansSwitch = false,
+    alsoWatchdog = false,
     alsoInventoryChanges = false,
   } = {},
 ) {
@@ -314,16 +315,19 @@ function standScenario(
     );
   });
 
-  phase(
-    release,
-    'check mode on fresh hosts shows what would change and fails nothing',
-    ['lab up with fresh hosts'],
-    async () => {
-      const output = await playbook('--check', '--diff');
-      assert.match(output, /changed=[1-9]/, 'check mode on fresh hosts would change nothing?');
-      assert.doesNotMatch(output, /failed=[1-9]|unreachable=[1-9]/);
-    },
-  );
+  // check mode's side of the roles, the same on either release: run once
+  if (alsoCheckOnFreshHosts) {
+    phase(
+      release,
+      'check mode on fresh hosts shows what would change and fails nothing',
+      ['lab up with fresh hosts'],
+      async () => {
+        const output = await playbook('--check', '--diff');
+        assert.match(output, /changed=[1-9]/, 'check mode on fresh hosts would change nothing?');
+        assert.doesNotMatch(output, /failed=[1-9]|unreachable=[1-9]/);
+      },
+    );
+  }
 
   phase(release, 'a foreign nftables table is in place before provisioning', ['lab up with fresh hosts'], async () => {
     await onHosts(
@@ -455,7 +459,8 @@ function standScenario(
         );
         let output = '';
         try {
-          const passed = await run('ansible-playbook', ['site.yml'], {
+          // the web host alone: what fails is its role's check that its units stay up
+          const passed = await run('ansible-playbook', ['site.yml', '--limit', web.name], {
             onOutput: (text) => {
               output = text;
             },
@@ -474,19 +479,22 @@ function standScenario(
         } finally {
           await onHosts(INVENTORY, web.name, 'systemctl stop port-squatter');
         }
-        await playbook(); // the squatter gone, the next run brings av-demo back (its start limit may have stopped the restarts) and passes
+        await playbook('--limit', web.name); // the squatter gone, the next run brings av-demo back (its start limit may have stopped the restarts) and passes
       },
     );
   }
 
-  phase(
-    release,
-    'check mode with diff on the provisioned stand runs clean',
-    ['first provisioning reaches every member of every group'],
-    async () => {
-      checkIdempotent(await playbook('--check', '--diff'));
-    },
-  );
+  // on Debian 13, the converged stand's check mode runs with Debian 13's ansible-core (below) instead
+  if (!alsoTrixieControl) {
+    phase(
+      release,
+      'check mode with diff on the provisioned stand runs clean',
+      ['first provisioning reaches every member of every group'],
+      async () => {
+        checkIdempotent(await playbook('--check', '--diff'));
+      },
+    );
+  }
 
   if (alsoTrixieControl) {
     phase(
@@ -631,40 +639,17 @@ function standScenario(
     },
   );
 
-  if (alsoDeadMansSwitch) {
-    phase(
-      release,
-      'the Watchdog reaches the receiver; a stopped Prometheus, then a stopped Alertmanager, is reported as a DeadMansSwitch',
-      ['Prometheus scrapes every target of every host'],
-      async () => {
-        const {
-          prometheus: [prom],
-        } = await standHosts(INVENTORY);
-        console.log(
-          `# heartbeat ages: ${JSON.stringify(await checkHeartbeats(INVENTORY, [prom.name], 2 * HEARTBEAT + 5))}`,
-        );
-        const prometheusStopped = await checkDeadMansSwitch(INVENTORY, {
-          host: prom.name,
-          unit: 'prometheus',
-          silent: prom.name,
-          reporters: [prom.name],
-          boundSeconds: REPORTED_AFTER_PROMETHEUS_STOPS,
-        });
-        console.log(
-          `# ${release}: Prometheus stopped: DeadMansSwitch after ${prometheusStopped.reportedAfter[prom.name].toFixed(1)} s (bound ${REPORTED_AFTER_PROMETHEUS_STOPS} s), resolved ${prometheusStopped.resolvedAfter[prom.name].toFixed(1)} s after its start`,
-        );
-        const alertmanagerStopped = await checkDeadMansSwitch(INVENTORY, {
-          host: prom.name,
-          unit: 'prometheus-alertmanager',
-          silent: prom.name,
-          reporters: [prom.name],
-          boundSeconds: REPORTED_AFTER_ALERTMANAGER_STOPS,
-        });
-        console.log(
-          `# ${release}: Alertmanager stopped: DeadMansSwitch after ${alertmanagerStopped.reportedAfter[prom.name].toFixed(1)} s (bound ${REPORTED_AFTER_ALERTMANAGER_STOPS} s), resolved ${alertmanagerStopped.resolvedAfter[prom.name].toFixed(1)} s after its start`,
-        );
-      },
-    );
+  // Debian 12's Alertmanager sends the Watchdog on to the receiver; what the receiver makes of a stopped Prometheus
+  // or Alertmanager is its own code, the same on either release, run on the sharded stand
+  if (alsoWatchdog) {
+    phase(release, 'the Watchdog reaches the receiver', ['Prometheus scrapes every target of every host'], async () => {
+      const {
+        prometheus: [prom],
+      } = await standHosts(INVENTORY);
+      console.log(
+        `# heartbeat ages: ${JSON.stringify(await checkHeartbeats(INVENTORY, [prom.name], 2 * HEARTBEAT + 5))}`,
+      );
+    });
   }
 
   phase(
@@ -789,7 +774,7 @@ function standScenario(
 
   phase(
     release,
-    'a 60 s load run with a logrotate in the middle writes a report that matches the exact answers',
+    'a 40 s load run with a logrotate in the middle writes a report that matches the exact answers',
     ['Prometheus scrapes every target of every host'],
     async () => {
       const {
@@ -797,10 +782,10 @@ function standScenario(
       } = await standHosts(INVENTORY);
       const log = web.vars.stand_access_log_path;
       let rotation = null;
-      await run('npx', ['zx', 'scripts/load.mjs', '--duration', '60s'], {
+      await run('npx', ['zx', 'scripts/load.mjs', '--duration', '40s'], {
         onOutput: (output) => {
           // 20 s into siege, as logrotate's nightly run would: rename, then nginx reopens its log (USR1)
-          if (rotation || !/siege: 0:2\d of 1:00/.test(output)) return;
+          if (rotation || !/siege: 0:2\d of /.test(output)) return;
           rotation = onHosts(INVENTORY, web.name, 'logrotate -f /etc/logrotate.d/nginx');
         },
       });
@@ -830,7 +815,7 @@ function standScenario(
   phase(
     release,
     'every expression of the live dashboard returns data after the load run',
-    ['a 60 s load run with a logrotate in the middle writes a report that matches the exact answers'],
+    ['a 40 s load run with a logrotate in the middle writes a report that matches the exact answers'],
     async () => {
       await dashboardHasData();
     },
@@ -994,10 +979,10 @@ function shardedScenario(release) {
 
   phase(
     label,
-    'a 60 s load run over every nginx host: exact per host and stand-wide, the global view within the bounds',
+    'a 40 s load run over every nginx host: exact per host and stand-wide, the global view within the bounds',
     ['every target is scraped by exactly one shard, and is up'],
     async () => {
-      await run('npx', ['zx', 'scripts/load.mjs', '--duration', '60s']);
+      await run('npx', ['zx', 'scripts/load.mjs', '--duration', '40s']);
       const { prometheus, nginx } = await standHosts(INVENTORY);
       const results = await checkReport(`${ROOT}report/latest`, { nginxHosts: nginx.map((h) => h.name) });
       checkShardsAndGlobalView(results, {
@@ -1023,7 +1008,7 @@ function shardedScenario(release) {
   phase(
     label,
     'every expression of the live dashboard returns data on the shards after the load run',
-    ['a 60 s load run over every nginx host: exact per host and stand-wide, the global view within the bounds'],
+    ['a 40 s load run over every nginx host: exact per host and stand-wide, the global view within the bounds'],
     dashboardHasData,
   );
 
@@ -1220,7 +1205,7 @@ function shardedScenario(release) {
   phase(
     label,
     'backup.yml while the stand runs; prom2 wiped, vm1 replaced by a fresh host and provisioned; restore.yml --limit them: the load run answers the same, exactly',
-    ['a 60 s load run over every nginx host: exact per host and stand-wide, the global view within the bounds'],
+    ['a 40 s load run over every nginx host: exact per host and stand-wide, the global view within the bounds'],
     async () => {
       const restored = await checkBackupRestore(INVENTORY, { replaceVictoriaMetrics: true });
       console.log(
@@ -1571,20 +1556,22 @@ function ordinaryUserScenario(release) {
 
   phase(
     label,
-    'prereqs.sh needs no privilege when every tool is there; site.yml provisions the fresh hosts, then changes nothing',
+    "prereqs.sh needs no privilege when every tool is there; site.yml provisions the hosts the team's playbook made",
     ["a user's own copy of the repository, the lab's inventory and its key"],
     async () => {
       await asUser('bash scripts/prereqs.sh');
-      await provisionThenConverged(() => asUser('ansible-playbook site.yml'));
+      // one run: a second one would repeat the other scenarios' idempotence check, site.yml after itself
+      const output = await asUser('ansible-playbook site.yml');
+      checkNoWarnings(output);
+      assert.match(output, /changed=[1-9]/, "site.yml changed nothing on the team's hosts?");
+      assert.doesNotMatch(output, /failed=[1-9]|unreachable=[1-9]/);
     },
   );
 
   phase(
     label,
     "a short load run writes a complete and exact report; the secrets and the report are the user's",
-    [
-      'prereqs.sh needs no privilege when every tool is there; site.yml provisions the fresh hosts, then changes nothing',
-    ],
+    ["prereqs.sh needs no privilege when every tool is there; site.yml provisions the hosts the team's playbook made"],
     async () => {
       await asUser('npx zx scripts/load.mjs --duration 20s');
       const { nginx } = await standHosts(INVENTORY);
@@ -1676,8 +1663,8 @@ describe('the stand, end to end on the local lab', { timeout: 85 * 60_000 }, () 
     }
   });
 
-  standScenario('trixie', { alsoTrixieControl: true, alsoInventoryChanges: true });
-  standScenario('bookworm', { alsoWithoutInventory: true, alsoDeadMansSwitch: true });
+  standScenario('trixie', { alsoCheckOnFreshHosts: true, alsoTrixieControl: true, alsoInventoryChanges: true });
+  standScenario('bookworm', { alsoWithoutInventory: true, alsoWatchdog: true });
   shardedScenario('trixie');
   ordinaryUserScenario('trixie');
   bareMachineScenario(BARE_MACHINE);
