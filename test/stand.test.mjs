@@ -48,7 +48,7 @@ import { deliveryInventoryVars, startDeliveryServers, waitFor } from './support/
 import { BRIDGE_ADDRESS } from '../scripts/lab/layout.mjs';
 import { checkDashboardExpressions } from './e2e/dashboard-checks.mjs';
 import { checkBackupRestore } from './e2e/backup-checks.mjs';
-import { BareMachine } from './e2e/bare-machine.mjs';
+import { BareMachine } from '../scripts/lab/bare-machine.mjs';
 import {
   checkReplicasScrapeAlike,
   checkReportAskedAround,
@@ -1592,7 +1592,7 @@ function ordinaryUserScenario(release) {
 }
 
 /**
- * A bare Debian of `release` as the control machine (test/e2e/bare-machine.mjs): git and sudo only, as a
+ * A bare Debian of `release` as the control machine (scripts/lab/bare-machine.mjs): git and sudo only, as a
  * cloud image has them. Its user clones the repository and runs the README's first command, word for word
  * (with a 20 s load instead of 5 min): it installs Node.js, npm and the tools through sudo, then runs the lab
  * (that release's systemd-nspawn), provisions it and writes a complete and exact report.

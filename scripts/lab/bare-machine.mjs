@@ -1,4 +1,4 @@
-// A bare Debian control machine inside this one, for the end-to-end test (not a test file itself): a copy of
+// A bare Debian control machine inside this one, for the end-to-end test and npm run bench:bringup: a copy of
 // the lab's cached minimal root (systemd, sshd, python3; no Node.js, no Ansible), with git and sudo added as
 // on a cloud image, and a user who may sudo without a password. The README's first command then runs there
 // as that user, from a clone, and does the whole set-up itself: the lab (systemd-nspawn of that Debian
