@@ -484,7 +484,7 @@ function standScenario(
     );
   }
 
-  // on Debian 13, the converged stand's check mode runs with Debian 13's ansible-core (below) instead
+  // the converged stand's check mode: with this machine's ansible-core, or on Debian 13 with Debian 13's instead
   if (!alsoTrixieControl) {
     phase(
       release,
@@ -494,9 +494,7 @@ function standScenario(
         checkIdempotent(await playbook('--check', '--diff'));
       },
     );
-  }
-
-  if (alsoTrixieControl) {
+  } else {
     phase(
       release,
       "Debian 13's ansible-core sees the stand converged, without a warning",
