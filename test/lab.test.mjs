@@ -1,8 +1,9 @@
 // The lab's pure parts (apt's two source formats, which mirror it picks, the hosts it plans) and its refusal
-// to write into or remove a directory that `up` did not make. No host is started here.
+// to write into or remove a directory that `up` did not make; its apt proxy's start and stop. No host is started here.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -17,6 +18,8 @@ import {
 import { cgroupHierarchies, hostCgroups, nspawnInOwnCgroup } from '../scripts/lab/cgroups.mjs';
 import { inventoryDocument } from '../scripts/lab/inventory.mjs';
 import { planHosts } from '../scripts/lab/layout.mjs';
+import { canConnect, readText } from '../scripts/lab/processes.mjs';
+import { pollUntil } from '../scripts/lib/wait.mjs';
 import { parse as parseYaml } from 'yaml';
 import { ROOT } from './support/ansible.mjs';
 
@@ -235,3 +238,93 @@ describe('the lab refuses directories it did not make', () => {
     }
   });
 });
+
+// The proxy's own start and stop, run against a throw-away AV_LAB_DIR: no bridge, no host. CI once lost track
+// of an apt-cacher-ng the lab had started, and every later lab failed to bind the port it kept.
+describe("the lab's apt proxy", () => {
+  const proxyModule = join(ROOT, 'scripts/lab/apt-proxy.mjs');
+  const callProxy = (state, call) =>
+    spawnSync(
+      process.execPath,
+      ['--input-type=module', '-e', `const proxy = await import(${JSON.stringify(proxyModule)}); await proxy.${call};`],
+      {
+        cwd: ROOT,
+        encoding: 'utf8',
+        env: { ...process.env, AV_LAB_DIR: state, AV_LAB_CACHE: join(state, 'cache') },
+      },
+    );
+
+  test('down stops an apt-cacher-ng that runs with the lab config but that no pid file names', async () => {
+    const state = mkdtempSync(join(tmpdir(), 'lab-proxy-'));
+    const config = join(state, 'apt-cacher-ng');
+    mkdirSync(config);
+    const port = await freePortBelow32768();
+    writeFileSync(
+      join(config, 'acng.conf'),
+      [
+        `CacheDir: ${state}/cache`,
+        `LogDir: ${state}`,
+        'SupportDir: /usr/lib/apt-cacher-ng',
+        `SocketPath: ${state}/socket`,
+      ]
+        .concat(['BindAddress: 127.0.0.1', `Port: ${port}`, 'ForeGround: 1', ''])
+        .join('\n'),
+    );
+    // started by a shell that exits at once, as the lab's proxy outlives the lab.mjs that started it
+    const stray = Number(
+      spawnSync('sh', ['-c', 'apt-cacher-ng -c "$1" >/dev/null 2>&1 & echo $!', 'sh', config], { encoding: 'utf8' })
+        .stdout,
+    );
+    const strayRuns = () => readText(`/proc/${stray}/cmdline`).includes(config);
+    try {
+      await pollUntil(() => canConnect('127.0.0.1', port), { seconds: 15, what: 'apt-cacher-ng listening' });
+      const result = callProxy(state, 'stopAptProxy()');
+      const output = result.stdout + result.stderr;
+      assert.equal(result.status, 0, output);
+      assert.match(
+        output,
+        new RegExp(`\\(pid ${stray}\\) runs with the lab's config, but no pid file names it; stopping it`),
+      );
+      assert.match(output, new RegExp(`apt-cacher-ng: stopped \\(pid ${stray}\\)`));
+      assert.equal(strayRuns(), false, 'apt-cacher-ng still runs');
+    } finally {
+      if (strayRuns()) process.kill(stray);
+      rmSync(state, { recursive: true, force: true });
+    }
+  });
+
+  test("up names who holds the proxy's port, before it writes or starts anything", async () => {
+    const state = mkdtempSync(join(tmpdir(), 'lab-proxy-'));
+    const holder = net.createServer();
+    // held here when free; a lab already up on this machine holds it otherwise, and is named the same way
+    await new Promise((resolve) => holder.once('error', resolve).listen(3142, '0.0.0.0', () => resolve(true)));
+    try {
+      const sources = { archive: { prefix: 'http://deb.debian.org/debian', backend: 'http://deb.debian.org/debian/' } };
+      const result = callProxy(state, `ensureAptProxy(${JSON.stringify(sources)})`);
+      assert.equal(result.status, 1, result.stdout + result.stderr);
+      assert.match(
+        result.stderr,
+        /apt proxy: port 3142 on 10\.77\.0\.1 is taken by \S+ \(pid \d+\) on \S+:3142; the lab's apt-cacher-ng needs it/,
+      );
+      assert.deepEqual(readdirSync(state), [], 'something was written before the refusal');
+    } finally {
+      holder.close();
+      rmSync(state, { recursive: true, force: true });
+    }
+  });
+});
+
+/** A port free on 127.0.0.1 below the kernel's ephemeral range: apt-cacher-ng 3.7 never listened on 39769. */
+async function freePortBelow32768() {
+  for (let port = 23142; port < 23242; port++) {
+    const server = net.createServer();
+    const free = await new Promise((resolve) =>
+      server.once('error', () => resolve(false)).listen(port, '127.0.0.1', () => resolve(true)),
+    );
+    if (free) {
+      await new Promise((resolve) => server.close(resolve));
+      return port;
+    }
+  }
+  throw new Error('no free port from 23142 to 23241 on 127.0.0.1');
+}

@@ -16,6 +16,7 @@ export const say = sayAs('lab');
 export const secondsSince = (started) => `${((Date.now() - started) / 1000).toFixed(1)} s`;
 
 const STOP_TIMEOUT_S = 30;
+const exits = new Map(); // pid -> how a daemon this script started ended, while this script still runs
 
 /** A daemon that outlives this script: its own session (setsid), output to a log file, its pid recorded. */
 export function startDetached(command, args, { pidFile, logFile, ...options }) {
@@ -24,8 +25,26 @@ export function startDetached(command, args, { pidFile, logFile, ...options }) {
   fs.closeSync(log);
   child.unref();
   if (!child.pid) fail(`could not start ${command}`);
+  child.once('exit', (code, signalName) =>
+    exits.set(child.pid, signalName ? `killed by ${signalName}` : `exit code ${code}`),
+  );
   fs.writeFileSync(pidFile, `${child.pid}\n`);
   return child.pid;
+}
+
+/** How a daemon startDetached started in this script has ended ("exit code 1", "killed by SIGSEGV"), or null. */
+export const exitOf = (pid) => exits.get(pid) ?? null;
+
+/** Every running process whose program is command and one of whose arguments is mark. */
+export function pidsRunning(command, mark) {
+  return fs
+    .readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((pid) => {
+      const args = readText(`/proc/${pid}/cmdline`).split('\0');
+      return path.basename(args[0]) === command && args.includes(mark);
+    })
+    .map(Number);
 }
 
 /** The pid recorded in pidFile, if that process is still alive and one of its arguments is mark. */
@@ -73,8 +92,25 @@ export function isZombie(pid) {
 
 /** Whether the process pid itself listens on address:port: a connection would be answered by any program there. */
 export async function listensOn(pid, address, port) {
-  const { stdout } = await $`ss -Hltnp ${`src ${address}:${port}`}`.nothrow();
-  return stdout.includes(`pid=${pid},`);
+  return (await listeners(`src ${address}:${port}`)).some((listener) => listener.pid === pid);
+}
+
+/** Who listens on port, on any address: [{ address, pid, program }] (pid null when ss may not see it). */
+export async function listenersOnPort(port) {
+  return listeners(`sport = :${port}`);
+}
+
+async function listeners(filter) {
+  const { stdout } = await $`ss -Hltnp ${filter}`.nothrow();
+  return stdout
+    .split('\n')
+    .filter(Boolean)
+    .flatMap((line) => {
+      const address = line.split(/\s+/)[3];
+      const users = [...line.matchAll(/\("([^"]*)",pid=(\d+),/g)];
+      if (users.length === 0) return [{ address, pid: null, program: 'unknown' }];
+      return users.map(([, program, pid]) => ({ address, pid: Number(pid), program }));
+    });
 }
 
 export function canConnect(host, port, timeoutMs = 1000) {
