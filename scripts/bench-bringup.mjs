@@ -11,12 +11,12 @@
 // Needs root, and this machine's lab down: the bare machine's lab takes this machine's bridge.
 //
 //   sudo npx zx scripts/bench-bringup.mjs [--release trixie|bookworm]
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { $, argv, fs, path } from 'zx';
 import { BareMachine } from './lab/bare-machine.mjs';
 import { readLabFile } from './lab/layout.mjs';
 import { thisMachinesDebianSources } from './lab/apt-sources.mjs';
+import { byLine, runCommand } from './lib/run-command.mjs';
 import { sayAs } from './lib/say.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -42,24 +42,8 @@ function options() {
  * @param {[string, string[]]} commandAndArgs
  * @param {(line: string) => void} [onLine]
  */
-function run([command, args], onLine) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    let partial = '';
-    const collect = (chunk) => {
-      output += chunk;
-      const lines = (partial + chunk).split('\n');
-      partial = lines.pop() ?? '';
-      for (const line of lines) onLine?.(line);
-    };
-    child.stdout.on('data', collect);
-    child.stderr.on('data', collect);
-    child.on('close', (code) =>
-      code === 0 ? resolve(output) : reject(new Error(`${command} exited with ${code}:\n${output.slice(-3000)}`)),
-    );
-  });
-}
+const run = ([command, args], onLine) =>
+  runCommand(command, args, { tailChars: 3000, onChunk: onLine && byLine(onLine) });
 
 /** Bytes below `dir` (0 when it does not exist). */
 async function bytesIn(dir) {

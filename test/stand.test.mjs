@@ -6,7 +6,6 @@
 // answers against the exact ones. Each phase prints how long it took; the lab is taken down at the end
 // whatever happened.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -19,6 +18,7 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { ROOT } from './support/ansible.mjs';
 import { examplePlaybook } from './support/readme.mjs';
 import { thisMachinesDebianSources } from '../scripts/lab/apt-sources.mjs';
+import { runCommand } from '../scripts/lib/run-command.mjs';
 import { pollUntil } from '../scripts/lib/wait.mjs';
 import { trixieAnsibleCore } from './support/trixie-ansible.mjs';
 import {
@@ -70,29 +70,14 @@ const failures = [];
  * @param {{ timeoutMs?: number, onOutput?: (output: string) => void, env?: Record<string, string> }} [options]
  */
 function run(command, args, { timeoutMs = 20 * 60_000, onOutput, env = {} } = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ANSIBLE_FORCE_COLOR: '0', ANSIBLE_NOCOLOR: '1', ...env },
-    });
-    let output = '';
-    const collect = (chunk) => {
-      output += chunk;
+  return runCommand(command, args, {
+    cwd: ROOT,
+    env: { ...process.env, ANSIBLE_FORCE_COLOR: '0', ANSIBLE_NOCOLOR: '1', ...env },
+    timeoutMs,
+    onChunk: (chunk, output) => {
       process.stderr.write(chunk); // progress of long phases, live
       onOutput?.(output);
-    };
-    child.stdout.on('data', collect);
-    child.stderr.on('data', collect);
-    const timer = setTimeout(() => child.kill('SIGTERM'), timeoutMs);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(output);
-      else
-        reject(
-          new Error(`${command} ${args.join(' ')} ended with ${signal ?? `exit code ${code}`}\n${output.slice(-4000)}`),
-        );
-    });
+    },
   });
 }
 

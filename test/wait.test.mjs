@@ -1,8 +1,9 @@
-// The scripts' shared helpers (scripts/lib/): pollUntil's contract, freePort, say's line.
+// The scripts' shared helpers (scripts/lib/): pollUntil's contract, freePort, say's line, runCommand.
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { describe, test } from 'node:test';
 import { freePort } from '../scripts/lib/ports.mjs';
+import { byLine, runCommand } from '../scripts/lib/run-command.mjs';
 import { sayAs } from '../scripts/lib/say.mjs';
 import { pollUntil } from '../scripts/lib/wait.mjs';
 
@@ -73,4 +74,30 @@ test("say prints '<prefix>: <text>' on standard output", (t) => {
     log.mock.calls.map((call) => call.arguments),
     [['load: warm-up done']],
   );
+});
+
+describe('runCommand', () => {
+  test('resolves with stdout and stderr together; byLine hands whole lines, one split across chunks once', async () => {
+    const lines = [];
+    const script = 'printf "a\\nb"; sleep 0.1; printf "c\\nd\\n" >&2';
+    const output = await runCommand('sh', ['-c', script], { onChunk: byLine((line) => lines.push(line)) });
+    assert.equal(output, 'a\nbc\nd\n');
+    assert.deepEqual(lines, ['a', 'bc', 'd']);
+  });
+
+  test('rejects naming the command, its exit code and the end of its output', async () => {
+    await assert.rejects(runCommand('sh', ['-c', 'echo one; echo two; exit 3'], { tailChars: 4 }), {
+      message: 'sh -c echo one; echo two; exit 3 ended with exit code 3\ntwo\n',
+    });
+  });
+
+  test('a command past timeoutMs is sent SIGTERM and rejects with it', async () => {
+    await assert.rejects(runCommand('sleep', ['10'], { timeoutMs: 100 }), {
+      message: /^sleep 10 ended with SIGTERM\n/,
+    });
+  });
+
+  test('a command that cannot start rejects', async () => {
+    await assert.rejects(runCommand('/nonexistent/command', []), { code: 'ENOENT' });
+  });
 });
