@@ -230,6 +230,31 @@ describe('the catalogue of services', () => {
       );
   });
 
+  test("site.yml's one apt transaction per host asks for exactly what each role's own install would", async () => {
+    const kinds = ['prometheus', 'nginx', 'victoriametrics'];
+    const roles = await pythonFilter('plugins/filter/stand_model.py', 'stand_host_roles', [kinds]);
+    const withPackages = await pythonFilter('plugins/filter/stand_model.py', 'stand_package_roles', [roles]);
+    const packagesOf = async (role, file) => {
+      const path = join(ROOT, 'roles', role, 'tasks', file);
+      const tasks = parseYaml(await readFile(path, 'utf8').catch(() => 'null')) ?? [];
+      const imports = tasks.filter((task) =>
+        /tasks\/apt-(install|collect)\.yml$/.test(task['ansible.builtin.import_tasks'] ?? ''),
+      );
+      return imports.map((task) => task.vars._stand_apt_packages);
+    };
+    for (const role of roles) {
+      const installs = await packagesOf(role, 'install.yml');
+      const collected = await packagesOf(role, 'packages.yml');
+      if (withPackages.includes(role)) {
+        assert.equal(installs.length, 1, `${role}: install.yml imports tasks/apt-install.yml once`);
+        assert.deepEqual(collected, installs, `${role}: packages.yml adds what install.yml installs`);
+      } else {
+        assert.deepEqual([installs, collected], [[], []], `${role}: installs no package, so site.yml leaves it out`);
+      }
+    }
+    assert.ok(withPackages.length >= 8, `${withPackages}`);
+  });
+
   test('host:port is written with an IPv6 address in brackets, and the host alone without a port', async () => {
     const cases = [
       [['192.0.2.10', 9090], '192.0.2.10:9090'],

@@ -30,9 +30,19 @@ ROLES_BY_KIND = (
 )
 
 
+# Roles that install no package of their own (the rest have tasks/packages.yml, for site.yml's one apt
+# transaction per host: tasks/host-packages.yml).
+ROLES_WITHOUT_PACKAGES = ('alert_receiver',)
+
+
 def stand_host_roles(kinds):
     """The roles of a host of these kinds, in the order they run."""
     return ['node_exporter'] + [role for kind, roles in ROLES_BY_KIND if kind in kinds for role in roles] + ['nftables_firewall']
+
+
+def stand_package_roles(roles):
+    """Of these roles, those that install packages of their own."""
+    return [role for role in roles if role not in ROLES_WITHOUT_PACKAGES]
 
 
 def stand_value_names(services):
@@ -348,6 +358,7 @@ class FilterModule:
         return {
             'stand_value_names': stand_value_names,
             'stand_host_roles': stand_host_roles,
+            'stand_package_roles': stand_package_roles,
             'stand_model': stand_model,
             'stand_scrape_configs': stand_scrape_configs,
             'stand_shard_targets': stand_shard_targets,
