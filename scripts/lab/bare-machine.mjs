@@ -65,7 +65,7 @@ export class BareMachine {
     return this.asRoot(`runuser -l ${this.user} -c ${quote(`NODE_EXTRA_CA_CERTS=${COPIED_CA} ${script}`)}`);
   }
 
-  /** Shell (run on this machine) that makes the root: copy, mount points, the network's name server and CA. */
+  /** Shell (run on this machine) that makes the root: copy, mount points, the network's name server and CA, the host name. */
   createScript() {
     const { dir, release, cache } = this;
     const root = `${cache}/debian-${release}`;
@@ -78,6 +78,8 @@ export class BareMachine {
       `mount --bind ${dir} ${dir}`, // pivot_root needs the new root to be a mount point
       ...['proc', 'sys', 'dev', 'run'].map((d) => `mount --rbind /${d} ${dir}/${d} && mount --make-rslave ${dir}/${d}`),
       `cp /etc/resolv.conf ${dir}/etc/resolv.conf`,
+      // it shares this machine's host name, which a cloud image lists in /etc/hosts: sudo warns at every call otherwise
+      `printf '127.0.1.1\\t%s\\n' "$(hostname)" >> ${dir}/etc/hosts`,
       `cp ${CONTROL_CA} ${dir}${COPIED_CA}`,
       `printf 'cafile=${COPIED_CA}\\n' > ${dir}/etc/npmrc`,
     ].join('\n');
