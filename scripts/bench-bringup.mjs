@@ -2,7 +2,7 @@
 // npm run bench:bringup: where the first command's time goes on a fresh machine (#28). A bare Debian is made on
 // this machine (scripts/lab/bare-machine.mjs: the lab's cached minimal root with git and sudo, as the e2e's bare
 // control machine). Its sudo user clones this repository and runs the README's first command phase by phase:
-// apt (prereqs.sh), npm ci, the build, the lab's root (debootstrap through the lab's apt proxy), the rest of
+// apt (prereqs.sh), npm ci, the build, the lab's root (mmdebstrap through the lab's apt proxy), the rest of
 // `lab up`, the first site.yml, and load.mjs up to its first request. Each phase prints its time and the bytes
 // it downloaded: what the cache it fills grew by (apt's archives, npm's cache, the lab's proxy). Then the
 // downloads alone: every file the lab's proxy fetched, fetched again from the same mirror, 8 at a time. Then
@@ -91,13 +91,13 @@ async function firstCommand(machine, label) {
   let rootSeconds = 0;
   const labUp = await phase('lab up', 'proxy', () =>
     run(inStand('sudo npx zx scripts/lab.mjs up'), (line) => {
-      const made = /^lab: debootstrap: \w+ done in ([\d.]+) s/.exec(line);
+      const made = /^lab: mmdebstrap: \w+ done in ([\d.]+) s/.exec(line);
       if (made) rootSeconds = Number(made[1]);
     }),
   );
   if (rootSeconds > 0) {
     say(
-      `${label}:   of which the lab's root (debootstrap): ${sec(rootSeconds)}, the hosts: ${sec(labUp - rootSeconds)}`,
+      `${label}:   of which the lab's root (mmdebstrap): ${sec(rootSeconds)}, the hosts: ${sec(labUp - rootSeconds)}`,
     );
   }
   await phase('the first site.yml', 'proxy', () => run(inStand('sudo ansible-playbook site.yml')));

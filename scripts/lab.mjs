@@ -69,7 +69,7 @@ environment: AV_LAB_DIR (state, default /var/lib/av-lab), AV_LAB_CACHE (caches, 
              up marks both as its own, and down removes nothing it did not mark`;
 const TOOLS = [
   'systemd-nspawn',
-  'debootstrap',
+  'mmdebstrap',
   'apt-cacher-ng',
   'ip',
   'nft',
@@ -252,7 +252,7 @@ try {
   // Only the lab needs root; site.yml, load.mjs and bench:stand against hosts that exist do not.
   if (process.getuid() !== 0)
     fail(
-      `needs root (the lab's systemd-nspawn machines, its bridge, debootstrap and its SSH key are root's): run sudo npx zx scripts/lab.mjs ${command}`,
+      `needs root (the lab's systemd-nspawn machines, its bridge, mmdebstrap and its SSH key are root's): run sudo npx zx scripts/lab.mjs ${command}`,
     );
   const ok = await commands[command]();
   process.exitCode = ok === false ? 1 : 0;

@@ -8,7 +8,7 @@ set -euo pipefail
 
 packages=(
   ansible-core ansible-lint          # the playbook and its lint
-  systemd-container debootstrap      # the lab's hosts: systemd-nspawn machines from a Debian root
+  systemd-container mmdebstrap       # the lab's hosts: systemd-nspawn machines from a Debian root
   iproute2 nftables openssh-client   # the lab's bridge, NAT-free firewall checks, SSH to the hosts
   apt-cacher-ng                      # the lab hosts' only way to Debian's mirror
   nginx prometheus mtail siege wrk   # the exporter's integration tests and benchmark, the load test, bench:stand

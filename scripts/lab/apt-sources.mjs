@@ -73,7 +73,7 @@ export function repository(uri) {
   return {
     backend: `${url.origin}${pathname}/`, // apt-cacher-ng fetches from here, https or not
     prefix: `${url.host}${pathname}`, // the requests it accepts for that backend
-    viaProxy: `http://${url.host}${pathname}`, // what the hosts and debootstrap ask the proxy for
+    viaProxy: `http://${url.host}${pathname}`, // what the hosts and mmdebstrap ask the proxy for
   };
 }
 

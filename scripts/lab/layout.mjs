@@ -37,7 +37,7 @@ export const INVENTORY = path.resolve(path.dirname(fileURLToPath(import.meta.url
 
 export const paths = {
   baseRoot: (release) => `${CACHE}/debian-${release}`,
-  debootstrapLog: (release) => `${CACHE}/debootstrap-${release}.log`,
+  rootLog: (release) => `${CACHE}/mmdebstrap-${release}.log`,
   packageCache: `${CACHE}/apt-cacher-ng`,
   machines: `${STATE}/machines`,
   run: `${STATE}/run`,

@@ -1,4 +1,4 @@
-// The lab's hosts: a cached debootstrap root per Debian release, a copy of it per host set up like a cloud VM
+// The lab's hosts: a cached root per Debian release (mmdebstrap), a copy of it per host set up like a cloud VM
 // (a sudo user, root login off, its own keys and address), booted with systemd-nspawn and reached over SSH.
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -31,29 +31,34 @@ const STILL_BOOTING = /System is booting up|pam_nologin/;
 // in a few times (PerSourcePenalties): the client sees the connection closed before the key exchange.
 const PENALISED = /kex_exchange_identification|Connection closed by remote host/;
 
-/** Runs debootstrap once per release, through the apt proxy; later `up`s copy the cached root. */
+/**
+ * Runs mmdebstrap once per release, through the apt proxy; later `up`s copy the cached root. mmdebstrap rather
+ * than debootstrap: apt fetches the packages side by side and installs them in one go (a Debian 13 root in 15 s
+ * instead of 35 s from a warm proxy). The package lists are kept, as debootstrap kept them, so a host's apt knows
+ * the archive before anything updates it; the downloaded packages are not.
+ */
 export async function ensureBaseRoot(release, sources, withProgress) {
   const root = paths.baseRoot(release);
   if (fs.existsSync(root)) return;
   const partial = `${root}.partial`; // renamed only when complete, so an interrupted run starts over
   await removeTree(partial);
   const started = Date.now();
-  say(`debootstrap: making the ${RELEASE_NAMES[release]} (${release}) root, once, into ${root} (one to two minutes)`);
-  const flags = ['--variant=minbase', `--include=${BASE_PACKAGES.join(',')}`];
+  say(`mmdebstrap: making the ${RELEASE_NAMES[release]} (${release}) root, once, into ${root} (a minute or less)`);
+  const flags = ['--variant=minbase', `--include=${BASE_PACKAGES.join(',')}`, '--skip=cleanup/apt/lists'];
   const viaProxy = $({ env: { ...process.env, http_proxy: PROXY_URL }, nothrow: true });
   const result = await withProgress(
-    `debootstrap ${release}`,
-    () => viaProxy`debootstrap ${flags} ${release} ${partial} ${sources.archive.viaProxy}`,
+    `mmdebstrap ${release}`,
+    () => viaProxy`mmdebstrap ${flags} ${release} ${partial} ${sources.archive.viaProxy}`,
   );
-  fs.writeFileSync(paths.debootstrapLog(release), result.stdall);
+  fs.writeFileSync(paths.rootLog(release), result.stdall);
   if (!result.ok) {
     await removeTree(partial);
     fail(
-      `debootstrap ${release} failed (exit code ${result.exitCode}), log ${paths.debootstrapLog(release)}:\n${tail(result.stdall)}`,
+      `mmdebstrap ${release} failed (exit code ${result.exitCode}), log ${paths.rootLog(release)}:\n${tail(result.stdall)}`,
     );
   }
   fs.renameSync(partial, root);
-  say(`debootstrap: ${release} done in ${secondsSince(started)}`);
+  say(`mmdebstrap: ${release} done in ${secondsSince(started)}`);
 }
 
 /** The host's root, copied from its release's root unless it is already made from that release. */
@@ -126,7 +131,7 @@ MulticastDNS=no
 `;
 }
 
-// Every copy of the cached root would otherwise share the host keys debootstrap made.
+// Every copy of the cached root would otherwise share the host keys made with it.
 async function makeSshHostKeys(root) {
   for (const file of await glob(`${root}/etc/ssh/ssh_host_*`)) fs.rmSync(file);
   await $`ssh-keygen -A -f ${root}`;

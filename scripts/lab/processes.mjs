@@ -149,7 +149,7 @@ export async function writeIfChanged(file, content) {
 
 export const tail = (text, lines = 15) => text.trimEnd().split('\n').slice(-lines).join('\n');
 
-/** `rm --one-file-system` will not follow a mount (a debootstrap cut short can leave /proc mounted in its root). */
+/** `rm --one-file-system` will not follow a mount (an mmdebstrap cut short can leave /proc mounted in its root). */
 export async function removeTree(dir) {
   if (!path.isAbsolute(dir) || dir.split('/').filter(Boolean).length < 2) fail(`refusing to remove ${dir}`);
   const mountPoints = readText('/proc/self/mountinfo')
