@@ -65,7 +65,7 @@ export class BareMachine {
     return this.asRoot(`runuser -l ${this.user} -c ${quote(`NODE_EXTRA_CA_CERTS=${COPIED_CA} ${script}`)}`);
   }
 
-  /** Shell (run on this machine) that makes the root: copy, mount points, the network's name server and CA, the host name. */
+  /** Shell (run on this machine) that makes the root: copy, mount points, the network's name server and CA, the host name, a machine ID. */
   createScript() {
     const { dir, release, cache } = this;
     const root = `${cache}/debian-${release}`;
@@ -80,6 +80,9 @@ export class BareMachine {
       `cp /etc/resolv.conf ${dir}/etc/resolv.conf`,
       // it shares this machine's host name, which a cloud image lists in /etc/hosts: sudo warns at every call otherwise
       `printf '127.0.1.1\\t%s\\n' "$(hostname)" >> ${dir}/etc/hosts`,
+      // its own machine ID, as a cloud image gets at its first boot: the cached root's is empty (mmdebstrap leaves
+      // it so), and systemd-nspawn there refuses to start a machine on a host without one
+      `tr -d - < /proc/sys/kernel/random/uuid > ${dir}/etc/machine-id`,
       `cp ${CONTROL_CA} ${dir}${COPIED_CA}`,
       `printf 'cafile=${COPIED_CA}\\n' > ${dir}/etc/npmrc`,
     ].join('\n');
