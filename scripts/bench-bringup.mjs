@@ -2,12 +2,12 @@
 // npm run bench:bringup: where the first command's time goes on a fresh machine (#28). A bare Debian is made on
 // this machine (scripts/lab/bare-machine.mjs: the lab's cached minimal root with git and sudo, as the e2e's bare
 // control machine). Its sudo user clones this repository and runs the README's first command phase by phase:
-// apt (prereqs.sh), npm (setup.sh's npm ci), the build, the lab's root (mmdebstrap through the lab's apt
-// proxy), the rest of `lab up`, the first site.yml, and load.mjs up to its first request. Each phase prints its time and the bytes
-// it downloaded: what the cache it fills grew by (apt's archives, npm's cache, the lab's proxy). Then the
-// downloads alone: every file the lab's proxy fetched, fetched again from the same mirror, 8 at a time. Then
-// the whole command again with warm caches, after `lab down`. Goal: cold, at most 60 s more than the
-// downloads alone (apt's and npm's phases counted as downloads); warm, at most 60 s.
+// apt (prereqs.sh), npm (setup.sh's npm ci), the build, the lab's root (mmdebstrap through the lab's apt proxy),
+// the rest of `lab up`, the first site.yml, and load.mjs up to its first request. Each phase prints its time and
+// the bytes it downloaded: what the cache it fills grew by (apt's archives, npm's cache, the lab's proxy). Then
+// the downloads alone: every file the lab's proxy fetched, fetched again from the same mirror, 8 at a time. Then
+// the whole command again with warm caches, after `lab down`. Goal: cold, at most 60 s more than the downloads
+// alone (apt's and npm's phases counted as downloads); warm, at most 60 s.
 // Needs root, and this machine's lab down: the bare machine's lab takes this machine's bridge.
 //
 //   sudo npx zx scripts/bench-bringup.mjs [--release trixie|bookworm]

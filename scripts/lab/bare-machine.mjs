@@ -65,7 +65,10 @@ export class BareMachine {
     return this.asRoot(`runuser -l ${this.user} -c ${quote(`NODE_EXTRA_CA_CERTS=${COPIED_CA} ${script}`)}`);
   }
 
-  /** Shell (run on this machine) that makes the root: copy, mount points, the network's name server and CA, the host name, a machine ID. */
+  /**
+   * Shell (run on this machine) that makes the root: copy, mount points, the network's name server and CA, the
+   * host name, a machine ID.
+   */
   createScript() {
     const { dir, release, cache } = this;
     const root = `${cache}/debian-${release}`;
